@@ -1,0 +1,3 @@
+from tfsconf.cli.app import main
+
+main()

@@ -1,0 +1,205 @@
+"""The resolved environment: every default applied, every reference followed.
+
+Compilers read only these classes. They are plain frozen dataclasses (cheap to build for
+thousands of hosts) and keep, for layered settings, the spec path each value came from,
+so that checks made after resolution still point at the line the user wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tfsconf.diagnostics import Path
+
+Runtime = Literal["docker", "native", "process"]
+AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batching:
+    max_batch_size: int | None = None
+    batch_timeout_micros: int | None = None
+    max_enqueued_batches: int | None = None
+    num_batch_threads: int | None = None
+    thread_pool_name: str | None = None
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool | None = None
+    enable_large_batch_splitting: bool | None = None
+    max_execution_batch_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    per_process_gpu_memory_fraction: float | None = None
+    tensorflow_session_parallelism: int | None = None
+    tensorflow_intra_op_parallelism: int | None = None
+    tensorflow_inter_op_parallelism: int | None = None
+    grpc_channel_arguments: tuple[str, ...] = ()
+    grpc_max_threads: int | None = None
+    enable_grpc_healthcheck_service: bool | None = None
+    rest_api_num_threads: int | None = None
+    rest_api_timeout_in_ms: int | None = None
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int | None = None
+    prometheus: bool = False
+    prometheus_path: str = "/monitoring/prometheus/metrics"
+    model_config_reload: Literal["rpc", "poll"] = "rpc"
+    model_config_file_poll_wait_seconds: int = 0
+    file_system_poll_wait_seconds: int | None = None
+    max_num_load_retries: int | None = None
+    load_retry_interval_micros: int | None = None
+    allow_version_labels_for_unavailable_models: bool | None = None
+    batching_enabled: bool = False
+    batching_per_model: bool = False
+    batching: Batching | None = None
+    origins: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
+
+    def origin(self, name: str, fallback: Path) -> Path:
+        """Spec path where the setting `name` (dotted, as in the YAML) was written."""
+        return self.origins.get(name, fallback)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Warmup:
+    samples: str
+    """Absolute path on the machine that compiles (resolved against the spec's directory)."""
+    samples_as_written: str
+    format: str
+    records: int
+    batch_sizes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionPolicy:
+    kind: Literal["latest", "all", "specific"]
+    count: int = 1
+    versions: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "latest":
+            return f"latest {self.count}"
+        if self.kind == "all":
+            return "all"
+        return "specific " + ", ".join(str(v) for v in self.versions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    kind: Literal["local", "http", "webhdfs"]
+    location: str
+    checksums: Literal["sha256", "md5"] = "sha256"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Model:
+    """A model as one server serves it (model settings layer through the server)."""
+
+    name: str
+    platform: str
+    base_path: str
+    source: Source
+    policy: VersionPolicy
+    policy_is_default: bool
+    labels: tuple[tuple[str, int], ...]
+    signature_name: str
+    warmup: Warmup | None
+    batching: Batching | None
+    """Per-model batching parameters; only set when the server batches per model."""
+    spec_path: Path
+    origins: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
+
+    def origin(self, name: str) -> Path:
+        return self.origins.get(name, self.spec_path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    """A serving image: one per device kind (gpu, cpu) that the environment uses."""
+
+    name: str
+    base: str
+    allocator: AllocatorKind
+    allocator_package: str | None
+    allocator_library: str | None
+    malloc_conf: str | None
+    extra_packages: tuple[str, ...]
+    registry: str | None
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Server:
+    """One TF Serving process definition; the same object is shared by every host of its
+    group, so compilers may cache by identity."""
+
+    name: str
+    group: str
+    gpu: int | None
+    grpc_port: int
+    rest_port: int
+    image: str
+    runtime: Runtime
+    config_dir: str
+    model_root: str
+    settings: ServerSettings
+    models: tuple[Model, ...]
+    spec_path: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    user: str | None
+    port: int
+    private_key_file: str | None
+    known_hosts_file: str | None
+    host_key_checking: bool
+    become: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rollout:
+    step: int | str
+    max_fail_percentage: int
+    health_timeout_seconds: int
+    keep_releases: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    name: str
+    address: str
+    group: str
+    gpus: int
+    connection: Connection
+    runtime: Runtime
+    servers: tuple[Server, ...]
+    spec_path: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    name: str
+    hosts: tuple[str, ...]
+    rollout: Rollout
+    runtime: Runtime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Environment:
+    name: str
+    tfserving_version: str
+    spec_file: str
+    spec_sha256: str
+    model_root: str
+    config_root: str
+    images: tuple[Image, ...]
+    groups: tuple[Group, ...]
+    hosts: tuple[Host, ...]
+
+    def image(self, name: str) -> Image:
+        for image in self.images:
+            if image.name == name:
+                return image
+        raise KeyError(name)

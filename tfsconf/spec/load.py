@@ -1,0 +1,140 @@
+"""Read, validate and resolve one environment file: the front door of every command."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from pathlib import PurePosixPath
+
+from pydantic import BaseModel, ValidationError
+
+from tfsconf.diagnostics import Diagnostic, Path, PathPart
+from tfsconf.errors import SpecError, UserError
+from tfsconf.resolve import model as r
+from tfsconf.resolve.resolve import resolve_environment
+from tfsconf.spec import model as s
+from tfsconf.spec.rules import Collector, check_references, check_resolved
+from tfsconf.spec.yamlload import Positions, load_yaml
+
+_REFUSED_KEYS = {
+    "logging_config": "logging_config is not offered: the stock TF Serving server fails to "
+    "load a model with it ('No request-logger-creator provided')",
+    "custom_model_config": "custom_model_config is not offered: the stock TF Serving server "
+    "aborts (LOG(FATAL)) on it",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedEnvironment:
+    spec: s.Environment
+    resolved: r.Environment
+    warnings: tuple[Diagnostic, ...]
+    source: bytes
+
+
+def _all_field_names() -> frozenset[str]:
+    names: set[str] = set()
+    for obj in vars(s).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            names.update(obj.model_fields)
+    return frozenset(names)
+
+
+def _data_path(data: object, loc: tuple[int | str, ...]) -> Path:
+    """Follow a pydantic error location through the data, dropping union tags and
+    validator names that pydantic inserts but the YAML does not contain."""
+    path: list[PathPart] = []
+    current = data
+    for index, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+        elif index == len(loc) - 1 and isinstance(current, dict) and isinstance(part, str):
+            path.append(part)  # a missing or unknown key: name it
+    return tuple(path)
+
+
+def _translate(exc: ValidationError, data: object, positions: Positions) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+    seen: set[Path] = set()
+    names = _all_field_names()
+    for error in exc.errors(include_url=False):
+        path = _data_path(data, tuple(error["loc"]))
+        kind = error["type"]
+        if path in seen and kind not in ("missing", "extra_forbidden"):
+            continue  # one message per value, even when a union tried several types
+        seen.add(path)
+        if kind == "extra_forbidden":
+            key = str(path[-1]) if path else "?"
+            if key in _REFUSED_KEYS:
+                diagnostics.append(positions.diagnostic(path, _REFUSED_KEYS[key]))
+                continue
+            message = f"unknown key '{key}'"
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+            if close:
+                message += f" (did you mean '{close[0]}'?)"
+            diagnostics.append(positions.diagnostic(path, message))
+        elif kind == "missing":
+            diagnostics.append(positions.diagnostic(path, f"required key '{path[-1]}' is missing"))
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            diagnostics.append(positions.diagnostic(path, message, value=error.get("input")))
+    return diagnostics
+
+
+def read_spec_file(path: FsPath) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, expected an environment YAML file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_environment(path: FsPath | str, *, source: bytes | None = None) -> LoadedEnvironment:
+    """Validate an environment file completely; raise SpecError with every problem found.
+
+    `source` lets a caller validate other bytes under the same name (e.g. the file at a
+    git revision); relative sample paths still resolve against the file's directory.
+    """
+    file_path = FsPath(path)
+    raw = read_spec_file(file_path) if source is None else source
+    display = str(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{display}: not UTF-8 text (byte {exc.start})") from None
+    loaded = load_yaml(text, file=display)
+    if loaded.problems:
+        raise SpecError(diagnostics=loaded.problems)
+    if not isinstance(loaded.data, dict):
+        raise SpecError(
+            diagnostics=[
+                loaded.positions.diagnostic((), "an environment spec must be a YAML mapping")
+            ]
+        )
+    try:
+        spec = s.Environment.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise SpecError(diagnostics=_translate(exc, loaded.data, loaded.positions)) from None
+    out = Collector(loaded.positions)
+    spec_dir = PurePosixPath(file_path.resolve().parent.as_posix())
+    check_references(spec, out, spec_dir=spec_dir)
+    if out.has_errors:
+        raise SpecError(diagnostics=out.items)
+    resolved = resolve_environment(
+        spec,
+        spec_file=file_path.resolve().as_posix(),
+        spec_sha256=hashlib.sha256(raw).hexdigest(),
+    )
+    check_resolved(resolved, out)
+    if out.has_errors:
+        raise SpecError(diagnostics=out.items)
+    return LoadedEnvironment(spec, resolved, tuple(out.items), raw)

@@ -1,0 +1,284 @@
+"""The environment spec as written in environments/<env>.yaml.
+
+These classes mirror the YAML one to one: unknown keys and wrong types are errors, nothing
+is defaulted that the resolver should decide. Settings that layer (environment -> host group
+-> server -> model) are optional here; tfsconf.resolve applies the layers and the defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tfsconf.spec.safe import (
+    AbsolutePath,
+    Address,
+    AptPackage,
+    EnvValue,
+    GrpcChannelArgument,
+    HostName,
+    Identifier,
+    ImageReference,
+    ImageRepository,
+    ImageTag,
+    LabelName,
+    Name,
+    RelativePath,
+    RolloutStep,
+    SamplesPath,
+    TfServingVersion,
+    Url,
+    UrlPath,
+)
+
+SCHEMA_VERSION = 1
+
+NonNegative = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(gt=0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --- batching -------------------------------------------------------------------------
+
+
+class BatchingParameters(SpecModel):
+    """TF Serving's BatchingParameters; unset fields keep the server's own defaults."""
+
+    max_batch_size: Positive | None = None
+    batch_timeout_micros: NonNegative | None = None
+    max_enqueued_batches: Annotated[int, Field(ge=1)] | None = None
+    num_batch_threads: Annotated[int, Field(ge=1, le=4096)] | None = None
+    thread_pool_name: Identifier | None = None
+    allowed_batch_sizes: list[int] | None = None
+    pad_variable_length_inputs: bool | None = None
+    enable_large_batch_splitting: bool | None = None
+    max_execution_batch_size: Positive | None = None
+
+
+class ServerBatching(BatchingParameters):
+    """Batching of a server: off, one parameters file for all models, or per model."""
+
+    enabled: bool | None = None
+    per_model: bool | None = Field(
+        default=None,
+        description="Use <version>/batching_params.pbtxt per model "
+        "(--enable_per_model_batching_parameters); a model without batching is then not "
+        "batched. The fields here are the defaults of every model's batching.",
+    )
+
+
+# --- server settings that layer ---------------------------------------------------------
+
+
+class Monitoring(SpecModel):
+    prometheus: bool | None = None
+    path: UrlPath | None = None
+
+
+class ServerSettings(SpecModel):
+    """TF Serving process settings; layered environment -> host group -> server."""
+
+    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    tensorflow_session_parallelism: NonNegative | None = None
+    tensorflow_intra_op_parallelism: NonNegative | None = None
+    tensorflow_inter_op_parallelism: NonNegative | None = None
+    grpc_channel_arguments: list[GrpcChannelArgument] | None = None
+    grpc_max_threads: Positive | None = None
+    enable_grpc_healthcheck_service: bool | None = None
+    rest_api_num_threads: Positive | None = None
+    rest_api_timeout_in_ms: NonNegative | None = None
+    enable_model_warmup: bool | None = None
+    num_request_iterations_for_warmup: Positive | None = None
+    monitoring: Monitoring | None = None
+    model_config_reload: Literal["rpc", "poll"] | None = Field(
+        default=None,
+        description="rpc (default): apply writes models.config then calls "
+        "HandleReloadConfigRequest; poll: the server re-reads the file every "
+        "model_config_file_poll_wait_seconds. Never both.",
+    )
+    model_config_file_poll_wait_seconds: NonNegative | None = None
+    file_system_poll_wait_seconds: NonNegative | None = None
+    max_num_load_retries: NonNegative | None = None
+    load_retry_interval_micros: NonNegative | None = None
+    allow_version_labels_for_unavailable_models: bool | None = None
+    batching: ServerBatching | None = None
+
+
+# --- model settings that layer -----------------------------------------------------------
+
+
+class Warmup(SpecModel):
+    samples: SamplesPath = Field(
+        description="Samples to build warmup requests from (JSONL, CSV or TFRecord of "
+        "tf.Example); a relative path is relative to the spec file's directory."
+    )
+    format: Literal["auto", "jsonl", "csv", "tfrecord"] = "auto"
+    records: Annotated[int, Field(ge=1)] = 100
+    batch_sizes: list[Positive] | None = Field(
+        default=None,
+        description="Batch sizes the records cover; defaults to the batching's "
+        "allowed_batch_sizes (or 1 when the model is not batched).",
+    )
+
+
+class ModelSettings(SpecModel):
+    """Per-model settings; layered environment -> host group -> server -> model."""
+
+    platform: Literal["tensorflow"] | None = None
+    signature_name: Identifier | None = None
+    warmup: Warmup | None = None
+    batching: BatchingParameters | None = None
+
+
+class Defaults(SpecModel):
+    server: ServerSettings | None = None
+    model: ModelSettings | None = None
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+class LatestPolicy(SpecModel):
+    policy: Literal["latest"]
+    count: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class AllPolicy(SpecModel):
+    policy: Literal["all"]
+
+
+class SpecificPolicy(SpecModel):
+    policy: Literal["specific"]
+    versions: list[int]
+
+
+VersionPolicy = Annotated[LatestPolicy | AllPolicy | SpecificPolicy, Field(discriminator="policy")]
+
+
+class LocalSource(SpecModel):
+    kind: Literal["local"]
+    path: AbsolutePath = Field(description="Directory holding <version>/ subdirectories.")
+
+
+class HttpSource(SpecModel):
+    kind: Literal["http"]
+    url: Url = Field(description="Base URL; versions are fetched from <url>/<version>/.")
+    checksums: Literal["sha256", "md5"] = "sha256"
+
+
+class WebhdfsSource(SpecModel):
+    kind: Literal["webhdfs"]
+    url: Url = Field(description="webhdfs://namenode:9870/path of the model's versions.")
+    checksums: Literal["sha256", "md5"] = "md5"
+
+
+ModelSource = Annotated[LocalSource | HttpSource | WebhdfsSource, Field(discriminator="kind")]
+
+
+class Model(ModelSettings):
+    name: Name
+    base_path: AbsolutePath = Field(
+        description="Where the versions live on the host (and in the container): must be "
+        "under paths.model_root."
+    )
+    source: ModelSource
+    versions: VersionPolicy | None = Field(
+        default=None, description="Version policy; TF Serving's default is latest 1."
+    )
+    labels: dict[LabelName, int] | None = None
+
+
+# --- image, hosts, servers ------------------------------------------------------------
+
+
+class Allocator(SpecModel):
+    kind: Literal["jemalloc", "tcmalloc", "system"] = "jemalloc"
+    malloc_conf: EnvValue | None = None
+    package: AptPackage | None = Field(
+        default=None, description="Pinned package; defaults to the Ubuntu 22.04 one."
+    )
+    library: AbsolutePath | None = Field(
+        default=None, description="File to LD_PRELOAD; defaults to the Ubuntu 22.04 path."
+    )
+
+
+class Image(SpecModel):
+    base: ImageReference | None = Field(
+        default=None, description="Default tensorflow/serving:<version>-gpu (or CPU image)."
+    )
+    allocator: Allocator = Allocator()
+    extra_packages: list[AptPackage] = []
+    registry: ImageRepository | None = Field(
+        default=None, description="Pull pre-built images from here instead of building."
+    )
+    tag: ImageTag | None = None
+
+
+class Connection(SpecModel):
+    user: Name | None = None
+    port: Port | None = None
+    private_key_file: AbsolutePath | None = None
+    known_hosts_file: AbsolutePath | None = None
+    host_key_checking: bool | None = None
+    become: bool | None = None
+
+
+class Host(SpecModel):
+    name: HostName
+    address: Address
+    gpus: NonNegative = 0
+    connection: Connection | None = None
+
+
+class Rollout(SpecModel):
+    step: RolloutStep | None = Field(
+        default=None, description='Hosts per rollout step: a count (2) or a percentage ("25%").'
+    )
+    max_fail_percentage: Annotated[int, Field(ge=0, le=100)] | None = None
+    health_timeout_seconds: Annotated[int, Field(ge=1, le=86400)] | None = None
+    keep_releases: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class HostGroup(SpecModel):
+    hosts: list[Host]
+    runtime: Literal["docker", "native", "process"] | None = None
+    connection: Connection | None = None
+    rollout: Rollout | None = None
+    defaults: Defaults | None = None
+
+
+class Server(ServerSettings):
+    name: Name
+    group: Name
+    gpu: NonNegative | None = Field(default=None, description="GPU index; omit for a CPU server.")
+    grpc_port: Port = 8500
+    rest_port: Annotated[int, Field(ge=0, le=65535)] = 8501
+    models: list[Name]
+    model_defaults: ModelSettings | None = None
+
+
+class Paths(SpecModel):
+    model_root: AbsolutePath = "/srv/tfserving/models"
+    config_root: AbsolutePath = "/srv/tfserving/config"
+
+
+class Environment(SpecModel):
+    """One environment: the whole TF Serving estate it runs."""
+
+    schema_version: Literal[1] = 1
+    environment: Name
+    tfserving_version: TfServingVersion
+    image: Image = Image()
+    paths: Paths = Paths()
+    connection: Connection | None = None
+    runtime: Literal["docker", "native", "process"] = "docker"
+    rollout: Rollout | None = None
+    defaults: Defaults | None = None
+    host_groups: dict[Name, HostGroup]
+    servers: list[Server]
+    models: list[Model]

@@ -1,0 +1,179 @@
+"""Safe YAML loading that keeps the position of every node.
+
+PyYAML's constructors lose line numbers, so the document is composed into nodes first
+(positions live on the nodes), then turned into plain Python values while a table of
+path -> (line, column) is filled. Only the standard YAML tags are accepted: a
+`!!python/...` or any custom tag is a diagnostic, never a constructor call.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import yaml
+
+from tfsconf.diagnostics import Diagnostic, Path, PathPart
+
+try:  # libyaml is much faster; fall back to the pure-Python parser when it is absent
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+# Aliases re-use nodes, so a small document can expand into a huge one ("billion laughs");
+# a real environment has a few thousand values at most.
+MAX_VALUES = 2_000_000
+_SCALAR_TAGS = {
+    _STR,
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+@dataclass(slots=True)
+class Positions:
+    """Where each value of a document starts; looked up by the closest known ancestor."""
+
+    file: str
+    table: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> tuple[int, int]:
+        """(line, column), 1-based, of the value at path or of its nearest ancestor."""
+        for length in range(len(path), -1, -1):
+            found = self.table.get(path[:length])
+            if found is not None:
+                return found
+        return (0, 0)
+
+    def diagnostic(
+        self, path: Path, message: str, *, value: object = ..., severity: str = "error"
+    ) -> Diagnostic:
+        line, column = self.locate(path)
+        extra: dict[str, object] = {} if value is ... else {"value": value}
+        return Diagnostic(
+            file=self.file,
+            line=line,
+            column=column,
+            path=path,
+            message=message,
+            severity="warning" if severity == "warning" else "error",
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedYaml:
+    data: object
+    positions: Positions
+    problems: tuple[Diagnostic, ...]
+
+
+def load_yaml(text: str, *, file: str) -> LoadedYaml:
+    """Parse one YAML document safely; syntax errors become diagnostics, not exceptions."""
+    positions = Positions(file)
+    problems: list[Diagnostic] = []
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        message = "YAML syntax error: " + " ".join(
+            part for part in (exc.context, exc.problem) if part
+        )
+        problems.append(Diagnostic(file=file, line=line, column=column, path=(), message=message))
+        return LoadedYaml(None, positions, tuple(problems))
+    except yaml.YAMLError as exc:
+        problems.append(
+            Diagnostic(file=file, line=0, column=0, path=(), message=f"YAML error: {exc}")
+        )
+        return LoadedYaml(None, positions, tuple(problems))
+    if node is None:
+        return LoadedYaml(None, positions, ())
+    builder = _Builder(positions, problems)
+    try:
+        data = builder.build(node, ())
+    except _TooLarge:
+        message = f"document expands to more than {MAX_VALUES} values (alias bomb?)"
+        problems.append(Diagnostic(file=file, line=0, column=0, path=(), message=message))
+        return LoadedYaml(None, positions, tuple(problems))
+    return LoadedYaml(data, positions, tuple(problems))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Builder:
+    """Turns nodes into plain values, recording positions and rejecting unsafe tags."""
+
+    def __init__(self, positions: Positions, problems: list[Diagnostic]) -> None:
+        self._positions = positions
+        self._problems = problems
+        # A throwaway SafeLoader gives PyYAML's own scalar resolution (ints, floats, bools)
+        self._scalars = yaml.SafeLoader("")
+        self._count = 0
+
+    def _problem(self, node: yaml.Node, path: Path, message: str, value: object) -> None:
+        self._problems.append(
+            Diagnostic(
+                file=self._positions.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+                path=path,
+                message=message,
+                value=value,
+            )
+        )
+
+    def build(self, node: yaml.Node, path: Path) -> object:
+        self._count += 1
+        if self._count > MAX_VALUES:
+            raise _TooLarge
+        self._positions.table[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
+                return None
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        if node.tag not in _SCALAR_TAGS:
+            self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
+            return None
+        value = self._scalars.construct_object(node, deep=True)
+        if isinstance(value, datetime.date):  # pragma: no cover - timestamp tag not accepted
+            return node.value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[PathPart, object]:
+        if node.tag != _MAP:
+            self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
+            return {}
+        result: dict[PathPart, object] = {}
+        for key_node, value_node in _merged_pairs(node):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+                self._problem(key_node, path, "mapping keys must be plain strings", key_node.value)
+                continue
+            key = key_node.value
+            if key in result:
+                self._problem(key_node, (*path, key), "duplicate key", key)
+                continue
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+
+def _merged_pairs(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+    """Key/value node pairs; YAML merge keys (<<) are not supported: they hide where values
+    come from, and tfsconf's defaults layering does that job explicitly."""
+    yield from node.value

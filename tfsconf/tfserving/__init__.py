@@ -1,0 +1,1 @@
+"""Facts about TF Serving itself (flags, releases) that compile and validation share."""

@@ -1,0 +1,121 @@
+"""A SavedModel's serving signatures, read from saved_model.pb without TensorFlow.
+
+Warmup requests and model checks both need the inputs of one signature: the alias a
+PredictRequest uses as key, its dtype and its shape (``None`` for a dimension of unknown
+size, ``shape=None`` for unknown rank). TF Serving loads the meta graph tagged ``serve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import message, text_format
+
+from tfsconf.errors import UserError
+from tfsconf.warmup.protos import tf_protos
+
+DEFAULT_SIGNATURE = "serving_default"
+SERVE_TAG = "serve"
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One signature input: the wire dtype (a DataType enum value) and its shape."""
+
+    name: str
+    dtype: int
+    shape: Shape | None
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A signature's inputs by alias, and its method (predict, classify, regress)."""
+
+    name: str
+    method_name: str
+    inputs: Mapping[str, TensorSpec]
+
+
+def dtype_name(dtype: int) -> str:
+    """'DT_FLOAT' -> 'float': how TensorFlow users name dtypes."""
+    enum = tf_protos().types.DataType
+    try:
+        return str(enum.Name(dtype)).removeprefix("DT_").lower()
+    except ValueError:
+        return f"dtype {dtype}"
+
+
+def format_shape(shape: Shape | None) -> str:
+    """(None, 1) -> '[None, 1]'; unknown rank -> '<unknown rank>'."""
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def shape_from_proto(proto: Any) -> Shape | None:
+    """A TensorShapeProto as a tuple; -1 sizes become None."""
+    if proto.unknown_rank:
+        return None
+    return tuple(None if dim.size < 0 else int(dim.size) for dim in proto.dim)
+
+
+def load_saved_model(model_dir: Path) -> Any:
+    """Parse <model_dir>/saved_model.pb (or .pbtxt, which TensorFlow also accepts)."""
+    protos = tf_protos()
+    binary = model_dir / "saved_model.pb"
+    text = model_dir / "saved_model.pbtxt"
+    saved_model = protos.saved_model.SavedModel()
+    try:
+        if binary.is_file():
+            saved_model.ParseFromString(binary.read_bytes())
+        elif text.is_file():
+            text_format.Parse(text.read_text(encoding="utf-8"), saved_model)
+        else:
+            raise UserError(f"{model_dir}: no saved_model.pb: not a SavedModel version directory")
+    except (message.DecodeError, text_format.ParseError) as exc:
+        found = binary if binary.is_file() else text
+        raise UserError(f"{found}: cannot parse the SavedModel: {exc}") from exc
+    except OSError as exc:
+        raise UserError(f"{model_dir}: cannot read the SavedModel: {exc}") from exc
+    return saved_model
+
+
+def serving_signatures(model_dir: Path) -> dict[str, Signature]:
+    """Every signature of the meta graph TF Serving loads (tag 'serve'), by name."""
+    saved_model = load_saved_model(model_dir)
+    for meta_graph in saved_model.meta_graphs:
+        if SERVE_TAG in meta_graph.meta_info_def.tags:
+            return {
+                name: _signature(name, definition)
+                for name, definition in sorted(meta_graph.signature_def.items())
+            }
+    raise UserError(f"{model_dir}/saved_model.pb: no meta graph tagged '{SERVE_TAG}'")
+
+
+def read_signature(model_dir: Path, signature_name: str = DEFAULT_SIGNATURE) -> Signature:
+    """The named signature; the error lists the ones that do exist."""
+    signatures = serving_signatures(model_dir)
+    try:
+        return signatures[signature_name]
+    except KeyError:
+        available = ", ".join(sorted(signatures)) or "none"
+        raise UserError(
+            f"{model_dir}/saved_model.pb: no signature '{signature_name}' (signatures: {available})"
+        ) from None
+
+
+def _signature(name: str, definition: Any) -> Signature:
+    inputs = {
+        alias: TensorSpec(alias, int(info.dtype), shape_from_proto(info.tensor_shape))
+        for alias, info in sorted(definition.inputs.items())
+    }
+    return Signature(name=name, method_name=str(definition.method_name), inputs=inputs)
