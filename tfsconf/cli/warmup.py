@@ -41,6 +41,7 @@ Replay = Annotated[bool, typer.Option("--replay", help="Also run every record th
 
 @app.command()
 def generate(
+    *,
     model_dir: ModelDir,
     samples: Samples,
     records: Records = 100,
