@@ -1,10 +1,22 @@
-"""The tfsconf command line: each command parses, calls one core function, renders, exits."""
+"""The tfsconf command line: each command parses, calls one core function, renders, exits.
+
+Exit codes: 0 success; 1 user error, invalid spec or stale build; 2 plan has changes;
+70 internal error (a bug).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
 
+from tfsconf import api
 from tfsconf.cli import model, warmup
+from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 
 app = typer.Typer(
     name="tfsconf",
@@ -12,9 +24,109 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(warmup.app, name="warmup")
 app.add_typer(model.app, name="model")
+
+SpecArg = Annotated[
+    Path, typer.Argument(help="Environment spec, e.g. environments/production.yaml.")
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Output format: text or json.", case_sensitive=False)
+]
+
+
+def _emit(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _check_format(value: str) -> Literal["text", "json"]:
+    if value not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--format")
+    return "json" if value == "json" else "text"
+
+
+@app.command()
+def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
+    """Validate a spec: every TF Serving rule checked offline; all problems in one run."""
+    fmt = _check_format(output_format)
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf.errors import SpecError
+
+        try:
+            loaded = api.validate(spec)
+        except SpecError as exc:
+            if fmt != "json":
+                raise
+            diagnostics = [d.as_json() for d in exc.diagnostics]
+            print(json.dumps({"valid": False, "diagnostics": diagnostics}, indent=2))
+            return EXIT_ERROR
+        if fmt == "json":
+            diagnostics = [d.as_json() for d in loaded.warnings]
+            print(json.dumps({"valid": True, "diagnostics": diagnostics}, indent=2))
+            return EXIT_OK
+        for warning in loaded.warnings:
+            _emit(warning.render())
+        env = loaded.resolved
+        servers = {s.name for h in env.hosts for s in h.servers}
+        models = {m.name for h in env.hosts for s in h.servers for m in s.models}
+        print(
+            f"{spec}: valid: environment {env.name}, {len(env.hosts)} host(s), "
+            f"{len(servers)} server(s), {len(models)} model(s)"
+        )
+        return EXIT_OK
+
+    raise typer.Exit(run())
+
+
+@app.command("compile")
+def compile_(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced whole).")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare --out with the spec; exit 1 if stale.")
+    ] = False,
+) -> None:
+    """Compile a spec into per-host TF Serving artifacts under --out."""
+
+    @handle_errors
+    def run() -> int:
+        started = time.perf_counter()
+        result = api.compile_environment(spec, out, check=check)
+        for warning in result.loaded.warnings:
+            _emit(warning.render())
+        if result.staleness is not None:
+            stale = result.staleness
+            for label, paths in (
+                ("missing", stale.missing),
+                ("changed", stale.changed),
+                ("extra", stale.extra),
+            ):
+                for path in paths:
+                    print(f"{label}: {out / path}")
+            if stale.stale:
+                count = len(stale.missing) + len(stale.changed) + len(stale.extra)
+                _emit(f"{out}: {count} stale file(s); run: tfsconf compile {spec} --out {out}")
+                return EXIT_ERROR
+            _emit(f"{out}: up to date ({len(result.bundle.files)} files)")
+            return EXIT_OK
+        elapsed = time.perf_counter() - started
+        _emit(
+            f"compiled {result.loaded.resolved.name}: {len(result.bundle.files)} files for "
+            f"{len(result.loaded.resolved.hosts)} host(s) into {out} in {elapsed:.2f} s"
+        )
+        return EXIT_OK
+
+    raise typer.Exit(run())
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the environment spec (for editors)."""
+    sys.stdout.write(api.json_schema())
 
 
 def main() -> None:

@@ -1,0 +1,72 @@
+"""warmup.json: which model versions on a host need a warmup file, and from what samples.
+
+Apply (or `tfsconf warmup generate`) executes these tasks before a version is published,
+so the file is in place when TF Serving first loads the version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import MutableMapping
+
+from tfsconf.resolve import model as r
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+
+
+def _file_sha256(path: str, hashes: MutableMapping[str, str]) -> str:
+    digest = hashes.get(path)
+    if digest is None:
+        with open(path, "rb") as handle:
+            digest = hashes[path] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digest
+
+
+def warmup_tasks(
+    host: r.Host, env: r.Environment, hashes: MutableMapping[str, str]
+) -> list[dict[str, object]]:
+    tasks: dict[tuple[str, str], dict[str, object]] = {}
+    spec_dir = os.path.dirname(env.spec_file)
+    for server in host.servers:
+        for model in server.models:
+            warmup = model.warmup
+            if warmup is None:
+                continue
+            key = (model.name, model.base_path)
+            task = tasks.get(key)
+            if task is not None:
+                servers = task["servers"]
+                assert isinstance(servers, list)
+                servers.append(server.name)
+                continue
+            samples = warmup.samples
+            shown = os.path.relpath(samples, spec_dir) if samples.startswith(spec_dir) else samples
+            tasks[key] = {
+                "model": model.name,
+                "base_path": model.base_path,
+                "versions": list(model.policy.versions)
+                if model.policy.kind == "specific"
+                else None,
+                "version_policy": model.policy.describe(),
+                "signature_name": model.signature_name,
+                "samples": shown,
+                "samples_format": warmup.format,
+                "samples_sha256": _file_sha256(samples, hashes),
+                "records": warmup.records,
+                "batch_sizes": list(warmup.batch_sizes),
+                "output": WARMUP_FILE,
+                "servers": [server.name],
+            }
+    return [tasks[key] for key in sorted(tasks)]
+
+
+def render_warmup(host: r.Host, env: r.Environment, hashes: MutableMapping[str, str]) -> bytes:
+    data = {
+        "schema_version": 1,
+        "environment": env.name,
+        "host": host.name,
+        "tasks": warmup_tasks(host, env, hashes),
+    }
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
