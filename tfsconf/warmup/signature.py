@@ -20,6 +20,9 @@ from tfsconf.warmup.protos import tf_protos
 DEFAULT_SIGNATURE = "serving_default"
 SERVE_TAG = "serve"
 
+# Keys like __saved_model_init_op hold the initializer, not a callable signature.
+_INTERNAL_PREFIX = "__saved_model_"
+
 Shape = tuple[int | None, ...]
 
 
@@ -97,6 +100,7 @@ def serving_signatures(model_dir: Path) -> dict[str, Signature]:
             return {
                 name: _signature(name, definition)
                 for name, definition in sorted(meta_graph.signature_def.items())
+                if not name.startswith(_INTERNAL_PREFIX)
             }
     raise UserError(f"{model_dir}/saved_model.pb: no meta graph tagged '{SERVE_TAG}'")
 

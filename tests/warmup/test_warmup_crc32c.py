@@ -1,0 +1,40 @@
+"""CRC-32C against published vectors (RFC 3720 B.4, the iSCSI check value)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tfsconf.warmup.crc32c import crc32c, mask, masked_crc32c, unmask
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", 0x00000000),
+        (b"123456789", 0xE3069283),
+        (bytes(32), 0x8A9136AA),
+        (b"\xff" * 32, 0x62A8AB43),
+        (bytes(range(32)), 0x46DD794E),
+        (bytes(range(31, -1, -1)), 0x113FDB5C),
+    ],
+)
+def test_known_vectors(data: bytes, expected: int) -> None:
+    assert crc32c(data) == expected
+
+
+def test_running_checksum_equals_one_pass() -> None:
+    data = bytes(range(256)) * 3
+    assert crc32c(data[100:], crc32c(data[:100])) == crc32c(data)
+
+
+@pytest.mark.parametrize("value", [0, 1, 0xE3069283, 0xFFFFFFFF, 0x12345678])
+def test_unmask_inverts_mask(value: int) -> None:
+    assert unmask(mask(value)) == value
+    assert 0 <= mask(value) <= 0xFFFFFFFF
+
+
+def test_masked_value_of_empty_record_length() -> None:
+    # The masked CRC of the 8-byte little-endian length 0, as every TFRecord writer
+    # stores it for an empty record: mask(crc32c(8 zero bytes)).
+    assert masked_crc32c(bytes(8)) == mask(crc32c(bytes(8)))
+    assert masked_crc32c(bytes(8)) != crc32c(bytes(8))
