@@ -74,3 +74,13 @@ def test_bad_sample_files(tmp_path: Path, name: str, content: str, message: str)
 def test_missing_sample_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="sample file not found"):
         take_samples(tmp_path / "nope.jsonl", 1)
+
+
+def test_explicit_format_overrides_the_extension(tmp_path: Path) -> None:
+    path = tmp_path / "samples.txt"
+    path.write_text('{"a": 1}\n')
+    with pytest.raises(UserError, match=r"unknown sample format '\.txt'.*name the format"):
+        take_samples(path, 1)
+    assert [r.values for r in take_samples(path, 1, "jsonl")] == [{"a": 1}]
+    with pytest.raises(UserError, match=r"unknown sample format 'yaml'"):
+        take_samples(path, 1, "yaml")

@@ -19,6 +19,9 @@ ModelDir = Annotated[
 Samples = Annotated[
     Path, typer.Option("--samples", help="Sample features: .jsonl, .csv or .tfrecord(s).")
 ]
+SampleFormat = Annotated[
+    str, typer.Option("--samples-format", help="auto (by extension), jsonl, csv or tfrecord.")
+]
 Records = Annotated[int, typer.Option("--records", help="Number of records, 1 to 1000.")]
 ModelName = Annotated[
     str | None, typer.Option("--model-name", help="model_spec.name (default: the base dir name).")
@@ -49,6 +52,7 @@ def generate(
     signature: SignatureName = "serving_default",
     batch_sizes: BatchSizes = None,
     out: Out = None,
+    samples_format: SampleFormat = "auto",
 ) -> None:
     """Write a warmup file for a SavedModel version from sample features."""
 
@@ -64,6 +68,7 @@ def generate(
             signature_name=signature,
             batch_sizes=parse_batch_sizes(batch_sizes),
             out=out,
+            sample_format=samples_format,
         )
         sizes = ",".join(str(size) for size in result.batch_sizes)
         print(

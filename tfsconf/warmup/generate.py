@@ -42,17 +42,19 @@ def generate_warmup(
     signature_name: str = DEFAULT_SIGNATURE,
     batch_sizes: Sequence[int] | None = None,
     out: Path | None = None,
+    sample_format: str = "auto",
 ) -> WarmupResult:
     """Write the warmup file of one model version and return what was written.
 
     model_dir is the version directory (<base_path>/<version>); the file goes to its
     assets.extra/ unless out is given. model_name defaults to the base path's name, which
-    is what a model config usually calls the model.
+    is what a model config usually calls the model. sample_format is "auto" (by file
+    extension), "jsonl", "csv" or "tfrecord", as in the spec's warmup section.
     """
     sizes = plan_batch_sizes(records, batch_sizes)
     signature = read_signature(model_dir, signature_name)
     name = model_name or model_dir.resolve().parent.name
-    rows = take_samples(samples, sum(sizes))
+    rows = take_samples(samples, sum(sizes), sample_format)
     payloads = build_requests(signature, rows, sizes, model_name=name)
     target = out or warmup_path(model_dir)
     write_records(target, payloads)

@@ -44,20 +44,34 @@ class Sample:
 SampleReader = Callable[[Path], Iterator[Sample]]
 
 
-def read_samples(path: Path) -> Iterator[Sample]:
-    """Samples from a file, the format chosen by its extension."""
+SAMPLE_FORMATS = ("auto", "jsonl", "csv", "tfrecord")
+
+
+def read_samples(path: Path, sample_format: str = "auto") -> Iterator[Sample]:
+    """Samples from a file; format "auto" goes by the extension, as the spec's default."""
     if not path.is_file():
         raise UserError(f"{path}: sample file not found")
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        known = ", ".join(sorted(_READERS))
-        raise UserError(f"{path}: unknown sample format '{path.suffix}' (known: {known})")
+    if sample_format == "auto":
+        reader = _BY_EXTENSION.get(path.suffix.lower())
+        if reader is None:
+            known = ", ".join(sorted(_BY_EXTENSION))
+            raise UserError(
+                f"{path}: unknown sample format '{path.suffix}' (known: {known}); "
+                "name the format explicitly"
+            )
+    else:
+        try:
+            reader = _BY_FORMAT[sample_format]
+        except KeyError:
+            raise UserError(
+                f"unknown sample format '{sample_format}' (known: {', '.join(SAMPLE_FORMATS)})"
+            ) from None
     return reader(path)
 
 
-def take_samples(path: Path, count: int) -> list[Sample]:
+def take_samples(path: Path, count: int, sample_format: str = "auto") -> list[Sample]:
     """The first count samples, reusing the file from the start if it has fewer."""
-    first = list(itertools.islice(read_samples(path), count))
+    first = list(itertools.islice(read_samples(path, sample_format), count))
     if not first:
         raise UserError(f"{path}: no samples in the file")
     return [first[i % len(first)] for i in range(count)]
@@ -129,7 +143,13 @@ def _decoded_lines(path: Path, file: IO[str]) -> Iterator[str]:
         raise UserError(f"{path}: not UTF-8 text: {exc.reason}") from exc
 
 
-_READERS: dict[str, SampleReader] = {
+_BY_FORMAT: dict[str, SampleReader] = {
+    "jsonl": _read_jsonl,
+    "csv": _read_csv,
+    "tfrecord": _read_examples,
+}
+
+_BY_EXTENSION: dict[str, SampleReader] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".csv": _read_csv,
