@@ -178,8 +178,8 @@ def _check_versions(model: s.Model, mpath: Path, out: Collector) -> None:
         for vindex, version in enumerate(policy.versions):
             if version <= 0:
                 out.error((*vpath, vindex), "versions must be positive integers", version)
-        for vindex, version in _duplicates([str(v) for v in policy.versions]):
-            out.error((*vpath, vindex), "version listed twice", int(version))
+        for vindex, listed in _duplicates([str(v) for v in policy.versions]):
+            out.error((*vpath, vindex), "version listed twice", int(listed))
         for label, version in sorted(labels.items()):
             if version not in policy.versions:
                 out.error(
@@ -416,6 +416,7 @@ def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector
                     size,
                 )
         splitting = bool(b.enable_large_batch_splitting)
+        limit: int | None
         if splitting and b.max_execution_batch_size is not None:
             limit, limit_name = b.max_execution_batch_size, "max_execution_batch_size"
         else:

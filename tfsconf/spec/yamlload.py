@@ -63,7 +63,7 @@ class Positions:
             path=path,
             message=message,
             severity="warning" if severity == "warning" else "error",
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
 
 
