@@ -1,7 +1,59 @@
-"""`tfsconf model ...` commands."""
+"""`tfsconf model ...` commands: check a model base path before TF Serving loads it."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="model commands", no_args_is_help=True)
+from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+
+app = typer.Typer(
+    help="Check model directories before TF Serving loads them.", no_args_is_help=True
+)
+
+
+class OutputFormat(StrEnum):
+    """Report formats."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+BasePath = Annotated[Path, typer.Argument(help="The model's base_path (holds version dirs).")]
+Version = Annotated[int | None, typer.Option("--version", help="Check only this version.")]
+SignatureName = Annotated[
+    str, typer.Option("--signature", help="The signature the model config calls.")
+]
+Format = Annotated[OutputFormat, typer.Option("--format", help="Report format.")]
+WriteManifest = Annotated[
+    bool,
+    typer.Option("--write-manifest", help="Write .tfsconf-manifest.json into each clean version."),
+]
+
+
+@app.command()
+def check(
+    base_path: BasePath,
+    *,
+    version: Version = None,
+    signature: SignatureName = "serving_default",
+    output_format: Format = OutputFormat.TEXT,
+    write_manifest: WriteManifest = False,
+) -> None:
+    """Check versions, completeness, signature, warmup and manifest; exit 1 on any problem."""
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf.modelcheck import check_model, render_json, render_text  # noqa: PLC0415
+
+        report = check_model(
+            base_path, version=version, signature_name=signature, write_manifest=write_manifest
+        )
+        render = render_json if output_format is OutputFormat.JSON else render_text
+        print(render(report), end="")
+        return EXIT_OK if report.ok else EXIT_ERROR
+
+    raise typer.Exit(run())
