@@ -62,7 +62,7 @@ def write_bundle(bundle: Bundle, out: Path) -> None:
     old: Path | None = None
     try:
         _write_tree(staging, dict(bundle.files))
-        os.chmod(staging, 0o755)
+        os.chmod(staging, 0o755)  # noqa: S103 - a build is world-readable, like a checkout
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
             os.rename(out, old / "build")

@@ -17,7 +17,7 @@ Runtime = Literal["docker", "native", "process"]
 AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Batching:
     max_batch_size: int | None = None
     batch_timeout_micros: int | None = None
@@ -30,7 +30,7 @@ class Batching:
     max_execution_batch_size: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ServerSettings:
     per_process_gpu_memory_fraction: float | None = None
     tensorflow_session_parallelism: int | None = None
@@ -61,7 +61,7 @@ class ServerSettings:
         return self.origins.get(name, fallback)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Warmup:
     samples: str
     """Absolute path on the machine that compiles (resolved against the spec's directory)."""
@@ -71,7 +71,7 @@ class Warmup:
     batch_sizes: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class VersionPolicy:
     kind: Literal["latest", "all", "specific"]
     count: int = 1
@@ -85,14 +85,14 @@ class VersionPolicy:
         return "specific " + ", ".join(str(v) for v in self.versions)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Source:
     kind: Literal["local", "http", "webhdfs"]
     location: str
     checksums: Literal["sha256", "md5"] = "sha256"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Model:
     """A model as one server serves it (model settings layer through the server)."""
 
@@ -114,7 +114,7 @@ class Model:
         return self.origins.get(name, self.spec_path)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Image:
     """A serving image: one per device kind (gpu, cpu) that the environment uses."""
 
@@ -129,7 +129,7 @@ class Image:
     tag: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Server:
     """One TF Serving process definition; the same object is shared by every host of its
     group, so compilers may cache by identity."""
@@ -148,7 +148,7 @@ class Server:
     spec_path: Path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Connection:
     user: str | None
     port: int
@@ -158,7 +158,7 @@ class Connection:
     become: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Rollout:
     step: int | str
     max_fail_percentage: int
@@ -166,7 +166,7 @@ class Rollout:
     keep_releases: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Host:
     name: str
     address: str
@@ -178,7 +178,7 @@ class Host:
     spec_path: Path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Group:
     name: str
     hosts: tuple[str, ...]
@@ -186,7 +186,7 @@ class Group:
     runtime: Runtime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Environment:
     name: str
     tfserving_version: str

@@ -24,7 +24,6 @@ from tfsconf.spec.safe import (
     ImageTag,
     LabelName,
     Name,
-    RelativePath,
     RolloutStep,
     SamplesPath,
     TfServingVersion,
