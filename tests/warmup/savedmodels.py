@@ -74,3 +74,27 @@ def build_split_model(version_dir: Path) -> Path:
     module = Split()
     tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
     return version_dir
+
+
+def build_sharded_model(version_dir: Path) -> Path:
+    """Variables saved into several data shards (variables.data-0000N-of-00004)."""
+    import tensorflow as tf
+
+    class Sharded(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = tf.Variable(tf.ones([1000]), name="table")
+            self.dense = tf.Variable(tf.zeros([500, 3]), name="dense")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict:
+            return {"y": x * self.table[0] + self.dense[0, 0]}
+
+    module = Sharded()
+    options = tf.saved_model.SaveOptions(
+        experimental_sharding_callback=tf.train.experimental.MaxShardSizePolicy(max_shard_size=3000)
+    )
+    tf.saved_model.save(
+        module, str(version_dir), signatures={"serving_default": module.serve}, options=options
+    )
+    return version_dir

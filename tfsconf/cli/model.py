@@ -47,7 +47,7 @@ def check(
 
     @handle_errors
     def run() -> int:
-        from tfsconf.modelcheck import check_model, render_json, render_text  # noqa: PLC0415
+        from tfsconf.modelcheck import check_model, render_json, render_text
 
         report = check_model(
             base_path, version=version, signature_name=signature, write_manifest=write_manifest
