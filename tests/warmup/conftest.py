@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from savedmodels import build_mixed_model, build_split_model
+from savedmodels import MIXED_SAMPLES, build_mixed_model, build_split_model
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +33,6 @@ def split_model(built_models: Path, tmp_path: Path) -> Path:
     target = tmp_path / "models" / "split" / "1"
     shutil.copytree(built_models / "split" / "1", target)
     return target
-
-
-MIXED_SAMPLES = [
-    {"dense": [0.5, 1.0, 1.5, 2.0], "count": 3, "tags": "a,b", "label": 1},
-    {"dense": [0.0, -1.0, 0.25, 4.0], "count": 0, "tags": "x", "label": 0},
-    {"dense": [1.0, 1.0, 1.0, 1.0], "count": 7, "tags": "p,q,r", "label": 1},
-]
 
 
 @pytest.fixture

@@ -9,6 +9,13 @@ from pathlib import Path
 
 MIXED_INPUTS = ("count", "dense", "tags")
 
+# Samples for the mixed model; "label" is there to show extra features are ignored.
+MIXED_SAMPLES = [
+    {"dense": [0.5, 1.0, 1.5, 2.0], "count": 3, "tags": "a,b", "label": 1},
+    {"dense": [0.0, -1.0, 0.25, 4.0], "count": 0, "tags": "x", "label": 0},
+    {"dense": [1.0, 1.0, 1.0, 1.0], "count": 7, "tags": "p,q,r", "label": 1},
+]
+
 
 def build_mixed_model(version_dir: Path) -> Path:
     """float [None, 4], int64 [None] and a seed-000-style string [None, 1] input.

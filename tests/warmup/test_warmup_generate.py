@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MIXED_SAMPLES
+from savedmodels import MIXED_SAMPLES
 
 from tfsconf.errors import UserError
 from tfsconf.warmup import WARMUP_RELATIVE_PATH, generate_warmup, verify_warmup

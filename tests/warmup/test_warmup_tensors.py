@@ -49,15 +49,24 @@ def test_unknown_inner_dimension_takes_the_sample_length() -> None:
     assert dims(tensor) == [1, 3]
 
 
+def test_single_values_use_the_typed_field_like_make_tensor_proto() -> None:
+    row = sample(x=2.5, n=-4, b=True, s="7")
+    assert list(batch_tensor(TensorSpec("x", DT_FLOAT, (None,)), [row]).float_val) == [2.5]
+    assert list(batch_tensor(TensorSpec("n", DT_INT32, (None,)), [row]).int_val) == [-4]
+    assert list(batch_tensor(TensorSpec("n", DT_INT64, (None,)), [row]).int64_val) == [-4]
+    assert list(batch_tensor(TensorSpec("b", DT_BOOL, (None,)), [row]).bool_val) == [True]
+    two = [row, row]
+    assert batch_tensor(TensorSpec("n", DT_INT64, (None,)), two).tensor_content == struct.pack(
+        "<2q", -4, -4
+    )
+    assert list(batch_tensor(TensorSpec("b", DT_BOOL, (None,)), two).bool_val) == [True, True]
+
+
 def test_csv_text_is_parsed_by_dtype() -> None:
     row = sample(ValueKind.TEXT, x="2.5", n="-4", b="true", s="7")
-    assert struct.unpack(
-        "<f", batch_tensor(TensorSpec("x", DT_FLOAT, (None,)), [row]).tensor_content
-    ) == (2.5,)
-    assert struct.unpack(
-        "<i", batch_tensor(TensorSpec("n", DT_INT32, (None,)), [row]).tensor_content
-    ) == (-4,)
-    assert batch_tensor(TensorSpec("b", DT_BOOL, (None,)), [row]).tensor_content == b"\x01"
+    assert list(batch_tensor(TensorSpec("x", DT_FLOAT, (None,)), [row]).float_val) == [2.5]
+    assert list(batch_tensor(TensorSpec("n", DT_INT32, (None,)), [row]).int_val) == [-4]
+    assert list(batch_tensor(TensorSpec("b", DT_BOOL, (None,)), [row]).bool_val) == [True]
     assert list(batch_tensor(TensorSpec("s", DT_STRING, (None,)), [row]).string_val) == [b"7"]
 
 

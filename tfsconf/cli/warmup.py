@@ -58,7 +58,7 @@ def generate(
 
     @handle_errors
     def run() -> int:
-        from tfsconf.warmup import generate_warmup  # noqa: PLC0415 - keep --help fast
+        from tfsconf.warmup import generate_warmup
 
         result = generate_warmup(
             model_dir,
@@ -88,7 +88,7 @@ def verify(model_dir: VersionDir, file: WarmupFile = None, replay: Replay = Fals
 
     @handle_errors
     def run() -> int:
-        from tfsconf.warmup import verify_warmup  # noqa: PLC0415 - keep --help fast
+        from tfsconf.warmup import verify_warmup
 
         report = verify_warmup(model_dir, path=file, replay=replay)
         types = ", ".join(f"{n} {kind}" for kind, n in report.log_types.items()) or "none"

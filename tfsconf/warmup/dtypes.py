@@ -21,12 +21,18 @@ class Family(Enum):
 
 @dataclass(frozen=True, slots=True)
 class DtypeInfo:
-    """How one DataType is encoded. struct_code is None for strings (no tensor_content)."""
+    """How one DataType is encoded. struct_code is None for strings (no tensor_content).
+
+    packs_content mirrors tf.make_tensor_proto: those dtypes go into tensor_content when
+    a tensor has more than one element, everything else into the *_val field, so tfsconf
+    writes the same TensorProto as the scripts it replaces.
+    """
 
     name: str
     family: Family
     struct_code: str | None
     val_field: str
+    packs_content: bool = True
 
 
 # DataType enum values from tensorflow/core/framework/types.proto.
@@ -37,10 +43,10 @@ _DTYPES: dict[int, DtypeInfo] = {
     4: DtypeInfo("uint8", Family.INT, "B", "int_val"),
     5: DtypeInfo("int16", Family.INT, "h", "int_val"),
     6: DtypeInfo("int8", Family.INT, "b", "int_val"),
-    7: DtypeInfo("string", Family.STRING, None, "string_val"),
+    7: DtypeInfo("string", Family.STRING, None, "string_val", packs_content=False),
     9: DtypeInfo("int64", Family.INT, "q", "int64_val"),
-    10: DtypeInfo("bool", Family.BOOL, "?", "bool_val"),
-    17: DtypeInfo("uint16", Family.INT, "H", "int_val"),
+    10: DtypeInfo("bool", Family.BOOL, "?", "bool_val", packs_content=False),
+    17: DtypeInfo("uint16", Family.INT, "H", "int_val", packs_content=False),
     19: DtypeInfo("half", Family.FLOAT, "e", "half_val"),
     22: DtypeInfo("uint32", Family.INT, "I", "uint32_val"),
     23: DtypeInfo("uint64", Family.INT, "Q", "uint64_val"),

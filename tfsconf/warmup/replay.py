@@ -76,6 +76,6 @@ def _load(tf: Any, session: Any, model_dir: Path) -> Any:
 
 def _import_tensorflow() -> Any:
     """The real TensorFlow package (never the stand-in protos.py uses for a moment)."""
-    import tensorflow as tf  # noqa: PLC0415 - only --replay pays for TensorFlow
+    import tensorflow as tf
 
     return tf

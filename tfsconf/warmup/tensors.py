@@ -177,8 +177,12 @@ def _tensor_proto(dtype: int, info: DtypeInfo, dims: Shape, flat: list[Scalar]) 
     tensor = tf_protos().tensor.TensorProto(dtype=dtype)
     for size in dims:
         tensor.tensor_shape.dim.add(size=size)
-    if info.struct_code is None:
-        tensor.string_val.extend(flat)
-        return tensor
-    tensor.tensor_content = struct.pack(f"<{len(flat)}{info.struct_code}", *flat)
+    if info.struct_code is not None and info.packs_content and len(flat) > 1:
+        tensor.tensor_content = struct.pack(f"<{len(flat)}{info.struct_code}", *flat)
+    elif info.val_field == "half_val":  # IEEE half bits, stored as integers
+        tensor.half_val.extend(
+            struct.unpack(f"<{len(flat)}H", struct.pack(f"<{len(flat)}e", *flat))
+        )
+    else:
+        getattr(tensor, info.val_field).extend(flat)
     return tensor

@@ -93,7 +93,7 @@ def verify_warmup(
     replayed = 0
     notes: list[str] = []
     if replay and not parsed.problems:
-        from tfsconf.warmup.replay import replay_logs  # noqa: PLC0415 - loads TensorFlow
+        from tfsconf.warmup.replay import replay_logs
 
         outcome = replay_logs(model_dir, parsed.logs)
         replayed = outcome.replayed
