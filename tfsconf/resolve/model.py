@@ -14,6 +14,39 @@ from typing import Literal
 from tfsconf.diagnostics import Path
 
 Runtime = Literal["docker", "native", "process"]
+
+_LAYER_RANK = {"defaults": 1, "host_groups": 2, "servers": 3, "models": 4}
+
+
+def most_specific(paths: list[Path]) -> Path:
+    """The path in the most specific layer (model > server > host group > environment):
+    the place a user most likely has to change."""
+    best: Path = paths[0]
+    for path in paths:  # on a tie, the last one: the setting that completed the conflict
+        if _rank(path) >= _rank(best):
+            best = path
+    return best
+
+
+def _rank(path: Path) -> int:
+    return _LAYER_RANK.get(str(path[0]), 0) if path else 0
+
+
+def lookup_origin(origins: Mapping[str, Path], name: str, fallback: Path) -> Path:
+    """Origin of setting `name`; for a block (e.g. "batching") whose keys were set
+    separately, the block in the most specific layer that set any of them."""
+    found = origins.get(name)
+    if found is not None:
+        return found
+    prefix = name + "."
+    blocks = [
+        path[: len(path) - key[len(prefix) :].count(".") - 1]
+        for key, path in origins.items()
+        if key.startswith(prefix)
+    ]
+    return most_specific(blocks) if blocks else fallback
+
+
 AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
 
 
@@ -58,7 +91,7 @@ class ServerSettings:
 
     def origin(self, name: str, fallback: Path) -> Path:
         """Spec path where the setting `name` (dotted, as in the YAML) was written."""
-        return self.origins.get(name, fallback)
+        return lookup_origin(self.origins, name, fallback)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +144,7 @@ class Model:
     origins: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
 
     def origin(self, name: str) -> Path:
-        return self.origins.get(name, self.spec_path)
+        return lookup_origin(self.origins, name, self.spec_path)
 
 
 @dataclass(frozen=True, kw_only=True)

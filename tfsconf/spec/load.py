@@ -42,11 +42,15 @@ def _all_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _data_path(data: object, loc: tuple[int | str, ...]) -> Path:
+def _data_path(data: object, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
     """Follow a pydantic error location through the data, dropping union tags and
-    validator names that pydantic inserts but the YAML does not contain."""
+    validator names that pydantic inserts but the YAML does not contain. The flag says
+    whether the problem is with a mapping key rather than its value."""
     path: list[PathPart] = []
     current = data
+    if loc and loc[-1] == "[key]":
+        path_only, _ = _data_path(data, loc[:-1])
+        return path_only, True
     for index, part in enumerate(loc):
         if isinstance(current, dict) and part in current:
             path.append(part)
@@ -56,7 +60,7 @@ def _data_path(data: object, loc: tuple[int | str, ...]) -> Path:
             current = current[part]
         elif index == len(loc) - 1 and isinstance(current, dict) and isinstance(part, str):
             path.append(part)  # a missing or unknown key: name it
-    return tuple(path)
+    return tuple(path), False
 
 
 def _translate(exc: ValidationError, data: object, positions: Positions) -> list[Diagnostic]:
@@ -64,7 +68,7 @@ def _translate(exc: ValidationError, data: object, positions: Positions) -> list
     seen: set[Path] = set()
     names = _all_field_names()
     for error in exc.errors(include_url=False):
-        path = _data_path(data, tuple(error["loc"]))
+        path, at_key = _data_path(data, tuple(error["loc"]))
         kind = error["type"]
         if path in seen and kind not in ("missing", "extra_forbidden"):
             continue  # one message per value, even when a union tried several types
@@ -72,18 +76,20 @@ def _translate(exc: ValidationError, data: object, positions: Positions) -> list
         if kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
             if key in _REFUSED_KEYS:
-                diagnostics.append(positions.diagnostic(path, _REFUSED_KEYS[key]))
+                diagnostics.append(positions.diagnostic(path, _REFUSED_KEYS[key], at_key=True))
                 continue
             message = f"unknown key '{key}'"
             close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
             if close:
                 message += f" (did you mean '{close[0]}'?)"
-            diagnostics.append(positions.diagnostic(path, message))
+            diagnostics.append(positions.diagnostic(path, message, at_key=True))
         elif kind == "missing":
             diagnostics.append(positions.diagnostic(path, f"required key '{path[-1]}' is missing"))
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-            diagnostics.append(positions.diagnostic(path, message, value=error.get("input")))
+            diagnostics.append(
+                positions.diagnostic(path, message, value=error.get("input"), at_key=at_key)
+            )
     return diagnostics
 
 

@@ -313,8 +313,9 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
         s_.tensorflow_inter_op_parallelism,
     ]
     if all(p is not None for p in parallel):
+        names = ("session", "intra_op", "inter_op")
         out.error(
-            s_.origin("tensorflow_inter_op_parallelism", sp),
+            r.most_specific([s_.origin(f"tensorflow_{name}_parallelism", sp) for name in names]),
             "session, intra-op and inter-op parallelism cannot all be set at once "
             "(TF Serving refuses to start)",
         )

@@ -24,9 +24,11 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # Aliases re-use nodes, so a small document can expand into a huge one ("billion laughs");
 # a real environment has a few thousand values at most.
-MAX_VALUES = 2_000_000
+MAX_VALUES = 200_000
 _SCALAR_TAGS = {
     _STR,
     "tag:yaml.org,2002:int",
@@ -42,9 +44,14 @@ class Positions:
 
     file: str
     table: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    """Where the key of each mapping entry is written (for problems with the key itself)."""
 
-    def locate(self, path: Path) -> tuple[int, int]:
-        """(line, column), 1-based, of the value at path or of its nearest ancestor."""
+    def locate(self, path: Path, *, at_key: bool = False) -> tuple[int, int]:
+        """(line, column), 1-based, of the value at path (or of its key), else of the
+        nearest ancestor."""
+        if at_key and path in self.keys:
+            return self.keys[path]
         for length in range(len(path), -1, -1):
             found = self.table.get(path[:length])
             if found is not None:
@@ -52,9 +59,15 @@ class Positions:
         return (0, 0)
 
     def diagnostic(
-        self, path: Path, message: str, *, value: object = ..., severity: str = "error"
+        self,
+        path: Path,
+        message: str,
+        *,
+        value: object = ...,
+        severity: str = "error",
+        at_key: bool = False,
     ) -> Diagnostic:
-        line, column = self.locate(path)
+        line, column = self.locate(path, at_key=at_key)
         extra: dict[str, object] = {} if value is ... else {"value": value}
         return Diagnostic(
             file=self.file,
@@ -148,6 +161,9 @@ class _Builder:
                 return None
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.tag == _TIMESTAMP and node.style is None:
+            self._problem(node, path, "reads as a date: quote it if it is text", node.value)
+            return None
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
             return None
@@ -162,14 +178,27 @@ class _Builder:
             return {}
         result: dict[PathPart, object] = {}
         for key_node, value_node in _merged_pairs(node):
+            if key_node.tag == _MERGE:
+                self._problem(
+                    key_node,
+                    path,
+                    "YAML merge keys (<<) are not supported: use tfsconf's defaults layers",
+                    "<<",
+                )
+                continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
                 self._problem(key_node, path, "mapping keys must be plain strings", key_node.value)
                 continue
             key = key_node.value
+            mark = key_node.start_mark
+            self._positions.keys[(*path, key)] = (mark.line + 1, mark.column + 1)
             if key in result:
                 self._problem(key_node, (*path, key), "duplicate key", key)
                 continue
             result[key] = self.build(value_node, (*path, key))
+            if isinstance(value_node, yaml.CollectionNode) and not value_node.flow_style:
+                # a block starts on the line after its key; the key is where a reader looks
+                self._positions.table[(*path, key)] = self._positions.keys[(*path, key)]
         return result
 
 
