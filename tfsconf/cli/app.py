@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from tfsconf import api
 from tfsconf.cli import model, warmup
 from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 
@@ -54,6 +53,7 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
 
     @handle_errors
     def run() -> int:
+        from tfsconf import api
         from tfsconf.errors import SpecError
 
         try:
@@ -94,6 +94,8 @@ def compile_(
 
     @handle_errors
     def run() -> int:
+        from tfsconf import api
+
         started = time.perf_counter()
         result = api.compile_environment(spec, out, check=check)
         for warning in result.loaded.warnings:
@@ -126,6 +128,8 @@ def compile_(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the environment spec (for editors)."""
+    from tfsconf import api
+
     sys.stdout.write(api.json_schema())
 
 

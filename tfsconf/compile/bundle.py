@@ -89,7 +89,7 @@ def build_bundle(env: r.Environment) -> Bundle:
         files[f"images/{image.name}/Dockerfile"] = dockerfile
         refs[image.name] = images.image_reference(image, env, dockerfile)
     rendered: dict[int, list[tuple[str, bytes]]] = {}
-    sample_hashes: dict[str, str] = {}
+    warmup = warmup_tasks.WarmupRenderer(env)
     for host in env.hosts:
         for server in host.servers:
             artifacts = rendered.get(id(server))
@@ -102,9 +102,7 @@ def build_bundle(env: r.Environment) -> Bundle:
             prefix = f"hosts/{host.name}/{server.name}/"
             for name, data in artifacts:
                 files[prefix + name] = data
-        files[f"hosts/{host.name}/warmup.json"] = warmup_tasks.render_warmup(
-            host, env, sample_hashes
-        )
+        files[f"hosts/{host.name}/warmup.json"] = warmup.render(host)
     digests: dict[int, str] = {}
     artifacts_index = {}
     for path in sorted(files):

@@ -27,7 +27,7 @@ def model_server_config(models: tuple[r.Model, ...]) -> model_server_config_pb2.
         if not model.policy_is_default:
             target = entry.model_version_policy
             if policy.kind == "latest":
-                target.latest.num_versions = policy.count
+                target.latest.num_versions = policy.num_versions
             elif policy.kind == "all":
                 target.all.SetInParent()
             else:

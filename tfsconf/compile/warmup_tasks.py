@@ -62,11 +62,22 @@ def warmup_tasks(
     return [tasks[key] for key in sorted(tasks)]
 
 
-def render_warmup(host: r.Host, env: r.Environment, hashes: MutableMapping[str, str]) -> bytes:
-    data = {
-        "schema_version": 1,
-        "environment": env.name,
-        "host": host.name,
-        "tasks": warmup_tasks(host, env, hashes),
-    }
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+class WarmupRenderer:
+    """Renders warmup.json per host. The tasks depend only on the servers a host runs,
+    which every host of a group shares, so they are built and encoded once per group."""
+
+    def __init__(self, env: r.Environment) -> None:
+        self._env = env
+        self._sample_hashes: dict[str, str] = {}
+        self._encoded_tasks: dict[int, str] = {}
+
+    def render(self, host: r.Host) -> bytes:
+        tasks = self._encoded_tasks.get(id(host.servers))
+        if tasks is None:
+            listed = warmup_tasks(host, self._env, self._sample_hashes)
+            # nested one level in the document: indent continuation lines by two spaces
+            tasks = json.dumps(listed, indent=2, sort_keys=True).replace("\n", "\n  ")
+            self._encoded_tasks[id(host.servers)] = tasks
+        head = {"environment": self._env.name, "host": host.name, "schema_version": 1}
+        text = json.dumps(head, indent=2, sort_keys=True)
+        return (text[:-2] + f',\n  "tasks": {tasks}\n}}\n').encode()

@@ -1,17 +1,20 @@
 """The resolved environment: every default applied, every reference followed.
 
-Compilers read only these classes. They are plain frozen dataclasses (cheap to build for
-thousands of hosts) and keep, for layered settings, the spec path each value came from,
-so that checks made after resolution still point at the line the user wrote.
+Compilers read only these classes. They are immutable NamedTuples: a frozen dataclass costs
+about ten times more to define, and `tfsconf validate` pays that at every start. For
+layered settings they keep the spec path each value came from, so that checks made after
+resolution still point at the line the user wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 from tfsconf.diagnostics import Path
+
+NO_ORIGINS: Mapping[str, Path] = MappingProxyType({})
 
 Runtime = Literal["docker", "native", "process"]
 
@@ -50,8 +53,7 @@ def lookup_origin(origins: Mapping[str, Path], name: str, fallback: Path) -> Pat
 AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Batching:
+class Batching(NamedTuple):
     max_batch_size: int | None = None
     batch_timeout_micros: int | None = None
     max_enqueued_batches: int | None = None
@@ -63,8 +65,7 @@ class Batching:
     max_execution_batch_size: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServerSettings:
+class ServerSettings(NamedTuple):
     per_process_gpu_memory_fraction: float | None = None
     tensorflow_session_parallelism: int | None = None
     tensorflow_intra_op_parallelism: int | None = None
@@ -87,15 +88,14 @@ class ServerSettings:
     batching_enabled: bool = False
     batching_per_model: bool = False
     batching: Batching | None = None
-    origins: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
+    origins: Mapping[str, Path] = NO_ORIGINS
 
     def origin(self, name: str, fallback: Path) -> Path:
         """Spec path where the setting `name` (dotted, as in the YAML) was written."""
         return lookup_origin(self.origins, name, fallback)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Warmup:
+class Warmup(NamedTuple):
     samples: str
     """Absolute path on the machine that compiles (resolved against the spec's directory)."""
     samples_as_written: str
@@ -104,29 +104,26 @@ class Warmup:
     batch_sizes: tuple[int, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
-class VersionPolicy:
+class VersionPolicy(NamedTuple):
     kind: Literal["latest", "all", "specific"]
-    count: int = 1
+    num_versions: int = 1
     versions: tuple[int, ...] = ()
 
     def describe(self) -> str:
         if self.kind == "latest":
-            return f"latest {self.count}"
+            return f"latest {self.num_versions}"
         if self.kind == "all":
             return "all"
         return "specific " + ", ".join(str(v) for v in self.versions)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Source:
+class Source(NamedTuple):
     kind: Literal["local", "http", "webhdfs"]
     location: str
     checksums: Literal["sha256", "md5"] = "sha256"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Model:
+class Model(NamedTuple):
     """A model as one server serves it (model settings layer through the server)."""
 
     name: str
@@ -141,14 +138,13 @@ class Model:
     batching: Batching | None
     """Per-model batching parameters; only set when the server batches per model."""
     spec_path: Path
-    origins: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
+    origins: Mapping[str, Path] = NO_ORIGINS
 
     def origin(self, name: str) -> Path:
         return lookup_origin(self.origins, name, self.spec_path)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Image:
+class Image(NamedTuple):
     """A serving image: one per device kind (gpu, cpu) that the environment uses."""
 
     name: str
@@ -162,8 +158,7 @@ class Image:
     tag: str | None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Server:
+class Server(NamedTuple):
     """One TF Serving process definition; the same object is shared by every host of its
     group, so compilers may cache by identity."""
 
@@ -181,8 +176,7 @@ class Server:
     spec_path: Path
 
 
-@dataclass(frozen=True, kw_only=True)
-class Connection:
+class Connection(NamedTuple):
     user: str | None
     port: int
     private_key_file: str | None
@@ -191,16 +185,14 @@ class Connection:
     become: bool
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rollout:
+class Rollout(NamedTuple):
     step: int | str
     max_fail_percentage: int
     health_timeout_seconds: int
     keep_releases: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class Host:
+class Host(NamedTuple):
     name: str
     address: str
     group: str
@@ -211,16 +203,14 @@ class Host:
     spec_path: Path
 
 
-@dataclass(frozen=True, kw_only=True)
-class Group:
+class Group(NamedTuple):
     name: str
     hosts: tuple[str, ...]
     rollout: Rollout
     runtime: Runtime
 
 
-@dataclass(frozen=True, kw_only=True)
-class Environment:
+class Environment(NamedTuple):
     name: str
     tfserving_version: str
     spec_file: str

@@ -112,9 +112,9 @@ def _server_settings(values: dict[str, object], origins: dict[str, Path]) -> r.S
 
 def _policy(spec: s.LatestPolicy | s.AllPolicy | s.SpecificPolicy | None) -> r.VersionPolicy:
     if spec is None:
-        return r.VersionPolicy(kind="latest", count=1)
+        return r.VersionPolicy(kind="latest", num_versions=1)
     if isinstance(spec, s.LatestPolicy):
-        return r.VersionPolicy(kind="latest", count=spec.count)
+        return r.VersionPolicy(kind="latest", num_versions=spec.count)
     if isinstance(spec, s.AllPolicy):
         return r.VersionPolicy(kind="all")
     return r.VersionPolicy(kind="specific", versions=tuple(spec.versions))
