@@ -134,4 +134,18 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    """Console entry point. Usage errors exit 1, not click's 2: 2 means "the plan has
+    changes" to scripts, and a typo must never read as that."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    sys.exit(result if isinstance(result, int) else EXIT_OK)

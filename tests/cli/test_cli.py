@@ -1,0 +1,119 @@
+"""The command line as a user runs it: exit codes, and stdout holding only what was asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MINIMAL = """\
+environment: cli
+tfserving_version: "2.18.0"
+host_groups:
+  g:
+    hosts: [{name: h1, address: 10.0.0.1, gpus: 1}]
+servers:
+  - {name: s1, group: g, gpu: 0, models: [a]}
+models:
+  - {name: a, base_path: /srv/tfserving/models/a, source: {kind: local, path: /d/a}}
+  - {name: unused, base_path: /srv/tfserving/models/u, source: {kind: local, path: /d/u}}
+"""
+
+
+def tfsconf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tfsconf", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.yaml"
+    path.write_text(MINIMAL)
+    return path
+
+
+def test_validate_prints_the_verdict_on_stdout_and_warnings_on_stderr(spec: Path) -> None:
+    run = tfsconf("validate", str(spec))
+    assert run.returncode == 0
+    assert run.stdout == (f"{spec}: valid: environment cli, 1 host(s), 1 server(s), 1 model(s)\n")
+    assert f"{spec}:10:12: warning: models[1].name: model is not served by any server" in (
+        run.stderr
+    )
+
+
+def test_validate_json_reports_diagnostics_on_stdout(spec: Path) -> None:
+    spec.write_text(MINIMAL.replace("gpu: 0", "gpu: 3"))
+    run = tfsconf("validate", str(spec), "--format", "json")
+    assert run.returncode == 1
+    report = json.loads(run.stdout)
+    assert report["valid"] is False
+    errors = [d for d in report["diagnostics"] if d["severity"] == "error"]
+    assert errors == [
+        {
+            "file": str(spec),
+            "line": 7,
+            "column": 31,
+            "path": "servers[0].gpu",
+            "severity": "error",
+            "message": "host 'h1' has 1 GPU(s): index must be below that",
+            "value": "3",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate"],
+        ["compile", "environments/staging.yaml"],
+        ["compile", "environments/staging.yaml", "--out", "x", "--bogus"],
+        ["validate", "environments/staging.yaml", "--format", "yaml"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_exit_1_never_2(args: list[str], repo_root: Path) -> None:
+    """2 is reserved for "the plan has changes": a typo must not look like that."""
+    run = subprocess.run(
+        [sys.executable, "-m", "tfsconf", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=repo_root,
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_spec_file_is_a_plain_error(tmp_path: Path) -> None:
+    run = tfsconf("validate", str(tmp_path / "nope.yaml"))
+    assert run.returncode == 1
+    assert run.stderr == f"error: {tmp_path / 'nope.yaml'}: no such file\n"
+
+
+def test_compile_reports_progress_on_stderr_only(spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = tfsconf("compile", str(spec), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    assert "compiled cli:" in run.stderr
+    assert (out / "manifest.json").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    on_disk = {
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"
+    }
+    assert set(manifest["artifacts"]) == on_disk
+
+
+def test_schema_is_json_schema_of_the_spec() -> None:
+    run = tfsconf("schema")
+    assert run.returncode == 0
+    schema = json.loads(run.stdout)
+    assert schema["additionalProperties"] is False
+    assert {"environment", "tfserving_version", "host_groups", "servers", "models"} <= set(
+        schema["required"]
+    )
