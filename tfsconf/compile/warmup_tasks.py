@@ -10,10 +10,10 @@ import hashlib
 import json
 import os
 from collections.abc import MutableMapping
+from pathlib import PurePosixPath
 
 from tfsconf.resolve import model as r
-
-WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+from tfsconf.tfserving.warmup import WARMUP_RELATIVE_PATH, sample_format_of
 
 
 def _file_sha256(path: str, hashes: MutableMapping[str, str]) -> str:
@@ -52,11 +52,11 @@ def warmup_tasks(
                 "version_policy": model.policy.describe(),
                 "signature_name": model.signature_name,
                 "samples": shown,
-                "samples_format": warmup.format,
+                "samples_format": sample_format_of(PurePosixPath(samples), warmup.format),
                 "samples_sha256": _file_sha256(samples, hashes),
                 "records": warmup.records,
                 "batch_sizes": list(warmup.batch_sizes),
-                "output": WARMUP_FILE,
+                "output": WARMUP_RELATIVE_PATH.as_posix(),
                 "servers": [server.name],
             }
     return [tasks[key] for key in sorted(tasks)]

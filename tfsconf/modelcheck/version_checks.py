@@ -13,7 +13,7 @@ from pathlib import Path
 from tfsconf.errors import UserError
 from tfsconf.modelcheck.bundle_index import read_bundle_index, shard_name
 from tfsconf.modelcheck.manifest import MANIFEST_NAME, compare_manifest, write_manifest
-from tfsconf.warmup.layout import WARMUP_RELATIVE_PATH
+from tfsconf.tfserving.warmup import WARMUP_RELATIVE_PATH
 from tfsconf.warmup.signature import read_signature
 from tfsconf.warmup.verify import verify_warmup
 

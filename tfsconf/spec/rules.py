@@ -23,8 +23,7 @@ from tfsconf.tfserving.flags import (
     parse_version,
     server_flags,
 )
-
-MAX_WARMUP_RECORDS = 1000
+from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
 
 Report = Callable[..., None]
 
@@ -217,6 +216,13 @@ def _check_warmup_spec(
     full = samples if samples.is_absolute() else spec_dir / samples
     if not os.path.isfile(full):
         out.error((*wpath, "samples"), f"samples file not found ({full})", warmup.samples)
+    elif sample_format_of(samples, warmup.format) is None:
+        known = ", ".join(sorted(SAMPLE_EXTENSIONS))
+        out.error(
+            (*wpath, "samples"),
+            f"cannot tell the sample format from the extension (known: {known}); set warmup.format",
+            warmup.samples,
+        )
 
 
 # --- pass 2: the resolved environment ---------------------------------------------------

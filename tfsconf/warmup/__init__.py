@@ -7,8 +7,8 @@ checks it before it ships, without importing TensorFlow (except ``replay``).
 
 from __future__ import annotations
 
+from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, WARMUP_RELATIVE_PATH, warmup_path
 from tfsconf.warmup.generate import WarmupResult, generate_warmup
-from tfsconf.warmup.layout import MAX_WARMUP_RECORDS, WARMUP_RELATIVE_PATH, warmup_path
 from tfsconf.warmup.verify import WarmupProblem, WarmupReport, verify_warmup
 
 __all__ = [

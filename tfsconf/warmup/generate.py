@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsconf.errors import UserError
-from tfsconf.warmup.layout import MAX_WARMUP_RECORDS, warmup_path
+from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, warmup_path
 from tfsconf.warmup.protos import tf_protos
 from tfsconf.warmup.samples import Sample, take_samples
 from tfsconf.warmup.signature import DEFAULT_SIGNATURE, Signature, read_signature

@@ -20,6 +20,7 @@ from typing import IO
 from google.protobuf import message
 
 from tfsconf.errors import UserError
+from tfsconf.tfserving.warmup import SAMPLE_EXTENSIONS, SAMPLE_FORMATS, sample_format_of
 from tfsconf.warmup.protos import tf_protos
 from tfsconf.warmup.tfrecord import read_records
 
@@ -44,28 +45,22 @@ class Sample:
 SampleReader = Callable[[Path], Iterator[Sample]]
 
 
-SAMPLE_FORMATS = ("auto", "jsonl", "csv", "tfrecord")
-
-
 def read_samples(path: Path, sample_format: str = "auto") -> Iterator[Sample]:
     """Samples from a file; format "auto" goes by the extension, as the spec's default."""
     if not path.is_file():
         raise UserError(f"{path}: sample file not found")
-    if sample_format == "auto":
-        reader = _BY_EXTENSION.get(path.suffix.lower())
-        if reader is None:
-            known = ", ".join(sorted(_BY_EXTENSION))
+    resolved = sample_format_of(path, sample_format)
+    if resolved is None:
+        if sample_format == "auto":
+            known = ", ".join(sorted(SAMPLE_EXTENSIONS))
             raise UserError(
                 f"{path}: unknown sample format '{path.suffix}' (known: {known}); "
                 "name the format explicitly"
             )
-    else:
-        try:
-            reader = _BY_FORMAT[sample_format]
-        except KeyError:
-            raise UserError(
-                f"unknown sample format '{sample_format}' (known: {', '.join(SAMPLE_FORMATS)})"
-            ) from None
+        raise UserError(
+            f"unknown sample format '{sample_format}' (known: {', '.join(SAMPLE_FORMATS)})"
+        )
+    reader = _BY_FORMAT[resolved]
     return reader(path)
 
 
@@ -147,12 +142,4 @@ _BY_FORMAT: dict[str, SampleReader] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
     "tfrecord": _read_examples,
-}
-
-_BY_EXTENSION: dict[str, SampleReader] = {
-    ".jsonl": _read_jsonl,
-    ".ndjson": _read_jsonl,
-    ".csv": _read_csv,
-    ".tfrecord": _read_examples,
-    ".tfrecords": _read_examples,
 }

@@ -18,8 +18,8 @@ from typing import Any
 from google.protobuf import message
 
 from tfsconf.errors import UserError
+from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, warmup_path
 from tfsconf.warmup.dtypes import dtype_info
-from tfsconf.warmup.layout import MAX_WARMUP_RECORDS, warmup_path
 from tfsconf.warmup.protos import tf_protos
 from tfsconf.warmup.signature import (
     DEFAULT_SIGNATURE,
