@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,49 @@ def test_unit_runs_container_on_its_gpu_with_read_only_mounts(production: Path) 
         assert f"    {flag}" in unit
     manifest_ref = "tfsconf/tfserving-gpu:production-2.18.0-"
     assert manifest_ref in unit
+
+
+RUNTIMES_SPEC = """\
+environment: rt
+tfserving_version: "2.18.0"
+image:
+  allocator: {kind: tcmalloc}
+host_groups:
+  bare:
+    runtime: native
+    hosts: [{name: n1, address: 10.0.0.1, gpus: 2}]
+  lab:
+    runtime: process
+    hosts: [{name: p1, address: 10.0.0.2}]
+servers:
+  - {name: native0, group: bare, gpu: 1, models: [a]}
+  - {name: proc, group: lab, grpc_port: 9500, rest_port: 9501, models: [a]}
+models:
+  - {name: a, base_path: /srv/tfserving/models/a, source: {kind: local, path: /d/a}}
+"""
+
+
+def test_native_and_process_runtimes(tmp_path: Path) -> None:
+    spec = tmp_path / "rt.yaml"
+    spec.write_text(RUNTIMES_SPEC)
+    out = tmp_path / "out"
+    api.compile_environment(spec, out)
+    unit = (out / "hosts/n1/native0/tfserving-native0.service").read_text()
+    assert "docker" not in unit
+    assert "ExecStart=/usr/bin/tensorflow_model_server \\\n    --port=8500 \\" in unit
+    assert "Environment=LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4" in unit
+    assert "Environment=CUDA_VISIBLE_DEVICES=1" in unit
+    assert "MALLOC_CONF" not in unit  # a jemalloc setting; tcmalloc ignores it
+
+    assert not list((out / "hosts/p1/proc").glob("*.service"))
+    launch = json.loads((out / "hosts/p1/proc/launch.json").read_text())
+    flags = (out / "hosts/p1/proc/server.flags").read_text().splitlines()
+    assert launch["argv"] == ["tensorflow_model_server", *flags]
+    assert launch["env"] == {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4"}
+    assert (launch["grpc_port"], launch["rest_port"]) == (9500, 9501)
+
+    dockerfile = (out / "images/tfserving-gpu/Dockerfile").read_text()
+    assert "libgoogle-perftools4=" in dockerfile
+    assert (out / "images/tfserving-cpu/Dockerfile").read_text().splitlines()[1] == (
+        "FROM tensorflow/serving:2.18.0"
+    )
