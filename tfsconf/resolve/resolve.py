@@ -198,10 +198,7 @@ def _images(env: s.Environment, kinds: Iterable[str]) -> tuple[r.Image, ...]:
 
 
 def _connection(layers: Iterable[s.Connection | None]) -> r.Connection:
-    values: dict[str, object] = {}
-    for item in layers:
-        if item is not None:
-            values.update({k: getattr(item, k) for k in item.model_fields_set})
+    values, _ = layer([(item, ()) for item in layers], frozenset(s.Connection.model_fields))
     return r.Connection(
         user=cast(str | None, values.get("user")),
         port=cast(int, values.get("port", 22)),
@@ -213,10 +210,7 @@ def _connection(layers: Iterable[s.Connection | None]) -> r.Connection:
 
 
 def _rollout(layers: Iterable[s.Rollout | None]) -> r.Rollout:
-    values: dict[str, object] = {}
-    for item in layers:
-        if item is not None:
-            values.update({k: getattr(item, k) for k in item.model_fields_set})
+    values, _ = layer([(item, ()) for item in layers], frozenset(s.Rollout.model_fields))
     return r.Rollout(
         step=cast(int | str, values.get("step", 1)),
         max_fail_percentage=cast(int, values.get("max_fail_percentage", 0)),
