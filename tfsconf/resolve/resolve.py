@@ -141,13 +141,11 @@ def _model(
         params = {k: v for k, v in server_batching_values.items() if k in _BATCHING_FIELDS}
         params.update(model_batching)
         batching = _batching(params)
-    elif settings.batching is not None:
-        batching = None
     warmup_spec = cast(s.Warmup | None, values.get("warmup"))
     warmup: r.Warmup | None = None
     if warmup_spec is not None:
         sizes = warmup_spec.batch_sizes
-        effective = batching or settings.batching
+        effective = batching if batching is not None else settings.batching
         if sizes is None:
             sizes = list(effective.allowed_batch_sizes) if effective else [1]
             sizes = sizes or [1]

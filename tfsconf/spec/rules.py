@@ -391,7 +391,7 @@ def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> 
             f"server '{server.name}' disables model warmup: the warmup file is ignored",
         )
     if model.warmup is not None:
-        effective = model.batching or s_.batching
+        effective = model.batching if model.batching is not None else s_.batching
         if effective is not None and effective.max_batch_size is not None:
             for size in model.warmup.batch_sizes:
                 if size > effective.max_batch_size:
