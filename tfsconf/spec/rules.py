@@ -422,21 +422,17 @@ def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector
                     "allowed_batch_sizes must be strictly increasing",
                     size,
                 )
-        splitting = bool(b.enable_large_batch_splitting)
-        limit: int | None
-        if splitting and b.max_execution_batch_size is not None:
-            limit, limit_name = b.max_execution_batch_size, "max_execution_batch_size"
-        else:
-            limit, limit_name = b.max_batch_size, "max_batch_size"
-        if limit is None:
+        # The model server checks the last entry against max_batch_size when it wraps a
+        # session for batching, with or without large batch splitting.
+        if b.max_batch_size is None:
             out.error(
                 origin("allowed_batch_sizes"),
-                f"allowed_batch_sizes needs {limit_name} set (its last entry must match it)",
+                "allowed_batch_sizes needs max_batch_size set (its last entry must match it)",
             )
-        elif sizes[-1] != limit:
+        elif sizes[-1] != b.max_batch_size:
             out.error(
                 (*origin("allowed_batch_sizes"), len(sizes) - 1),
-                f"last entry of allowed_batch_sizes must equal {limit_name} ({limit})",
+                f"last entry of allowed_batch_sizes must equal max_batch_size ({b.max_batch_size})",
                 sizes[-1],
             )
     if b.max_execution_batch_size is not None:
