@@ -15,7 +15,7 @@ from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 from tfsconf.resolve.resolve import resolve_environment
 from tfsconf.spec import model as s
-from tfsconf.spec.rules import Collector, check_references, check_resolved
+from tfsconf.spec.rules import Collector, check_names, check_references, check_resolved
 from tfsconf.spec.yamlload import Positions, load_yaml
 
 _REFUSED_KEYS = {
@@ -126,11 +126,13 @@ def load_environment(path: FsPath | str, *, source: bytes | None = None) -> Load
                 loaded.positions.diagnostic((), "an environment spec must be a YAML mapping")
             ]
         )
+    out = Collector(loaded.positions)
+    check_names(loaded.data, out)
     try:
         spec = s.Environment.model_validate(loaded.data)
     except ValidationError as exc:
-        raise SpecError(diagnostics=_translate(exc, loaded.data, loaded.positions)) from None
-    out = Collector(loaded.positions)
+        schema = _translate(exc, loaded.data, loaded.positions)
+        raise SpecError(diagnostics=[*schema, *out.items]) from None
     spec_dir = PurePosixPath(file_path.resolve().parent.as_posix())
     check_references(spec, out, spec_dir=spec_dir)
     if out.has_errors:
