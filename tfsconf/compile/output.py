@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,7 @@ def _guard(out: Path) -> None:
         )
 
 
-def _write_tree(root: Path, files: dict[str, bytes] | object) -> None:
-    assert isinstance(files, dict)
+def _write_tree(root: Path, files: Mapping[str, bytes]) -> None:
     made: set[str] = set()
     for rel in sorted(files):
         parent = os.path.dirname(rel)
@@ -61,7 +61,7 @@ def write_bundle(bundle: Bundle, out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
     old: Path | None = None
     try:
-        _write_tree(staging, dict(bundle.files))
+        _write_tree(staging, bundle.files)
         os.chmod(staging, 0o755)  # noqa: S103 - a build is world-readable, like a checkout
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
