@@ -1,0 +1,232 @@
+"""Pass 2: the resolved environment: placement, ports, GPUs, batching and flags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tfsconf.diagnostics import Path
+from tfsconf.resolve import model as r
+from tfsconf.spec.rules.collector import Collector, duplicates
+from tfsconf.tfserving.flags import flag_missing_reason, parse_version, server_flags
+
+
+def check_resolved(env: r.Environment, out: Collector) -> None:
+    version = parse_version(env.tfserving_version)
+    checked: set[int] = set()
+    hosts_by_group: dict[str, list[r.Host]] = {}
+    for host in env.hosts:
+        hosts_by_group.setdefault(host.group, []).append(host)
+    for group in env.groups:
+        hosts = hosts_by_group.get(group.name, [])
+        servers = hosts[0].servers if hosts else ()
+        _check_group_placement(group, hosts, servers, out)
+        for server in servers:
+            if id(server) not in checked:
+                checked.add(id(server))
+                _check_server(server, version, out)
+
+
+def _check_group_placement(
+    group: r.Group, hosts: list[r.Host], servers: tuple[r.Server, ...], out: Collector
+) -> None:
+    ports: dict[int, r.Server] = {}
+    for server in servers:
+        sp = server.spec_path
+        if server.rest_port == server.grpc_port:
+            out.error(
+                (*sp, "rest_port"), "REST port must differ from the gRPC port", server.rest_port
+            )
+        for field in ("grpc_port", "rest_port"):
+            port = getattr(server, field)
+            if port == 0:
+                continue
+            other = ports.get(port)
+            if other is not None and other is not server:
+                out.error(
+                    (*sp, field),
+                    f"port already used on the hosts of group '{group.name}' by server "
+                    f"'{other.name}'",
+                    port,
+                )
+            ports[port] = server
+        if server.gpu is not None:
+            for host in hosts:
+                if server.gpu >= host.gpus:
+                    out.error(
+                        (*sp, "gpu"),
+                        f"host '{host.name}' has {host.gpus} GPU(s): index must be below that",
+                        server.gpu,
+                    )
+        elif server.settings.per_process_gpu_memory_fraction is not None:
+            out.error(
+                server.settings.origin("per_process_gpu_memory_fraction", sp),
+                "per_process_gpu_memory_fraction on a CPU server (set gpu, or remove it)",
+                server.settings.per_process_gpu_memory_fraction,
+            )
+    by_gpu: dict[int, list[r.Server]] = {}
+    for server in servers:
+        if server.gpu is not None:
+            by_gpu.setdefault(server.gpu, []).append(server)
+    for gpu, sharing in sorted(by_gpu.items()):
+        if len(sharing) < 2:
+            continue
+        names = ", ".join(x.name for x in sharing)
+        fractions = [x.settings.per_process_gpu_memory_fraction for x in sharing]
+        for server, fraction in zip(sharing, fractions, strict=True):
+            if fraction is None:
+                out.error(
+                    (*server.spec_path, "gpu"),
+                    f"servers {names} share GPU {gpu}: each must set "
+                    "per_process_gpu_memory_fraction (otherwise each claims the whole GPU)",
+                    gpu,
+                )
+        if all(f is not None for f in fractions):
+            total = sum(f for f in fractions if f is not None)
+            if total > 1.0 + 1e-9:
+                last = sharing[-1]
+                out.error(
+                    last.settings.origin("per_process_gpu_memory_fraction", last.spec_path),
+                    f"memory fractions of servers sharing GPU {gpu} ({names}) sum to "
+                    f"{total:g}, more than 1",
+                    round(total, 6),
+                )
+
+
+def _check_server(server: r.Server, version: tuple[int, int], out: Collector) -> None:
+    s_ = server.settings
+    sp = server.spec_path
+    parallel = [
+        s_.tensorflow_session_parallelism,
+        s_.tensorflow_intra_op_parallelism,
+        s_.tensorflow_inter_op_parallelism,
+    ]
+    if all(p is not None for p in parallel):
+        names = ("session", "intra_op", "inter_op")
+        out.error(
+            r.most_specific([s_.origin(f"tensorflow_{name}_parallelism", sp) for name in names]),
+            "session, intra-op and inter-op parallelism cannot all be set at once "
+            "(TF Serving refuses to start)",
+        )
+    keys = [arg.split("=", 1)[0] for arg in s_.grpc_channel_arguments]
+    for index, key in duplicates(keys):
+        out.error(
+            (*s_.origin("grpc_channel_arguments", sp), index),
+            "gRPC channel argument given twice",
+            key,
+        )
+    if s_.prometheus and server.rest_port == 0:
+        out.error(
+            s_.origin("monitoring.prometheus", sp),
+            "Prometheus metrics are served on the REST port: rest_port must not be 0",
+        )
+    if s_.model_config_reload == "rpc" and s_.model_config_file_poll_wait_seconds > 0:
+        out.error(
+            s_.origin("model_config_file_poll_wait_seconds", sp),
+            "config file polling must stay 0 with model_config_reload: rpc (a poll reverts "
+            "an RPC reload)",
+            s_.model_config_file_poll_wait_seconds,
+        )
+    if s_.model_config_reload == "poll" and s_.model_config_file_poll_wait_seconds == 0:
+        out.error(
+            s_.origin("model_config_reload", sp),
+            "model_config_reload: poll needs model_config_file_poll_wait_seconds > 0",
+            "poll",
+        )
+    if not s_.batching_enabled and any(
+        k.startswith("batching.") and k != "batching.enabled" for k in s_.origins
+    ):
+        out.warning(
+            s_.origin("batching.enabled", sp),
+            "batching parameters are set but batching is disabled: they are ignored",
+        )
+    if s_.batching is not None:
+        _check_batching(s_.batching, lambda name: s_.origin(f"batching.{name}", sp), out)
+    for model in server.models:
+        _check_model_on_server(server, model, out)
+    for flag in server_flags(server):
+        reason = flag_missing_reason(flag.name, version)
+        if reason is not None:
+            out.error(flag.origin, f"{reason} (declared tfserving_version)", flag.render())
+
+
+def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> None:
+    s_ = server.settings
+    model_has_batching = any(k.startswith("batching") for k in model.origins)
+    if model_has_batching and not s_.batching_per_model:
+        out.error(
+            model.origin("batching"),
+            f"per-model batching applies only when server '{server.name}' sets "
+            "batching.per_model: true",
+        )
+    if s_.batching_per_model and model.batching is None:
+        out.warning(
+            (*model.spec_path, "name"),
+            f"server '{server.name}' batches per model and this model has no batching: "
+            "TF Serving will not batch it",
+            model.name,
+        )
+    if model.batching is not None:
+        _check_batching(model.batching, lambda name: model.origin(f"batching.{name}"), out)
+    if model.warmup is not None and not s_.enable_model_warmup:
+        out.warning(
+            model.origin("warmup"),
+            f"server '{server.name}' disables model warmup: the warmup file is ignored",
+        )
+    if model.warmup is not None:
+        effective = model.batching if model.batching is not None else s_.batching
+        if effective is not None and effective.max_batch_size is not None:
+            for size in model.warmup.batch_sizes:
+                if size > effective.max_batch_size:
+                    out.error(
+                        model.origin("warmup"),
+                        f"warmup batch size {size} exceeds max_batch_size "
+                        f"{effective.max_batch_size} on server '{server.name}'",
+                        size,
+                    )
+        if model.warmup.records < len(model.warmup.batch_sizes):
+            out.error(
+                model.origin("warmup"),
+                f"{model.warmup.records} record(s) cannot cover "
+                f"{len(model.warmup.batch_sizes)} batch sizes",
+                model.warmup.records,
+            )
+
+
+def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector) -> None:
+    sizes = b.allowed_batch_sizes
+    if sizes:
+        for index, size in enumerate(sizes):
+            if size <= 0:
+                out.error((*origin("allowed_batch_sizes"), index), "batch sizes must be > 0", size)
+            if index and size <= sizes[index - 1]:
+                out.error(
+                    (*origin("allowed_batch_sizes"), index),
+                    "allowed_batch_sizes must be strictly increasing",
+                    size,
+                )
+        # The model server checks the last entry against max_batch_size when it wraps a
+        # session for batching, with or without large batch splitting.
+        if b.max_batch_size is None:
+            out.error(
+                origin("allowed_batch_sizes"),
+                "allowed_batch_sizes needs max_batch_size set (its last entry must match it)",
+            )
+        elif sizes[-1] != b.max_batch_size:
+            out.error(
+                (*origin("allowed_batch_sizes"), len(sizes) - 1),
+                f"last entry of allowed_batch_sizes must equal max_batch_size ({b.max_batch_size})",
+                sizes[-1],
+            )
+    if b.max_execution_batch_size is not None:
+        if not b.enable_large_batch_splitting:
+            out.error(
+                origin("max_execution_batch_size"),
+                "max_execution_batch_size needs enable_large_batch_splitting: true",
+                b.max_execution_batch_size,
+            )
+        elif b.max_batch_size is not None and b.max_execution_batch_size > b.max_batch_size:
+            out.error(
+                origin("max_execution_batch_size"),
+                f"max_execution_batch_size must be <= max_batch_size ({b.max_batch_size})",
+                b.max_execution_batch_size,
+            )

@@ -1,0 +1,138 @@
+"""Pass 1: the validated spec as written (versions, paths, image, warmup settings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+from tfsconf.diagnostics import Path
+from tfsconf.spec import model as s
+from tfsconf.spec.rules.collector import Collector, duplicates
+from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
+from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
+
+
+def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixPath) -> None:
+    major_minor = parse_version(env.tfserving_version)
+    if major_minor < OLDEST_SUPPORTED:
+        out.error(
+            ("tfserving_version",),
+            f"TF Serving releases before {OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]} "
+            "are not supported",
+            env.tfserving_version,
+        )
+    elif major_minor > newest_known():
+        out.warning(
+            ("tfserving_version",),
+            "newer than the releases tfsconf knows; flags are checked against "
+            f"{newest_known()[0]}.{newest_known()[1]}",
+            env.tfserving_version,
+        )
+
+    root = PurePosixPath(env.paths.model_root)
+    base_paths: list[str] = []
+    for index, model in enumerate(env.models):
+        mpath: Path = ("models", index)
+        base = PurePosixPath(model.base_path)
+        if base == root or root not in base.parents:
+            out.error(
+                (*mpath, "base_path"),
+                f"must be a directory under paths.model_root ({env.paths.model_root})",
+                model.base_path,
+            )
+        base_paths.append(model.base_path)
+        _check_versions(model, mpath, out)
+        _check_warmup_spec(model.warmup, (*mpath, "warmup"), out, spec_dir)
+    for index, base_path in duplicates(base_paths):
+        out.error(
+            ("models", index, "base_path"),
+            "two models share this base_path (their versions would mix)",
+            base_path,
+        )
+
+    alloc = env.image.allocator
+    if alloc.kind != "jemalloc" and alloc.malloc_conf is not None:
+        out.error(
+            ("image", "allocator", "malloc_conf"),
+            f"MALLOC_CONF only configures jemalloc, not {alloc.kind}",
+            alloc.malloc_conf,
+        )
+    if alloc.kind == "system" and (alloc.package or alloc.library):
+        out.error(
+            ("image", "allocator", "kind"), "the system allocator takes no package or library"
+        )
+    if env.image.tag is not None and env.image.registry is None:
+        out.error(("image", "tag"), "a pre-built image tag needs image.registry to pull it from")
+
+    defaults = [(("defaults",), env.defaults)] + [
+        (("host_groups", name, "defaults"), g.defaults) for name, g in env.host_groups.items()
+    ]
+    for path, block in defaults:
+        if block is not None and block.model is not None:
+            _check_warmup_spec(block.model.warmup, (*path, "model", "warmup"), out, spec_dir)
+    for index, server in enumerate(env.servers):
+        if server.model_defaults is not None:
+            _check_warmup_spec(
+                server.model_defaults.warmup,
+                ("servers", index, "model_defaults", "warmup"),
+                out,
+                spec_dir,
+            )
+
+
+def _check_versions(model: s.Model, mpath: Path, out: Collector) -> None:
+    policy = model.versions
+    labels = model.labels or {}
+    if isinstance(policy, s.SpecificPolicy):
+        vpath: Path = (*mpath, "versions", "versions")
+        if not policy.versions:
+            out.error(vpath, "a specific version policy needs at least one version")
+        for vindex, version in enumerate(policy.versions):
+            if version <= 0:
+                out.error((*vpath, vindex), "versions must be positive integers", version)
+        for vindex, listed in duplicates([str(v) for v in policy.versions]):
+            out.error((*vpath, vindex), "version listed twice", int(listed))
+        for label, version in sorted(labels.items()):
+            if version not in policy.versions:
+                out.error(
+                    (*mpath, "labels", label),
+                    "label points at a version the policy does not serve "
+                    f"(serving {sorted(policy.versions)}); TF Serving refuses it",
+                    version,
+                )
+    elif labels:
+        kind = "latest 1 (default)" if policy is None else policy.policy
+        for label, version in sorted(labels.items()):
+            if version <= 0:
+                out.error((*mpath, "labels", label), "label versions must be positive", version)
+            else:
+                out.warning(
+                    (*mpath, "labels", label),
+                    f"with version policy '{kind}' tfsconf cannot check offline that this "
+                    "version is served; a label on an unserved version fails the reload",
+                    version,
+                )
+
+
+def _check_warmup_spec(
+    warmup: s.Warmup | None, wpath: Path, out: Collector, spec_dir: PurePosixPath
+) -> None:
+    if warmup is None:
+        return
+    if warmup.records > MAX_WARMUP_RECORDS:
+        out.error(
+            (*wpath, "records"),
+            f"TF Serving replays at most {MAX_WARMUP_RECORDS} warmup records",
+            warmup.records,
+        )
+    samples = PurePosixPath(warmup.samples)
+    full = samples if samples.is_absolute() else spec_dir / samples
+    if not os.path.isfile(full):
+        out.error((*wpath, "samples"), f"samples file not found ({full})", warmup.samples)
+    elif sample_format_of(samples, warmup.format) is None:
+        known = ", ".join(sorted(SAMPLE_EXTENSIONS))
+        out.error(
+            (*wpath, "samples"),
+            f"cannot tell the sample format from the extension (known: {known}); set warmup.format",
+            warmup.samples,
+        )
