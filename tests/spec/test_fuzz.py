@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from tfsconf.errors import SpecError
+from tfsconf.errors import SpecError, UserError
 from tfsconf.spec import safe
 from tfsconf.spec.load import load_environment
 
@@ -139,3 +139,18 @@ def test_mangled_specs_get_diagnostics_not_tracebacks(
                 assert diagnostic.render()
     finally:
         target.unlink(missing_ok=True)
+
+
+YAMLISH = st.lists(
+    st.sampled_from([*"ab1:-[]{},&*!|>'\"#% \n\t?@`", "!!python/object:os.system ", "<<"]),
+    max_size=80,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=YAMLISH)
+def test_arbitrary_text_is_a_diagnostic_not_a_crash(text: str) -> None:
+    try:
+        load_environment("fuzz.yaml", source=text.encode())
+    except UserError as exc:  # SpecError included
+        assert str(exc)
