@@ -29,10 +29,11 @@ app.add_typer(warmup.app, name="warmup")
 app.add_typer(model.app, name="model")
 
 SpecArg = Annotated[
-    Path, typer.Argument(help="Environment spec, e.g. environments/production.yaml.")
+    Path,
+    typer.Argument(metavar="SPEC", help="Environment spec, e.g. environments/production.yaml."),
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="Output format: text or json.", case_sensitive=False)
+    Literal["text", "json"], typer.Option("--format", help="Output format: text or json.")
 ]
 
 
@@ -40,16 +41,10 @@ def _emit(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _check_format(value: str) -> Literal["text", "json"]:
-    if value not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--format")
-    return "json" if value == "json" else "text"
-
-
 @app.command()
 def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
     """Validate a spec: every TF Serving rule checked offline; all problems in one run."""
-    fmt = _check_format(output_format)
+    fmt = output_format
 
     @handle_errors
     def run() -> int:
