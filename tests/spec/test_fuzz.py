@@ -4,6 +4,7 @@ mangled, gets anything but a diagnostic (never a traceback)."""
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from pydantic import TypeAdapter, ValidationError
 from tfsconf.errors import SpecError, UserError
 from tfsconf.spec import safe
 from tfsconf.spec.load import load_environment
+
+ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 
 # Characters that would end a shell word, a systemd or Dockerfile line, start an
 # expansion ($, %, `), or quote.
@@ -96,16 +99,17 @@ REPLACEMENTS = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def production(repo_root_module: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(
-        (repo_root_module / "environments" / "production.yaml").read_text()
-    )
+def production() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ENVIRONMENTS / "production.yaml").read_text())
     return loaded
 
 
 @pytest.fixture(scope="module")
-def repo_root_module() -> Path:
-    return Path(__file__).resolve().parents[2]
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example's samples, so relative warmup paths resolve outside the repo."""
+    root = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(ENVIRONMENTS / "samples", root / "samples")
+    return root
 
 
 @settings(
@@ -113,7 +117,7 @@ def repo_root_module() -> Path:
 )
 @given(data=st.data())
 def test_mangled_specs_get_diagnostics_not_tracebacks(
-    data: st.DataObject, production: dict[str, Any], repo_root_module: Path, tmp_path: Path
+    data: st.DataObject, production: dict[str, Any], workdir: Path
 ) -> None:
     spec = copy.deepcopy(production)
     for _ in range(data.draw(st.integers(1, 4), label="mutations")):
@@ -125,20 +129,16 @@ def test_mangled_specs_get_diagnostics_not_tracebacks(
             spec = _delete(spec, path)
         else:
             spec = _set(spec, path, data.draw(REPLACEMENTS, label="value"))
-    # beside the example, so that its relative warmup sample paths still resolve
-    target = repo_root_module / "environments" / f".fuzz-{tmp_path.name}.yaml"
+    target = workdir / "mangled.yaml"
+    target.write_text(yaml.safe_dump(spec, allow_unicode=True))
     try:
-        target.write_text(yaml.safe_dump(spec, allow_unicode=True))
-        try:
-            load_environment(target)
-        except SpecError as exc:
-            assert exc.diagnostics
-            for diagnostic in exc.diagnostics:
-                assert diagnostic.file == str(target)
-                assert diagnostic.message
-                assert diagnostic.render()
-    finally:
-        target.unlink(missing_ok=True)
+        load_environment(target)
+    except SpecError as exc:
+        assert exc.diagnostics
+        for diagnostic in exc.diagnostics:
+            assert diagnostic.file == str(target)
+            assert diagnostic.message
+            assert diagnostic.render()
 
 
 YAMLISH = st.lists(
