@@ -117,3 +117,20 @@ def test_schema_is_json_schema_of_the_spec() -> None:
     assert {"environment", "tfserving_version", "host_groups", "servers", "models"} <= set(
         schema["required"]
     )
+
+
+def test_a_bug_exits_70_with_its_traceback(monkeypatch: pytest.MonkeyPatch, spec: Path) -> None:
+    """Internal errors must not look like an invalid spec (exit 1) to CI."""
+    from typer.testing import CliRunner
+
+    from tfsconf import api
+    from tfsconf.cli.app import app
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(api, "validate", broken)
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 70
+    assert "ZeroDivisionError: a bug" in result.output
+    assert "internal error in tfsconf" in result.output

@@ -78,7 +78,7 @@ def test_failed_write_keeps_the_previous_build(
         return real_write(fd, data)
 
     monkeypatch.setattr(output.os, "write", failing_write)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UserError, match="No space left"):
         api.compile_environment(spec, out)
     monkeypatch.undo()
     assert _snapshot(out) == before
@@ -116,3 +116,31 @@ def test_spec_commands_never_import_tensorflow(
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert "TF: []" in run.stdout
+
+
+def test_a_foreign_manifest_json_does_not_make_a_build(repo_root: Path, tmp_path: Path) -> None:
+    """Web apps have a manifest.json too: only tfsconf's own manifest marks a build."""
+    out = tmp_path / "webapp"
+    (out / "src").mkdir(parents=True)
+    (out / "manifest.json").write_text('{"name": "my-pwa"}\n')
+    (out / "src" / "app.js").write_text("precious\n")
+    with pytest.raises(UserError, match="not a tfsconf build"):
+        api.compile_environment(repo_root / "environments" / "staging.yaml", out)
+    assert (out / "src" / "app.js").read_text() == "precious\n"
+
+
+def test_refuses_to_replace_the_current_directory(
+    repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="current directory"):
+        api.compile_environment(repo_root / "environments" / "staging.yaml", Path("."))
+
+
+def test_recompile_swaps_the_whole_tree(repo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "staging"
+    api.compile_environment(repo_root / "environments" / "staging.yaml", out)
+    (out / "hosts" / "stray.txt").write_text("left over\n")
+    api.compile_environment(repo_root / "environments" / "staging.yaml", out)
+    assert not (out / "hosts" / "stray.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["staging"]  # no staging leftovers

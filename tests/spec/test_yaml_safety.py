@@ -252,3 +252,17 @@ def test_injection_never_reaches_compile_output(case: str, tmp_path: Path) -> No
     after = _tree(out)
     assert after == before, "a refused compile changed the output directory"
     assert not any(payload.encode() in content for content in after.values())
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("environment: x\nhost_groups: &a\n  g: *a\n", "recursive alias"),
+        ("environment: " + "[" * 900 + "]" * 900 + "\n", "nested deeper than"),
+        ("environment: x\nimage: null\n", "null is not allowed"),
+    ],
+    ids=["recursive_alias", "deep_nesting", "explicit_null"],
+)
+def test_hostile_structure_is_a_diagnostic(tmp_path: Path, document: str, message: str) -> None:
+    spec = _write(tmp_path / "hostile.yaml", document)
+    assert any(message in line for line in _diagnostics(spec))

@@ -9,7 +9,7 @@ from functools import wraps
 from typing import ParamSpec
 
 from tfsconf.diagnostics import sort_diagnostics
-from tfsconf.errors import InternalError, SpecError, UserError
+from tfsconf.errors import SpecError, UserError
 
 P = ParamSpec("P")
 
@@ -34,12 +34,12 @@ def handle_errors(func: Callable[P, int]) -> Callable[P, int]:
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        except InternalError:
-            traceback.print_exc()
-            print("error: internal error in tfsconf (a bug): please report it", file=sys.stderr)
-            return EXIT_INTERNAL
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except Exception:  # InternalError, and any bug: never reported as a user error
+            traceback.print_exc()
+            print("error: internal error in tfsconf (a bug): please report it", file=sys.stderr)
+            return EXIT_INTERNAL
 
     return wrapper

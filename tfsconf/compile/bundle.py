@@ -18,6 +18,7 @@ from tfsconf.tfserving.flags import server_flags
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
+GENERATOR = "tfsconf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ def build_bundle(env: r.Environment) -> Bundle:
             digest = digests[id(data)] = _sha256(data)
         artifacts_index[path] = digest
     manifest = {
+        "generator": GENERATOR,
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "environment": env.name,
         "tfserving_version": env.tfserving_version,

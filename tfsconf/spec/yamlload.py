@@ -25,10 +25,14 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # Aliases re-use nodes, so a small document can expand into a huge one ("billion laughs");
 # a real environment has a few thousand values at most.
 MAX_VALUES = 200_000
+# A spec is a few levels deep; anything deeper is an accident or an attack (and Python's
+# recursion limit must never be the one that stops it).
+MAX_DEPTH = 32
 _SCALAR_TAGS = {
     _STR,
     "tag:yaml.org,2002:int",
@@ -135,6 +139,7 @@ class _Builder:
         # A throwaway SafeLoader gives PyYAML's own scalar resolution (ints, floats, bools)
         self._scalars = yaml.SafeLoader("")
         self._count = 0
+        self._open: set[int] = set()
 
     def _problem(self, node: yaml.Node, path: Path, message: str, value: object) -> None:
         self._problems.append(
@@ -153,14 +158,24 @@ class _Builder:
         if self._count > MAX_VALUES:
             raise _TooLarge
         self._positions.table[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
-                self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self._open:
+                self._problem(node, path, "recursive alias: a value cannot contain itself", "*")
                 return None
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+            if len(path) >= MAX_DEPTH:
+                self._problem(node, path, f"nested deeper than {MAX_DEPTH} levels", "...")
+                return None
+            self._open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self._open.discard(id(node))
         assert isinstance(node, yaml.ScalarNode)
+        if node.tag == _NULL:
+            self._problem(
+                node, path, "null is not allowed: leave the key out for the default", None
+            )
+            return None
         if node.tag == _TIMESTAMP and node.style is None:
             self._problem(node, path, "reads as a date: quote it if it is text", node.value)
             return None
@@ -171,6 +186,14 @@ class _Builder:
         if isinstance(value, datetime.date):  # pragma: no cover - timestamp tag not accepted
             return node.value
         return value
+
+    def _collection(self, node: yaml.CollectionNode, path: Path) -> object:
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if node.tag != _SEQ:
+            self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
+            return None
+        return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[PathPart, object]:
         if node.tag != _MAP:
