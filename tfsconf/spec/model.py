@@ -33,8 +33,15 @@ from tfsconf.spec.safe import (
 
 SCHEMA_VERSION = 1
 
-NonNegative = Annotated[int, Field(ge=0)]
-Positive = Annotated[int, Field(gt=0)]
+# TF Serving reads its numeric flags as int32 or int64 and its proto fields as int64:
+# a larger value would pass here and then stop the server or the compile.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+NonNegative = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Positive = Annotated[int, Field(gt=0, le=INT32_MAX)]
+NonNegative64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Positive64 = Annotated[int, Field(gt=0, le=INT64_MAX)]
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -48,15 +55,15 @@ class SpecModel(BaseModel):
 class BatchingParameters(SpecModel):
     """TF Serving's BatchingParameters; unset fields keep the server's own defaults."""
 
-    max_batch_size: Positive | None = None
-    batch_timeout_micros: NonNegative | None = None
-    max_enqueued_batches: Annotated[int, Field(ge=1)] | None = None
+    max_batch_size: Positive64 | None = None
+    batch_timeout_micros: NonNegative64 | None = None
+    max_enqueued_batches: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
     num_batch_threads: Annotated[int, Field(ge=1, le=4096)] | None = None
     thread_pool_name: Identifier | None = None
-    allowed_batch_sizes: list[int] | None = None
+    allowed_batch_sizes: list[Int64] | None = None
     pad_variable_length_inputs: bool | None = None
     enable_large_batch_splitting: bool | None = None
-    max_execution_batch_size: Positive | None = None
+    max_execution_batch_size: Positive64 | None = None
 
 
 class ServerBatching(BatchingParameters):
@@ -83,9 +90,9 @@ class ServerSettings(SpecModel):
     """TF Serving process settings; layered environment -> host group -> server."""
 
     per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
-    tensorflow_session_parallelism: NonNegative | None = None
-    tensorflow_intra_op_parallelism: NonNegative | None = None
-    tensorflow_inter_op_parallelism: NonNegative | None = None
+    tensorflow_session_parallelism: NonNegative64 | None = None
+    tensorflow_intra_op_parallelism: NonNegative64 | None = None
+    tensorflow_inter_op_parallelism: NonNegative64 | None = None
     grpc_channel_arguments: list[GrpcChannelArgument] | None = None
     grpc_max_threads: Positive | None = None
     enable_grpc_healthcheck_service: bool | None = None
@@ -103,7 +110,7 @@ class ServerSettings(SpecModel):
     model_config_file_poll_wait_seconds: NonNegative | None = None
     file_system_poll_wait_seconds: NonNegative | None = None
     max_num_load_retries: NonNegative | None = None
-    load_retry_interval_micros: NonNegative | None = None
+    load_retry_interval_micros: NonNegative64 | None = None
     allow_version_labels_for_unavailable_models: bool | None = None
     batching: ServerBatching | None = None
 
@@ -153,7 +160,7 @@ class AllPolicy(SpecModel):
 
 class SpecificPolicy(SpecModel):
     policy: Literal["specific"]
-    versions: list[int]
+    versions: list[Int64]
 
 
 VersionPolicy = Annotated[LatestPolicy | AllPolicy | SpecificPolicy, Field(discriminator="policy")]
@@ -189,7 +196,7 @@ class Model(ModelSettings):
     versions: VersionPolicy | None = Field(
         default=None, description="Version policy; TF Serving's default is latest 1."
     )
-    labels: dict[LabelName, int] | None = None
+    labels: dict[LabelName, Int64] | None = None
 
 
 # --- image, hosts, servers ------------------------------------------------------------
@@ -230,7 +237,7 @@ class Connection(SpecModel):
 class Host(SpecModel):
     name: HostName
     address: Address
-    gpus: NonNegative = 0
+    gpus: Annotated[int, Field(ge=0, le=1024)] = 0
     connection: Connection | None = None
 
 
@@ -254,7 +261,9 @@ class HostGroup(SpecModel):
 class Server(ServerSettings):
     name: Name
     group: Name
-    gpu: NonNegative | None = Field(default=None, description="GPU index; omit for a CPU server.")
+    gpu: Annotated[int, Field(ge=0, le=1023)] | None = Field(
+        default=None, description="GPU index; omit for a CPU server."
+    )
     grpc_port: Port = 8500
     rest_port: Annotated[int, Field(ge=0, le=65535)] = 8501
     models: list[Name]
