@@ -20,10 +20,40 @@ def check_resolved(env: r.Environment, out: Collector) -> None:
         hosts = hosts_by_group.get(group.name, [])
         servers = hosts[0].servers if hosts else ()
         _check_group_placement(group, hosts, servers, out)
+        _check_shared_version_files(servers, out)
         for server in servers:
             if id(server) not in checked:
                 checked.add(id(server))
                 _check_server(server, version, out)
+
+
+def _check_shared_version_files(servers: tuple[r.Server, ...], out: Collector) -> None:
+    """Per-model batching and warmup live in each version directory, one file for every
+    process on the host that serves that base path: the servers must agree on them."""
+    first: dict[str, tuple[r.Server, r.Model]] = {}
+    for server in servers:
+        for model in server.models:
+            other_server, other = first.setdefault(model.base_path, (server, model))
+            if other_server is server:
+                continue
+            both_per_model = (
+                server.settings.batching_per_model and other_server.settings.batching_per_model
+            )
+            if both_per_model and model.batching != other.batching:
+                out.error(
+                    model.origin("batching"),
+                    f"servers '{other_server.name}' and '{server.name}' resolve different "
+                    f"per-model batching for {model.base_path}, but its versions hold one "
+                    "batching_params.pbtxt for both",
+                )
+            warmup = (model.warmup, model.signature_name if model.warmup else None)
+            other_warmup = (other.warmup, other.signature_name if other.warmup else None)
+            if warmup != other_warmup:
+                out.error(
+                    model.origin("warmup"),
+                    f"servers '{other_server.name}' and '{server.name}' resolve different "
+                    f"warmup for {model.base_path}, but its versions hold one warmup file",
+                )
 
 
 def _check_group_placement(
