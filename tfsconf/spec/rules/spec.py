@@ -49,6 +49,8 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
             "two models share this base_path (their versions would mix)",
             base_path,
         )
+    _check_nested_base_paths(env, out)
+    _check_roots(env.paths, out)
 
     alloc = env.image.allocator
     if alloc.kind != "jemalloc" and alloc.malloc_conf is not None:
@@ -78,6 +80,51 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
                 out,
                 spec_dir,
             )
+
+
+def _check_nested_base_paths(env: s.Environment, out: Collector) -> None:
+    """A base path inside another is read as one of its versions when its name is numeric,
+    and is scanned by both servers' file-system polls otherwise."""
+    index_of = {PurePosixPath(m.base_path): i for i, m in enumerate(env.models)}
+    for inner, inner_index in index_of.items():
+        for parent in inner.parents:
+            outer_index = index_of.get(parent)
+            if outer_index is not None:
+                out.error(
+                    ("models", inner_index, "base_path"),
+                    f"lies inside the base_path of models[{outer_index}] ({parent}): one "
+                    "model's versions would show up in the other",
+                    str(inner),
+                )
+                break
+
+
+# Mounted read-only into the container at the same path: a root here would shadow the
+# image's own system directories (the server binary, the allocator library).
+_SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc", "/sys")
+_SYSTEM_DIRS = ("/", "/etc", "/var", "/run", "/tmp", "/home", "/root", "/opt", "/srv", "/dev")  # noqa: S108
+
+
+def _check_roots(paths: s.Paths, out: Collector) -> None:
+    roots = {"model_root": PurePosixPath(paths.model_root)}
+    roots["config_root"] = PurePosixPath(paths.config_root)
+    for name, root in roots.items():
+        text = str(root)
+        in_tree = any(text == t or text.startswith(t + "/") for t in _SYSTEM_TREES)
+        if in_tree or text in _SYSTEM_DIRS or text.startswith("/dev/"):
+            out.error(
+                ("paths", name),
+                "must be a directory of its own, not a system directory: it is mounted into "
+                "the container at the same path",
+                text,
+            )
+    model_root, config_root = roots["model_root"], roots["config_root"]
+    if model_root == config_root or model_root in config_root.parents:
+        out.error(
+            ("paths", "config_root"), "must not lie inside paths.model_root", str(config_root)
+        )
+    elif config_root in model_root.parents:
+        out.error(("paths", "model_root"), "must not lie inside paths.config_root", str(model_root))
 
 
 def _check_versions(model: s.Model, mpath: Path, out: Collector) -> None:
