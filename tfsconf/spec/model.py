@@ -214,8 +214,11 @@ class Allocator(SpecModel):
 
 
 class Image(SpecModel):
-    base: ImageReference | None = Field(
-        default=None, description="Default tensorflow/serving:<version>-gpu (or CPU image)."
+    base_gpu: ImageReference | None = Field(
+        default=None, description="Base of the GPU image; default tensorflow/serving:<version>-gpu."
+    )
+    base_cpu: ImageReference | None = Field(
+        default=None, description="Base of the CPU image; default tensorflow/serving:<version>."
     )
     allocator: Allocator = Allocator()
     extra_packages: list[AptPackage] = []
