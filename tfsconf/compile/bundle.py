@@ -85,7 +85,11 @@ def _sha256(data: bytes) -> str:
 def build_bundle(env: r.Environment) -> Bundle:
     files: dict[str, bytes] = {}
     refs: dict[str, str] = {}
+    # Only docker servers run an image; native and process runtimes use the host's binary.
+    used = {srv.image for host in env.hosts for srv in host.servers if srv.runtime == "docker"}
     for image in env.images:
+        if image.name not in used:
+            continue
         dockerfile = images.render_dockerfile(image, env)
         files[f"images/{image.name}/Dockerfile"] = dockerfile
         refs[image.name] = images.image_reference(image, env, dockerfile)

@@ -44,15 +44,19 @@ def preload_environment(image: r.Image) -> list[tuple[str, str]]:
     return values
 
 
+def visible_devices(server: r.Server) -> tuple[str, str]:
+    """Outside a container a process sees every GPU of the host: a GPU server gets its own,
+    a CPU server none (a GPU build would otherwise claim memory on all of them)."""
+    return ("CUDA_VISIBLE_DEVICES", "" if server.gpu is None else str(server.gpu))
+
+
 def render_unit(server: r.Server, env: r.Environment, image_ref: str) -> bytes:
     image = env.image(server.image)
     if server.runtime == "docker":
         argv, env_vars = docker_argv(server, image_ref), []
     else:
         argv = [NATIVE_BINARY] + [flag.render() for flag in server_flags(server)]
-        env_vars = preload_environment(image)
-        if server.gpu is not None:
-            env_vars.append(("CUDA_VISIBLE_DEVICES", str(server.gpu)))
+        env_vars = [*preload_environment(image), visible_devices(server)]
     return render(
         "tfserving.service.j2",
         environment=env.name,
@@ -67,9 +71,7 @@ def render_unit(server: r.Server, env: r.Environment, image_ref: str) -> bytes:
 def render_launch(server: r.Server, env: r.Environment) -> bytes:
     """The supervised-process runtime: argv and environment, for a supervisor to exec."""
     image = env.image(server.image)
-    env_vars = dict(preload_environment(image))
-    if server.gpu is not None:
-        env_vars["CUDA_VISIBLE_DEVICES"] = str(server.gpu)
+    env_vars = dict([*preload_environment(image), visible_devices(server)])
     data = {
         "schema_version": 1,
         "server": server.name,
