@@ -66,7 +66,8 @@ def _flags(server: r.Server, env: r.Environment, refs: Mapping[str, str]) -> dic
 def _service(server: r.Server, env: r.Environment, refs: Mapping[str, str]) -> dict[str, bytes]:
     if server.runtime == "process":
         return {"launch.json": runtime.render_launch(server, env)}
-    return {runtime.unit_name(server): runtime.render_unit(server, env, refs[server.image])}
+    image_ref = refs[server.image] if server.runtime == "docker" else None
+    return {runtime.unit_name(server): runtime.render_unit(server, env, image_ref)}
 
 
 SERVER_COMPILERS: Mapping[str, ServerCompiler] = {

@@ -50,9 +50,10 @@ def visible_devices(server: r.Server) -> tuple[str, str]:
     return ("CUDA_VISIBLE_DEVICES", "" if server.gpu is None else str(server.gpu))
 
 
-def render_unit(server: r.Server, env: r.Environment, image_ref: str) -> bytes:
+def render_unit(server: r.Server, env: r.Environment, image_ref: str | None) -> bytes:
+    """The systemd unit; image_ref is the image a docker server runs (None otherwise)."""
     image = env.image(server.image)
-    if server.runtime == "docker":
+    if image_ref is not None:
         argv, env_vars = docker_argv(server, image_ref), []
     else:
         argv = [NATIVE_BINARY] + [flag.render() for flag in server_flags(server)]
