@@ -125,17 +125,21 @@ def _check_group_placement(
 def _check_server(server: r.Server, version: tuple[int, int], out: Collector) -> None:
     s_ = server.settings
     sp = server.spec_path
-    parallel = [
-        s_.tensorflow_session_parallelism,
-        s_.tensorflow_intra_op_parallelism,
-        s_.tensorflow_inter_op_parallelism,
-    ]
-    if all(p is not None for p in parallel):
-        names = ("session", "intra_op", "inter_op")
+    session = s_.tensorflow_session_parallelism or 0
+    intra = s_.tensorflow_intra_op_parallelism or 0
+    inter = s_.tensorflow_inter_op_parallelism or 0
+    names = ("session", "intra_op", "inter_op")
+    if session > 0 and intra > 0 and inter > 0:
         out.error(
             r.most_specific([s_.origin(f"tensorflow_{name}_parallelism", sp) for name in names]),
             "session, intra-op and inter-op parallelism cannot all be set at once "
             "(TF Serving refuses to start)",
+        )
+    elif session > 0 and (intra > 0 or inter > 0):
+        out.warning(
+            s_.origin("tensorflow_session_parallelism", sp),
+            "ignored by TF Serving while intra-op or inter-op parallelism is set",
+            session,
         )
     keys = [arg.split("=", 1)[0] for arg in s_.grpc_channel_arguments]
     for index, key in duplicates(keys):
