@@ -115,3 +115,14 @@ def test_hosts_of_a_group_share_one_server_definition(tmp_path: Path) -> None:
     assert h1.servers[0] is h2.servers[0]
     assert [h.name for h in env.hosts] == ["h1", "h2"]
     assert h1.connection.port == 22 and h1.connection.host_key_checking is True
+
+
+def test_an_empty_batching_block_means_batch_with_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_text('{"x": [1.0]}\n')
+    spec = tmp_path / "layered.yaml"
+    spec.write_text(SPEC.replace("    signature_name: own_sig\n", "    batching: {}\n"))
+    env = load_environment(spec).resolved
+    b = env.hosts[0].servers[0].models[1]
+    assert b.batching is not None  # not "unbatched": the server's defaults apply
+    assert b.batching.num_batch_threads == 6
+    assert b.batching.max_batch_size == 32

@@ -65,6 +65,8 @@ def _collect(
         value = getattr(obj, name)
         key = prefix + name
         if isinstance(value, BaseModel) and name not in _LEAF_BLOCKS:
+            # the block itself is recorded too: `batching: {}` says "batch, with defaults"
+            origins[key] = (*path, name)
             _collect(value, (*path, name), key + ".", None, values, origins)
         else:
             values[key] = value
