@@ -134,3 +134,13 @@ def test_a_bug_exits_70_with_its_traceback(monkeypatch: pytest.MonkeyPatch, spec
     assert result.exit_code == 70
     assert "ZeroDivisionError: a bug" in result.output
     assert "internal error in tfsconf" in result.output
+
+
+def test_validate_json_reports_a_missing_file_as_json(tmp_path: Path) -> None:
+    run = tfsconf("validate", str(tmp_path / "nope.yaml"), "--format", "json")
+    assert run.returncode == 1
+    assert json.loads(run.stdout) == {
+        "valid": False,
+        "error": f"{tmp_path / 'nope.yaml'}: no such file",
+        "diagnostics": [],
+    }

@@ -49,7 +49,7 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
     @handle_errors
     def run() -> int:
         from tfsconf import api
-        from tfsconf.errors import SpecError
+        from tfsconf.errors import SpecError, UserError
 
         try:
             loaded = api.validate(spec)
@@ -58,6 +58,11 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
                 raise
             diagnostics = [d.as_json() for d in exc.diagnostics]
             print(json.dumps({"valid": False, "diagnostics": diagnostics}, indent=2))
+            return EXIT_ERROR
+        except UserError as exc:
+            if fmt != "json":
+                raise
+            print(json.dumps({"valid": False, "error": str(exc), "diagnostics": []}, indent=2))
             return EXIT_ERROR
         if fmt == "json":
             diagnostics = [d.as_json() for d in loaded.warnings]

@@ -27,16 +27,6 @@ class Collector:
         return any(d.severity == "error" for d in self.items)
 
 
-def _duplicates(items: list[str]) -> Iterator[tuple[int, str]]:
-    counts = Counter(items)
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        if counts[item] > 1:
-            if item in seen:
-                yield index, item
-            seen.add(item)
-
-
 def duplicates(items: list[str]) -> Iterator[tuple[int, str]]:
     """(index, item) of every repeat after an item's first occurrence."""
     counts = Counter(items)
