@@ -63,6 +63,17 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
         out.error(
             ("image", "allocator", "kind"), "the system allocator takes no package or library"
         )
+    default_base = env.image.base_gpu is None or env.image.base_cpu is None
+    pinned_default = alloc.kind != "system" and (alloc.package is None or alloc.library is None)
+    if default_base and pinned_default and parse_version(env.tfserving_version) < UBUNTU_2204_FROM:
+        written = "allocator" in env.image.model_fields_set and "image" in env.model_fields_set
+        out.error(
+            ("image", "allocator") if written else ("tfserving_version",),
+            "the default allocator package and path are for the Ubuntu 22.04 base of "
+            f"tensorflow/serving {UBUNTU_2204_FROM[0]}.{UBUNTU_2204_FROM[1]} and later; older "
+            "images use an older Ubuntu: set allocator.package and allocator.library",
+            env.tfserving_version,
+        )
     if env.image.tag is not None and env.image.registry is None:
         out.error(("image", "tag"), "a pre-built image tag needs image.registry to pull it from")
 
@@ -80,6 +91,11 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
                 out,
                 spec_dir,
             )
+
+
+# tfsconf's assumption (DOMAIN.md: the images are Ubuntu 22.04; releases around 2.5-2.8 were
+# built on Ubuntu 18.04): below this release the pinned default allocator is not offered.
+UBUNTU_2204_FROM = (2, 14)
 
 
 def _check_nested_base_paths(env: s.Environment, out: Collector) -> None:
