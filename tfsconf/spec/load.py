@@ -15,7 +15,13 @@ from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 from tfsconf.resolve.resolve import resolve_environment
 from tfsconf.spec import model as s
-from tfsconf.spec.rules import Collector, check_names, check_references, check_resolved
+from tfsconf.spec.rules import (
+    Collector,
+    check_models,
+    check_names,
+    check_references,
+    check_resolved,
+)
 from tfsconf.spec.yamlload import Positions, load_yaml
 
 _REFUSED_KEYS = {
@@ -93,6 +99,25 @@ def _translate(exc: ValidationError, data: object, positions: Positions) -> list
     return diagnostics
 
 
+def _check_valid_parts(
+    data: dict[PathPart, object], out: Collector, spec_dir: PurePosixPath
+) -> None:
+    """After a schema error: still check every model entry that is valid on its own, so
+    that one run reports a bad version list beside a typo elsewhere."""
+    models = data.get("models")
+    valid: list[tuple[int, s.Model]] = []
+    for index, entry in enumerate(models if isinstance(models, list) else []):
+        try:
+            valid.append((index, s.Model.model_validate(entry)))
+        except ValidationError:
+            continue  # already reported by the schema pass
+    try:
+        paths: s.Paths | None = s.Paths.model_validate(data.get("paths", {}))
+    except ValidationError:
+        paths = None
+    check_models(valid, paths, out, spec_dir=spec_dir)
+
+
 def read_spec_file(path: FsPath) -> bytes:
     try:
         return path.read_bytes()
@@ -126,14 +151,15 @@ def load_environment(path: FsPath | str, *, source: bytes | None = None) -> Load
                 loaded.positions.diagnostic((), "an environment spec must be a YAML mapping")
             ]
         )
+    spec_dir = PurePosixPath(file_path.resolve().parent.as_posix())
     out = Collector(loaded.positions)
     check_names(loaded.data, out)
     try:
         spec = s.Environment.model_validate(loaded.data)
     except ValidationError as exc:
         schema = _translate(exc, loaded.data, loaded.positions)
+        _check_valid_parts(loaded.data, out, spec_dir)
         raise SpecError(diagnostics=[*schema, *out.items]) from None
-    spec_dir = PurePosixPath(file_path.resolve().parent.as_posix())
     check_references(spec, out, spec_dir=spec_dir)
     if out.has_errors:
         raise SpecError(diagnostics=out.items)

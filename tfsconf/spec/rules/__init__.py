@@ -10,6 +10,6 @@ Three passes, all reporting into one Collector so that a run lists every problem
 from tfsconf.spec.rules.collector import Collector
 from tfsconf.spec.rules.names import check_names
 from tfsconf.spec.rules.resolved import check_resolved
-from tfsconf.spec.rules.spec import check_references
+from tfsconf.spec.rules.spec import check_models, check_references
 
-__all__ = ["Collector", "check_names", "check_references", "check_resolved"]
+__all__ = ["Collector", "check_models", "check_names", "check_references", "check_resolved"]

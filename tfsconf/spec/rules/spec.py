@@ -29,27 +29,7 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
             env.tfserving_version,
         )
 
-    root = PurePosixPath(env.paths.model_root)
-    base_paths: list[str] = []
-    for index, model in enumerate(env.models):
-        mpath: Path = ("models", index)
-        base = PurePosixPath(model.base_path)
-        if base == root or root not in base.parents:
-            out.error(
-                (*mpath, "base_path"),
-                f"must be a directory under paths.model_root ({env.paths.model_root})",
-                model.base_path,
-            )
-        base_paths.append(model.base_path)
-        _check_versions(model, mpath, out)
-        _check_warmup_spec(model.warmup, (*mpath, "warmup"), out, spec_dir)
-    for index, base_path in duplicates(base_paths):
-        out.error(
-            ("models", index, "base_path"),
-            "two models share this base_path (their versions would mix)",
-            base_path,
-        )
-    _check_nested_base_paths(env, out)
+    check_models(list(enumerate(env.models)), env.paths, out, spec_dir=spec_dir)
     _check_roots(env.paths, out)
 
     alloc = env.image.allocator
@@ -98,10 +78,43 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
 UBUNTU_2204_FROM = (2, 14)
 
 
-def _check_nested_base_paths(env: s.Environment, out: Collector) -> None:
+def check_models(
+    models: list[tuple[int, s.Model]],
+    paths: s.Paths | None,
+    out: Collector,
+    *,
+    spec_dir: PurePosixPath,
+) -> None:
+    """Each model's paths, versions, labels and warmup. Takes (index, model) pairs so that
+    a spec with schema errors elsewhere still gets these checks for its valid models."""
+    base_paths: list[tuple[int, str]] = []
+    for index, model in models:
+        mpath: Path = ("models", index)
+        base = PurePosixPath(model.base_path)
+        if paths is not None:
+            root = PurePosixPath(paths.model_root)
+            if base == root or root not in base.parents:
+                out.error(
+                    (*mpath, "base_path"),
+                    f"must be a directory under paths.model_root ({paths.model_root})",
+                    model.base_path,
+                )
+        base_paths.append((index, model.base_path))
+        _check_versions(model, mpath, out)
+        _check_warmup_spec(model.warmup, (*mpath, "warmup"), out, spec_dir)
+    for position, base_path in duplicates([b for _, b in base_paths]):
+        out.error(
+            ("models", base_paths[position][0], "base_path"),
+            "two models share this base_path (their versions would mix)",
+            base_path,
+        )
+    _check_nested_base_paths(models, out)
+
+
+def _check_nested_base_paths(models: list[tuple[int, s.Model]], out: Collector) -> None:
     """A base path inside another is read as one of its versions when its name is numeric,
     and is scanned by both servers' file-system polls otherwise."""
-    index_of = {PurePosixPath(m.base_path): i for i, m in enumerate(env.models)}
+    index_of = {PurePosixPath(m.base_path): i for i, m in models}
     for inner, inner_index in index_of.items():
         for parent in inner.parents:
             outer_index = index_of.get(parent)
