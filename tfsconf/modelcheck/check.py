@@ -119,8 +119,8 @@ def check_version(
     version_dir: Path, number: int, signature_name: str, *, write_manifest: bool = False
 ) -> VersionReport:
     """Every check of one version directory, in the order a reader would fix them."""
-    problems = check_saved_model(version_dir, signature_name)
-    variable_problems, shards, tensors = check_variables(version_dir)
+    problems, restores_variables = check_saved_model(version_dir, signature_name)
+    variable_problems, shards, tensors = check_variables(version_dir, required=restores_variables)
     problems += variable_problems
     problems += check_temp_files(version_dir)
     warmup_problems, warmup_records = check_warmup(version_dir)

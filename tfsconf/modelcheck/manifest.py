@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfsconf.atomic import write_atomically
 from tfsconf.errors import UserError
 
 MANIFEST_NAME = ".tfsconf-manifest.json"
@@ -73,14 +72,7 @@ def write_manifest(version_dir: Path) -> Path:
     """Write the manifest atomically (temp file + rename) and return its path."""
     target = version_dir / MANIFEST_NAME
     content = render_manifest(digest_tree(version_dir))
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{MANIFEST_NAME}.", dir=version_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        Path(tmp_name).replace(target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(target, [content])
     return target
 
 

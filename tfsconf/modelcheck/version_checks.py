@@ -7,51 +7,54 @@ the version directory, so a report reads like a list of files to look at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from tfsconf.errors import UserError
 from tfsconf.modelcheck.bundle_index import read_bundle_index, shard_name
 from tfsconf.modelcheck.manifest import MANIFEST_NAME, compare_manifest, write_manifest
 from tfsconf.tfserving.warmup import WARMUP_RELATIVE_PATH
-from tfsconf.warmup.signature import read_signature
+from tfsconf.warmup.signature import read_signature, serving_meta_graph
 from tfsconf.warmup.verify import verify_warmup
 
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 VARIABLES = "variables"
+ASSETS = "assets"
 _PREFIX = "variables"
 _DATA_FILE = re.compile(r"^variables\.data-\d{5}-of-\d{5}$")
 # Names copy tools and TensorFlow's own writer leave behind when interrupted.
 _TEMP_FILE = re.compile(r"(\.tmp|\.partial|\.part|\.incomplete|tempstate\d*)$|^\.~|\.tmp\.")
 
 
-@dataclass(frozen=True, slots=True)
-class VersionFacts:
-    """What the checks learned besides problems, for the report."""
-
-    shards: int | None
-    tensors: int | None
-    warmup_records: int | None
-    manifest: str  # "absent", "verified", "mismatch", "written", "not written"
-
-
-def check_saved_model(version_dir: Path, signature_name: str) -> list[str]:
-    """saved_model.pb parses and has the configured signature."""
+def check_saved_model(version_dir: Path, signature_name: str) -> tuple[list[str], bool]:
+    """saved_model.pb parses, has the graph TF Serving loads with the configured signature,
+    and every asset file that graph names. Also says whether the graph restores variables
+    (a variable-less TF1 export has no saver and may lack variables/)."""
     if not any((version_dir / name).is_file() for name in _SAVED_MODEL_FILES):
-        return ["saved_model.pb: missing"]
+        return ["saved_model.pb: missing"], True
     try:
+        meta_graph = serving_meta_graph(version_dir)
         signature = read_signature(version_dir, signature_name)
     except UserError as exc:
-        return [_relative(exc.message, version_dir)]
+        return [_relative(exc.message, version_dir)], True
+    problems = []
     if not signature.inputs:
-        return [f"saved_model.pb: signature '{signature_name}' has no inputs"]
-    return []
+        problems.append(f"saved_model.pb: signature '{signature_name}' has no inputs")
+    for asset in meta_graph.asset_file_def:
+        if not (version_dir / ASSETS / asset.filename).is_file():
+            problems.append(
+                f"{ASSETS}/{asset.filename}: missing (the graph reads it at load: a partial copy?)"
+            )
+    return problems, meta_graph.HasField("saver_def")
 
 
-def check_variables(version_dir: Path) -> tuple[list[str], int | None, int | None]:
+def check_variables(
+    version_dir: Path, *, required: bool = True
+) -> tuple[list[str], int | None, int | None]:
     """The index and every data shard it names are there, and long enough."""
     directory = version_dir / VARIABLES
     index_path = directory / f"{_PREFIX}.index"
+    if not required and not index_path.is_file():
+        return [], None, None  # no saver: TensorFlow restores nothing
     if not directory.is_dir():
         return [f"{VARIABLES}/: missing (TensorFlow always saves it)"], None, None
     if not index_path.is_file():
@@ -112,19 +115,25 @@ def check_warmup(version_dir: Path) -> tuple[list[str], int | None]:
 
 def check_manifest(version_dir: Path, *, write: bool, clean: bool) -> tuple[list[str], str]:
     """Verify an existing manifest, or write one when asked and the version is clean."""
-    if write:
-        if not clean:
-            return [], "not written"
-        write_manifest(version_dir)
-        return [], "written"
-    if not (version_dir / MANIFEST_NAME).is_file():
+    problems: list[str] = []
+    if (version_dir / MANIFEST_NAME).is_file():
+        try:
+            differences = compare_manifest(version_dir)
+        except UserError as exc:
+            return [_relative(exc.message, version_dir)], "mismatch"
+        problems = [f"{MANIFEST_NAME}: {text}" for text in differences]
+        if problems:
+            # a manifest vouches for content: never re-approve a changed version silently
+            hint = " (not rewritten: remove the manifest to approve this content)" if write else ""
+            return [p + hint for p in problems], "mismatch"
+        if not write:
+            return [], "verified"
+    elif not write:
         return [], "absent"
-    try:
-        differences = compare_manifest(version_dir)
-    except UserError as exc:
-        return [_relative(exc.message, version_dir)], "mismatch"
-    problems = [f"{MANIFEST_NAME}: {text}" for text in differences]
-    return problems, "mismatch" if problems else "verified"
+    if not clean:
+        return [], "not written"
+    write_manifest(version_dir)
+    return [], "written"
 
 
 def _relative(message: str, version_dir: Path) -> str:

@@ -92,17 +92,31 @@ def load_saved_model(model_dir: Path) -> Any:
     return saved_model
 
 
-def serving_signatures(model_dir: Path) -> dict[str, Signature]:
-    """Every signature of the meta graph TF Serving loads (tag 'serve'), by name."""
-    saved_model = load_saved_model(model_dir)
+def serving_meta_graph(model_dir: Path, saved_model: Any | None = None) -> Any:
+    """The meta graph TF Serving loads: the one tagged exactly {serve}. TensorFlow's loader
+    matches the whole tag set, so a graph tagged {serve, gpu} is not it."""
+    saved_model = load_saved_model(model_dir) if saved_model is None else saved_model
+    tag_sets = []
     for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return {
-                name: _signature(name, definition)
-                for name, definition in sorted(meta_graph.signature_def.items())
-                if not name.startswith(_INTERNAL_PREFIX)
-            }
-    raise UserError(f"{model_dir}/saved_model.pb: no meta graph tagged '{SERVE_TAG}'")
+        tags = set(meta_graph.meta_info_def.tags)
+        if tags == {SERVE_TAG}:
+            return meta_graph
+        tag_sets.append("{" + ", ".join(sorted(tags)) + "}")
+    found = ", ".join(tag_sets) or "none"
+    raise UserError(
+        f"{model_dir}/saved_model.pb: no meta graph tagged exactly {{{SERVE_TAG}}} "
+        f"(tag sets: {found}); TF Serving loads tags 'serve'"
+    )
+
+
+def serving_signatures(model_dir: Path) -> dict[str, Signature]:
+    """Every signature of the meta graph TF Serving loads, by name."""
+    meta_graph = serving_meta_graph(model_dir)
+    return {
+        name: _signature(name, definition)
+        for name, definition in sorted(meta_graph.signature_def.items())
+        if not name.startswith(_INTERNAL_PREFIX)
+    }
 
 
 def read_signature(model_dir: Path, signature_name: str = DEFAULT_SIGNATURE) -> Signature:

@@ -8,12 +8,11 @@ the warmup file failed.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tfsconf.atomic import write_atomically
 from tfsconf.errors import UserError
 from tfsconf.warmup.crc32c import masked_crc32c
 
@@ -36,18 +35,15 @@ def write_records(path: Path, records: Iterable[bytes]) -> int:
     TF Serving may load a version while its warmup file is being written; a rename makes
     the file appear complete or not at all. Returns the number of records written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for record in records:
-                out.write(frame(record))
-                count += 1
-        Path(tmp_name).replace(path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+    def framed() -> Iterator[bytes]:
+        nonlocal count
+        for record in records:
+            count += 1
+            yield frame(record)
+
+    write_atomically(path, framed())
     return count
 
 
