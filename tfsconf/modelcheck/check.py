@@ -89,7 +89,10 @@ def check_model(
         )  # fmt: skip
     if not base_path.is_dir():
         return report([f"{base_path}: not a directory"])
-    scan = scan_base_path(base_path)
+    try:
+        scan = scan_base_path(base_path)
+    except OSError as exc:
+        return report([f"{base_path}: cannot read: {exc.strerror}"])
     ignored.extend(scan.ignored)
     problems: list[str] = []
     for number, names in scan.versions.items():
@@ -119,16 +122,27 @@ def check_version(
     version_dir: Path, number: int, signature_name: str, *, write_manifest: bool = False
 ) -> VersionReport:
     """Every check of one version directory, in the order a reader would fix them."""
-    problems, restores_variables = check_saved_model(version_dir, signature_name)
-    variable_problems, shards, tensors = check_variables(version_dir, required=restores_variables)
-    problems += variable_problems
-    problems += check_temp_files(version_dir)
-    warmup_problems, warmup_records = check_warmup(version_dir)
-    problems += warmup_problems
-    manifest_problems, manifest = check_manifest(
-        version_dir, write=write_manifest, clean=not problems
-    )
-    problems += manifest_problems
+    shards: int | None = None
+    tensors: int | None = None
+    warmup_records: int | None = None
+    manifest = "not checked"
+    problems: list[str] = []
+    try:
+        problems, restores_variables = check_saved_model(version_dir, signature_name)
+        variable_problems, shards, tensors = check_variables(
+            version_dir, required=restores_variables
+        )
+        problems += variable_problems
+        problems += check_temp_files(version_dir)
+        warmup_problems, warmup_records = check_warmup(version_dir)
+        problems += warmup_problems
+        manifest_problems, manifest = check_manifest(
+            version_dir, write=write_manifest, clean=not problems
+        )
+        problems += manifest_problems
+    except OSError as exc:  # e.g. a file the copy left unreadable to this user
+        where = Path(exc.filename).name if exc.filename else version_dir.name
+        problems.append(f"{where}: cannot read: {exc.strerror}")
     return VersionReport(
         version=number,
         directory=version_dir.name,

@@ -12,8 +12,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# A non-numeric name that mentions a number, or a hidden name: staging, partial or temp.
-_LEFTOVER = re.compile(r"^\.|\d")
+# The remains of an interrupted copy or publish: a version number with a staging or temp
+# marker (`43.partial`, `.43.tmp`), or a staging name with a version number
+# (`.incoming-43`, `tmp_43`). Anything else (`.DS_Store`, `README-v2.md`) is ignored, as
+# TF Serving ignores it.
+_MARKERS = r"(partial|part|tmp|temp|incoming|staging|new|old|bak|copy|sync)"
+_LEFTOVER = re.compile(
+    rf"^\.?\d+([._-]{_MARKERS}\w*)+$|^\.?{_MARKERS}[._-]?\d+([._-]\w+)*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,7 @@ def scan_base_path(base_path: Path) -> BaseScan:
                 versions.setdefault(int(name), []).append(name)
             else:
                 numeric_files.append(name)
-        elif _LEFTOVER.search(name):
+        elif _LEFTOVER.match(name):
             leftovers.append(name)
         else:
             ignored.append(name)

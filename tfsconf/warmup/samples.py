@@ -82,6 +82,8 @@ def _read_jsonl(path: Path) -> Iterator[Sample]:
                 values = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{where}: not valid JSON: {exc.msg}") from exc
+            except RecursionError:
+                raise UserError(f"{where}: JSON nested too deeply") from None
             if not isinstance(values, dict):
                 raise UserError(
                     f"{where}: expected a JSON object of features, got {type(values).__name__}"
@@ -124,7 +126,9 @@ def _read_examples(path: Path) -> Iterator[Sample]:
 def _open_text(path: Path) -> Iterator[Iterator[str]]:
     """open() for UTF-8 text whose errors name the file."""
     try:
-        file = path.open(encoding="utf-8", newline="")
+        # utf-8-sig: spreadsheet exports start with a byte order mark, which would
+        # otherwise become part of the first column's name
+        file = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     with file:

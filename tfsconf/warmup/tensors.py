@@ -24,6 +24,9 @@ from tfsconf.warmup.signature import Shape, TensorSpec, format_shape
 
 Scalar = float | int | bool | bytes
 
+# TensorFlow's own limit on tensor rank (TensorShape::MaxDimensions).
+MAX_RANK = 254
+
 _TRUE_TEXT = frozenset({"1", "true", "True", "TRUE"})
 _FALSE_TEXT = frozenset({"0", "false", "False", "FALSE"})
 
@@ -53,6 +56,12 @@ def batch_tensor(spec: TensorSpec, samples: Sequence[Sample]) -> Any:
         example_shape = shape
         flat.extend(_convert(info, sample, spec.name, value) for value in values)
     assert example_shape is not None  # samples is never empty
+    if spec.shape and spec.shape[0] is not None and spec.shape[0] != len(samples):
+        raise UserError(
+            f"input '{spec.name}' has a fixed batch dimension of {spec.shape[0]} "
+            f"(shape {format_shape(spec.shape)}): a batch of {len(samples)} does not fit; "
+            f"use --batch-sizes {spec.shape[0]}"
+        )
     dims = example_shape if spec.shape == () else (len(samples), *example_shape)
     return _tensor_proto(spec.dtype, info, dims, flat)
 
@@ -84,13 +93,17 @@ def _compatible(shape: Shape, wanted: Shape) -> bool:
     )
 
 
-def _flatten(value: object, sample: Sample, name: str) -> tuple[list[object], Shape]:
+def _flatten(
+    value: object, sample: Sample, name: str, depth: int = 0
+) -> tuple[list[object], Shape]:
     """Nested lists -> (row-major elements, shape); ragged nesting is an error."""
     if not isinstance(value, list):
         return [value], ()
     if not value:
         return [], (0,)
-    parts = [_flatten(item, sample, name) for item in value]
+    if depth > MAX_RANK:
+        raise UserError(f"{sample.where}: input '{name}': nested deeper than {MAX_RANK} levels")
+    parts = [_flatten(item, sample, name, depth + 1) for item in value]
     inner = parts[0][1]
     if any(shape != inner for _, shape in parts):
         raise UserError(f"{sample.where}: input '{name}': ragged nested list")
@@ -116,13 +129,13 @@ def _convert(info: DtypeInfo, sample: Sample, name: str, value: object) -> Scala
 def _to_float(value: object, kind: ValueKind) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if kind is ValueKind.TEXT and isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
             return float(value)
-        except ValueError:
-            return None
+        if kind is ValueKind.TEXT and isinstance(value, str):
+            return float(value)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond any float
+        return None
     return None
 
 
