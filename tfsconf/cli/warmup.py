@@ -40,6 +40,14 @@ WarmupFile = Annotated[
     Path | None, typer.Option("--file", help="Verify this file instead of the version's own.")
 ]
 Replay = Annotated[bool, typer.Option("--replay", help="Also run every record through TensorFlow.")]
+Batching = Annotated[bool, typer.Option("--batching", help="The server batches this model.")]
+MethodNameCheck = Annotated[
+    bool,
+    typer.Option(
+        "--method-name-check",
+        help="The server runs with --enable_signature_method_name_check.",
+    ),
+]
 
 
 @app.command()
@@ -83,14 +91,26 @@ def generate(
 
 
 @app.command()
-def verify(model_dir: VersionDir, file: WarmupFile = None, replay: Replay = False) -> None:
+def verify(
+    model_dir: VersionDir,
+    file: WarmupFile = None,
+    replay: Replay = False,
+    batching: Batching = False,
+    method_name_check: MethodNameCheck = False,
+) -> None:
     """Check a version's warmup file as TF Serving will load it (exit 1 on any problem)."""
 
     @handle_errors
     def run() -> int:
         from tfsconf.warmup import verify_warmup
 
-        report = verify_warmup(model_dir, path=file, replay=replay)
+        report = verify_warmup(
+            model_dir,
+            path=file,
+            replay=replay,
+            batching=batching,
+            method_name_check=method_name_check,
+        )
         types = ", ".join(f"{n} {kind}" for kind, n in report.log_types.items()) or "none"
         print(f"{report.path}: {report.records} records ({types})")
         if replay:

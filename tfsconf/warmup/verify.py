@@ -2,15 +2,21 @@
 
 Everything that fails a load and can be decided from the bytes and saved_model.pb is
 checked here: framing and CRCs, the record limit, the record types TF Serving replays,
-and every predict request's inputs against its signature (names, dtypes, shapes, sizes).
-What only running the graph reveals is replay.py's job.
+every predict request's inputs and output_filter against its signature, and the
+classify / regress / multi-inference preprocessing (signature method and shape, a
+non-empty example list). What only running the graph reveals is replay.py's job.
+
+What TF Serving accepts, verify accepts: an empty PredictionLog, a predict_streamed_log
+and an empty file are skipped by the server, so they are reported as notes, not
+problems. Checks the server makes only with --enable_batching (a batch dimension on every
+input, one batch size across inputs) run only with ``batching=True``.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,21 +29,36 @@ from tfsconf.warmup.dtypes import dtype_info
 from tfsconf.warmup.protos import tf_protos
 from tfsconf.warmup.signature import (
     DEFAULT_SIGNATURE,
-    Signature,
+    TensorSpec,
     dtype_name,
     format_shape,
-    serving_signatures,
+    serving_meta_graph,
     shape_from_proto,
 )
 from tfsconf.warmup.tfrecord import read_records
 
-# PredictionLog oneof members that saved_model_warmup_util.cc replays; others fail the load.
+# PredictionLog oneof members that saved_model_warmup.cc replays.
 REPLAYED_LOG_TYPES = ("predict_log", "classify_log", "regress_log", "multi_inference_log")
+# The one member that fails the load (Unimplemented); every other one is skipped.
+FAILING_LOG_TYPE = "session_run_log"
+EMPTY_LOG = "empty"
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+# Signature keys fixed by tensorflow/cc/saved_model/signature_constants.h.
+EXAMPLES_INPUT = "inputs"
+CLASSIFY_OUTPUTS = ("classes", "scores")
+REGRESS_OUTPUT = "outputs"
+DT_STRING = 7
+
+# Keys like __saved_model_init_op hold the initializer, not a callable signature.
+_INTERNAL_PREFIX = "__saved_model_"
 
 
 @dataclass(frozen=True, slots=True)
 class WarmupProblem:
-    """One reason the file would fail a load; record is None for whole-file problems."""
+    """One finding; record is None for whole-file findings."""
 
     record: int | None
     message: str
@@ -48,7 +69,7 @@ class WarmupProblem:
 
 @dataclass(frozen=True, slots=True)
 class WarmupReport:
-    """The outcome of verify_warmup."""
+    """The outcome of verify_warmup. Notes (including per-record warnings) never fail it."""
 
     path: Path
     records: int
@@ -63,52 +84,120 @@ class WarmupReport:
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedWarmup:
-    """The records that parsed, with the problems found so far."""
+class Findings:
+    """Problems fail the load; warnings are what TF Serving accepts but may surprise."""
 
-    logs: list[tuple[int, Any]]
+    problems: tuple[WarmupProblem, ...] = ()
+    warnings: tuple[WarmupProblem, ...] = ()
+
+    def __add__(self, other: Findings) -> Findings:
+        return Findings(self.problems + other.problems, self.warnings + other.warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedWarmup:
+    """The records that parsed, and what reading the file found."""
+
+    logs: tuple[tuple[int, Any], ...]
     count: int
-    problems: list[WarmupProblem]
+    findings: Findings
+
+
+@dataclass(frozen=True, slots=True)
+class ServedSignature:
+    """What the warmup checks need of one SignatureDef of the served meta graph.
+
+    inputs maps alias -> spec; input_tensors alias -> graph tensor name (multi-inference
+    requires one shared input tensor); defaults are the aliases a request may omit.
+    """
+
+    name: str
+    method_name: str
+    inputs: Mapping[str, TensorSpec]
+    input_tensors: Mapping[str, str]
+    outputs: frozenset[str]
+    defaults: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """How the server runs: batching adds checks, the method-name check is a server flag."""
+
+    batching: bool = False
+    method_name_check: bool = False
 
 
 def verify_warmup(
-    model_dir: Path, *, path: Path | None = None, replay: bool = False
+    model_dir: Path,
+    *,
+    path: Path | None = None,
+    replay: bool = False,
+    batching: bool = False,
+    method_name_check: bool = False,
 ) -> WarmupReport:
     """Verify <model_dir>'s warmup file (or path) against the model's signatures.
 
+    batching: the server batches this model (--enable_batching), which adds checks.
+    method_name_check: the server runs with --enable_signature_method_name_check.
     With replay, the records also run through the SavedModel with TensorFlow, as TF
     Serving does at load; that only happens when the static checks pass.
     """
     target = path or warmup_path(model_dir)
     if not target.is_file():
         raise UserError(f"{target}: warmup file not found")
-    signatures = serving_signatures(model_dir)
+    signatures = served_signatures(model_dir)
     parsed = parse_warmup(target)
-    for index, log in parsed.logs:
-        parsed.problems.extend(check_log(index, log, signatures))
-    counts: dict[str, int] = {}
-    for _, log in parsed.logs:
-        kind = str(log.WhichOneof("log_type"))
-        counts[kind] = counts.get(kind, 0) + 1
+    options = CheckOptions(batching=batching, method_name_check=method_name_check)
+    findings = parsed.findings + check_logs(parsed.logs, signatures, options)
+    notes = [warning.render() for warning in findings.warnings]
     replayed = 0
-    notes: list[str] = []
-    if replay and not parsed.problems:
+    problems = findings.problems
+    if replay and not problems:
         from tfsconf.warmup.replay import replay_logs
 
         outcome = replay_logs(model_dir, parsed.logs)
         replayed = outcome.replayed
-        parsed.problems.extend(WarmupProblem(i, text) for i, text in outcome.failures)
+        problems = tuple(WarmupProblem(i, text) for i, text in outcome.failures)
         notes.extend(outcome.notes)
     elif replay:
         notes.append("replay skipped: fix the problems above first")
     return WarmupReport(
         path=target,
         records=parsed.count,
-        log_types=dict(sorted(counts.items())),
-        problems=tuple(parsed.problems),
+        log_types=count_log_types(log for _, log in parsed.logs),
+        problems=problems,
         replayed=replayed,
         notes=tuple(notes),
     )
+
+
+def served_signatures(model_dir: Path) -> dict[str, ServedSignature]:
+    """Every callable signature of the meta graph TF Serving loads, by name."""
+    meta_graph = serving_meta_graph(model_dir)
+    return {
+        name: ServedSignature(
+            name=name,
+            method_name=str(definition.method_name),
+            inputs={
+                alias: TensorSpec(alias, int(info.dtype), shape_from_proto(info.tensor_shape))
+                for alias, info in sorted(definition.inputs.items())
+            },
+            input_tensors={alias: str(info.name) for alias, info in definition.inputs.items()},
+            outputs=frozenset(definition.outputs),
+            defaults=frozenset(definition.defaults),
+        )
+        for name, definition in sorted(meta_graph.signature_def.items())
+        if not name.startswith(_INTERNAL_PREFIX)
+    }
+
+
+def count_log_types(logs: Iterable[Any]) -> dict[str, int]:
+    """Records per PredictionLog type, sorted; a record without a type counts as empty."""
+    counts: dict[str, int] = {}
+    for log in logs:
+        kind = log.WhichOneof("log_type") or EMPTY_LOG
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def parse_warmup(path: Path) -> ParsedWarmup:
@@ -116,6 +205,7 @@ def parse_warmup(path: Path) -> ParsedWarmup:
     log_type = tf_protos().prediction_log.PredictionLog
     logs: list[tuple[int, Any]] = []
     problems: list[WarmupProblem] = []
+    warnings: list[WarmupProblem] = []
     count = 0
     try:
         for index, payload in enumerate(read_records(path)):
@@ -136,44 +226,119 @@ def parse_warmup(path: Path) -> ParsedWarmup:
             )
         )
     if count == 0 and not problems:
-        problems.append(WarmupProblem(None, "the file has no records"))
-    return ParsedWarmup(logs=logs, count=count, problems=problems)
+        warnings.append(
+            WarmupProblem(None, "the file has no records: TF Serving loads the model unwarmed")
+        )
+    return ParsedWarmup(
+        logs=tuple(logs), count=count, findings=Findings(tuple(problems), tuple(warnings))
+    )
 
 
-def check_log(index: int, log: Any, signatures: Mapping[str, Signature]) -> list[WarmupProblem]:
-    """Problems of one PredictionLog record."""
+def check_logs(
+    logs: Iterable[tuple[int, Any]],
+    signatures: Mapping[str, ServedSignature],
+    options: CheckOptions = CheckOptions(),
+) -> Findings:
+    """Findings of every parsed record, in record order."""
+    findings = Findings()
+    for index, log in logs:
+        findings = findings + check_log(index, log, signatures, options)
+    return findings
+
+
+def check_log(
+    index: int,
+    log: Any,
+    signatures: Mapping[str, ServedSignature],
+    options: CheckOptions = CheckOptions(),
+) -> Findings:
+    """Findings of one PredictionLog record."""
     kind = log.WhichOneof("log_type")
+    if kind == FAILING_LOG_TYPE:
+        replayed = ", ".join(REPLAYED_LOG_TYPES)
+        text = f"{kind}: TF Serving fails the load on it (it replays only {replayed})"
+        return Findings(problems=(WarmupProblem(index, text),))
     if kind not in REPLAYED_LOG_TYPES:
-        shown = kind or "an empty log"
-        return [WarmupProblem(index, f"{shown}: TF Serving only replays {REPLAYED_LOG_TYPES}")]
-    if kind == "multi_inference_log":
-        names = [task.model_spec.signature_name for task in log.multi_inference_log.request.tasks]
+        shown = kind or "an empty PredictionLog"
+        return Findings(warnings=(WarmupProblem(index, f"{shown}: TF Serving skips it"),))
+    if kind == "predict_log":
+        texts, notes = _check_predict(log.predict_log.request, signatures, options)
+    elif kind == "multi_inference_log":
+        texts, notes = _check_multi_inference(log.multi_inference_log.request, signatures, options)
     else:
-        names = [getattr(log, kind).request.model_spec.signature_name]
+        request = getattr(log, kind).request
+        method = CLASSIFY_METHOD if kind == "classify_log" else REGRESS_METHOD
+        texts, notes = _check_example_signature(
+            request.model_spec.signature_name, method, signatures, options
+        )
+        texts += _check_example_input(request.input)
+    return Findings(
+        problems=tuple(WarmupProblem(index, text) for text in texts),
+        warnings=tuple(WarmupProblem(index, text) for text in notes),
+    )
+
+
+def _lookup(name: str, signatures: Mapping[str, ServedSignature]) -> ServedSignature | str:
+    """The signature, or the problem text when the SavedModel lacks it."""
+    signature = signatures.get(name or DEFAULT_SIGNATURE)
+    if signature is not None:
+        return signature
+    available = ", ".join(sorted(signatures)) or "none"
+    shown = name or DEFAULT_SIGNATURE
+    return f"signature '{shown}' is not in the SavedModel (signatures: {available})"
+
+
+def _check_predict(
+    request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
+) -> tuple[list[str], list[str]]:
+    """predict_util.cc: the signature, its method (when checked), inputs, output_filter."""
+    signature = _lookup(request.model_spec.signature_name, signatures)
+    if isinstance(signature, str):
+        return [signature], []
     problems = []
-    for name in names:
-        signature = signatures.get(name or DEFAULT_SIGNATURE)
-        if signature is None:
-            available = ", ".join(sorted(signatures)) or "none"
+    allowed = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+    if options.method_name_check and signature.method_name not in allowed:
+        problems.append(
+            f"signature '{signature.name}' has method_name '{signature.method_name}': "
+            "with --enable_signature_method_name_check, Predict needs predict, classify or regress"
+        )
+    texts, notes = check_inputs(request.inputs, signature, batching=options.batching)
+    problems += texts
+    problems += check_output_filter(request.output_filter, signature)
+    return problems, notes
+
+
+def check_output_filter(output_filter: Iterable[str], signature: ServedSignature) -> list[str]:
+    """PreProcessPrediction rejects an alias the signature lacks, and one listed twice."""
+    problems = []
+    seen: set[str] = set()
+    outputs = ", ".join(sorted(signature.outputs)) or "none"
+    for alias in output_filter:
+        if alias not in signature.outputs:
             problems.append(
-                WarmupProblem(
-                    index,
-                    f"signature '{name or DEFAULT_SIGNATURE}' is not in the SavedModel "
-                    f"(signatures: {available})",
-                )
+                f"output_filter: '{alias}' is not an output of signature '{signature.name}' "
+                f"(outputs: {outputs}); TF Serving: output tensor alias not found in signature"
             )
-        elif kind == "predict_log":
-            problems.extend(
-                WarmupProblem(index, text)
-                for text in check_inputs(log.predict_log.request.inputs, signature)
+        elif alias in seen:
+            problems.append(
+                f"output_filter: '{alias}' is listed twice; TF Serving: duplicate output "
+                "tensor alias"
             )
+        seen.add(alias)
     return problems
 
 
-def check_inputs(inputs: Mapping[str, Any], signature: Signature) -> list[str]:
-    """A PredictRequest's inputs against the signature, as TF Serving's predict checks them."""
+def check_inputs(
+    inputs: Mapping[str, Any], signature: ServedSignature, *, batching: bool = False
+) -> tuple[list[str], list[str]]:
+    """A PredictRequest's inputs against the signature: (problems, warnings).
+
+    Without batching TF Serving feeds the tensors as they are; with it, the batching
+    session also needs a batch dimension on every input and one batch size across them.
+    """
     problems = []
-    for name in sorted(set(signature.inputs) - set(inputs)):
+    warnings = []
+    for name in sorted(set(signature.inputs) - set(inputs) - signature.defaults):
         problems.append(f"input '{name}' of signature '{signature.name}' is missing")
     for name in sorted(set(inputs) - set(signature.inputs)):
         problems.append(f"input '{name}' is not in signature '{signature.name}'")
@@ -196,15 +361,131 @@ def check_inputs(inputs: Mapping[str, Any], signature: Signature) -> list[str]:
                 f"input '{name}': shape {format_shape(shape)} does not match the signature "
                 f"shape {format_shape(spec.shape)}"
             )
-        size_problem = _size_problem(tensor, shape)
+        size_problem, size_warning = _size_findings(tensor, shape)
         if size_problem:
             problems.append(f"input '{name}': {size_problem}")
+        if size_warning:
+            warnings.append(f"input '{name}': {size_warning}")
+        if not batching:
+            continue
         if shape:
             batch_sizes[name] = int(shape[0] or 0)
+        else:
+            problems.append(
+                f"input '{name}' is a scalar: with batching, TF Serving needs at least one "
+                "dimension on every input"
+            )
     if len(set(batch_sizes.values())) > 1:
         shown = ", ".join(f"{k}={v}" for k, v in batch_sizes.items())
         problems.append(f"inputs disagree on the batch size ({shown}); batching rejects that")
-    return problems
+    return problems, warnings
+
+
+def _check_multi_inference(
+    request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
+) -> tuple[list[str], list[str]]:
+    """multi_inference.cc: one model, distinct signatures, classify/regress tasks, one input."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not request.tasks:
+        problems.append("multi_inference_log request has no tasks")
+    model_names = sorted({task.model_spec.name for task in request.tasks})
+    if "" in model_names:
+        problems.append("a multi-inference task has an empty model_spec.name")
+    elif len(model_names) > 1:
+        problems.append(f"multi-inference tasks name different models ({', '.join(model_names)})")
+    seen: set[str] = set()
+    input_tensors: set[str] = set()
+    for number, task in enumerate(request.tasks):
+        name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if name in seen:
+            problems.append(f"task {number}: signature '{name}' is evaluated twice")
+            continue
+        seen.add(name)
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            problems.append(
+                f"task {number}: method_name '{task.method_name}': TF Serving runs only "
+                f"{CLASSIFY_METHOD} and {REGRESS_METHOD}"
+            )
+            continue
+        texts, notes = _check_example_signature(name, task.method_name, signatures, options)
+        problems += [f"task {number}: {text}" for text in texts]
+        warnings += [f"task {number}: {text}" for text in notes]
+        signature = signatures.get(name)
+        if not texts and signature is not None:
+            input_tensors.add(signature.input_tensors[EXAMPLES_INPUT])
+    if len(input_tensors) > 1:
+        problems.append("multi-inference tasks read different input tensors; TF Serving needs one")
+    return problems + _check_example_input(request.input), warnings
+
+
+def _check_example_signature(
+    name: str, method: str, signatures: Mapping[str, ServedSignature], options: CheckOptions
+) -> tuple[list[str], list[str]]:
+    """classifier.cc / regressor.cc preprocessing: one string input 'inputs', fixed outputs.
+
+    The method_name must match only under --enable_signature_method_name_check (off by
+    default, so native TF2 signatures of the right shape work); otherwise a mismatch is
+    a warning.
+    """
+    signature = _lookup(name, signatures)
+    if isinstance(signature, str):
+        return [signature], []
+    problems: list[str] = []
+    warnings: list[str] = []
+    verb = "Classify" if method == CLASSIFY_METHOD else "Regress"
+    if signature.method_name != method:
+        text = (
+            f"signature '{signature.name}' has method_name '{signature.method_name}', not {method}"
+        )
+        if options.method_name_check:
+            problems.append(text)
+        else:
+            warnings.append(
+                f"{text}: accepted only while --enable_signature_method_name_check is off"
+            )
+    if len(signature.inputs) != 1:
+        problems.append(
+            f"signature '{signature.name}' has {len(signature.inputs)} inputs: {verb} needs "
+            f"exactly one (the serialized tf.Example strings, '{EXAMPLES_INPUT}')"
+        )
+    elif EXAMPLES_INPUT not in signature.inputs:
+        problems.append(
+            f"signature '{signature.name}' has no input '{EXAMPLES_INPUT}': {verb} feeds the "
+            f"serialized tf.Example strings there"
+        )
+    elif signature.inputs[EXAMPLES_INPUT].dtype != DT_STRING:
+        spec = signature.inputs[EXAMPLES_INPUT]
+        problems.append(
+            f"signature '{signature.name}' input '{EXAMPLES_INPUT}' is {spec.dtype_name}: {verb} "
+            "feeds serialized tf.Example strings"
+        )
+    problems += _check_example_outputs(signature, method)
+    return problems, warnings
+
+
+def _check_example_outputs(signature: ServedSignature, method: str) -> list[str]:
+    outputs = ", ".join(sorted(signature.outputs)) or "none"
+    if method == CLASSIFY_METHOD:
+        if len(signature.outputs) not in (1, 2) or not signature.outputs & set(CLASSIFY_OUTPUTS):
+            return [
+                f"signature '{signature.name}' outputs ({outputs}): Classify needs one or two "
+                "outputs, among them 'classes' or 'scores'"
+            ]
+    elif signature.outputs != {REGRESS_OUTPUT}:
+        return [
+            f"signature '{signature.name}' outputs ({outputs}): Regress needs exactly one "
+            f"output, '{REGRESS_OUTPUT}'"
+        ]
+    return []
+
+
+def _check_example_input(request_input: Any) -> list[str]:
+    """InputToSerializedExampleTensor: 'Input is empty.' without examples."""
+    kind = request_input.WhichOneof("kind")
+    if kind is None or not getattr(request_input, kind).examples:
+        return ["the request's input has no examples; TF Serving: Input is empty"]
+    return []
 
 
 def _fits(shape: tuple[int | None, ...], wanted: tuple[int | None, ...]) -> bool:
@@ -213,11 +494,17 @@ def _fits(shape: tuple[int | None, ...], wanted: tuple[int | None, ...]) -> bool
     )
 
 
-def _size_problem(tensor: Any, shape: tuple[int | None, ...]) -> str | None:
-    """TensorFlow rejects a tensor whose content does not fill its shape."""
+def _size_findings(tensor: Any, shape: tuple[int | None, ...]) -> tuple[str | None, str | None]:
+    """(problem, warning) about how the content fills the shape, as Tensor::FromProto sees it.
+
+    tensor_content must be exactly the shape's bytes. A *_val list is more forgiving: a
+    longer one is cut to the shape, a shorter one repeats its last value, an empty one
+    means zeros. TF Serving accepts all three, so they are only warnings (a single value
+    for many elements is the broadcast form tf.make_tensor_proto writes: no warning).
+    """
     info = dtype_info(int(tensor.dtype))
     if info is None:
-        return None
+        return None, None
     elements = math.prod(d or 0 for d in shape)
     if tensor.tensor_content and info.struct_code is not None:
         itemsize = struct.calcsize("<" + info.struct_code)
@@ -225,9 +512,15 @@ def _size_problem(tensor: Any, shape: tuple[int | None, ...]) -> str | None:
             return (
                 f"tensor_content has {len(tensor.tensor_content)} bytes, shape "
                 f"{format_shape(shape)} needs {elements * itemsize}"
-            )
-        return None
+            ), None
+        return None, None
     values = len(getattr(tensor, info.val_field))
+    shown = f"{values} values for shape {format_shape(shape)} ({elements} elements)"
     if values > elements:
-        return f"{values} values for shape {format_shape(shape)} ({elements} elements)"
-    return None
+        return None, f"{shown}: TensorFlow keeps the first {elements}"
+    if 1 < values < elements:
+        # One value for many elements is tf.make_tensor_proto's broadcast form: intended.
+        return None, f"{shown}: TensorFlow repeats the last value to fill the shape"
+    if values == 0 and elements > 0:
+        return None, f"no values for shape {format_shape(shape)}: TensorFlow fills it with zeros"
+    return None, None
