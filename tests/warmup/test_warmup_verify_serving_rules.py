@@ -280,7 +280,9 @@ def test_output_filter_unknown_and_duplicate_aliases(ragged_model: Path) -> None
     unknown.predict_log.request.output_filter.extend(["sum", "no_such_output"])
     twice = good_ragged()
     twice.predict_log.request.output_filter.extend(["count", "count"])
-    write(ragged_model, good, unknown, twice)
+    unknown_twice = good_ragged()
+    unknown_twice.predict_log.request.output_filter.extend(["x", "x"])
+    write(ragged_model, good, unknown, twice, unknown_twice)
     report = verify_warmup(ragged_model, replay=True)
     assert rendered(report.problems) == [
         "record 1: output_filter: 'no_such_output' is not an output of signature "
@@ -288,6 +290,9 @@ def test_output_filter_unknown_and_duplicate_aliases(ragged_model: Path) -> None
         "in signature",
         "record 2: output_filter: 'count' is listed twice; TF Serving: duplicate output "
         "tensor alias",
+        "record 3: output_filter: 'x' is not an output of signature 'serving_default' "
+        "(outputs: count, sum); TF Serving: output tensor alias not found in signature",
+        "record 3: output_filter: 'x' is listed twice; TF Serving: duplicate output tensor alias",
     ]
     assert report.notes == ("replay skipped: fix the problems above first",)
 

@@ -314,15 +314,15 @@ def check_output_filter(output_filter: Iterable[str], signature: ServedSignature
     seen: set[str] = set()
     outputs = ", ".join(sorted(signature.outputs)) or "none"
     for alias in output_filter:
-        if alias not in signature.outputs:
-            problems.append(
-                f"output_filter: '{alias}' is not an output of signature '{signature.name}' "
-                f"(outputs: {outputs}); TF Serving: output tensor alias not found in signature"
-            )
-        elif alias in seen:
+        if alias in seen:
             problems.append(
                 f"output_filter: '{alias}' is listed twice; TF Serving: duplicate output "
                 "tensor alias"
+            )
+        elif alias not in signature.outputs:
+            problems.append(
+                f"output_filter: '{alias}' is not an output of signature '{signature.name}' "
+                f"(outputs: {outputs}); TF Serving: output tensor alias not found in signature"
             )
         seen.add(alias)
     return problems
