@@ -137,3 +137,34 @@ def test_only_staging_leftovers_are_problems(variants: Path, tmp_path: Path) -> 
     report = check_model(base)
     assert sorted(p.split(":")[0] for p in report.problems) == [".incoming-2", "2.partial", "tmp_3"]
     assert sorted(report.ignored) == [".DS_Store", "README-v2.md", "notes.txt"]
+
+
+def test_batching_adds_the_batched_warmup_checks(variants: Path, tmp_path: Path) -> None:
+    """A scalar input is checked against batching only when the server batches."""
+    from tfsconf.tfserving.warmup import WARMUP_RELATIVE_PATH
+    from tfsconf.warmup.protos import tf_protos
+    from tfsconf.warmup.tfrecord import write_records
+
+    base = _copy(variants, "plain", tmp_path)
+    protos = tf_protos()
+    log = protos.prediction_log.PredictionLog()
+    request = log.predict_log.request
+    request.model_spec.name = "plain"
+    request.model_spec.signature_name = "serving_default"
+    tensor = request.inputs["x"]
+    tensor.dtype = 1  # DT_FLOAT
+    tensor.tensor_shape.dim.add().size = 2
+    tensor.tensor_shape.dim.add().size = 2
+    tensor.float_val.extend([1.0, 2.0, 3.0, 4.0])
+    write_records(base / "1" / WARMUP_RELATIVE_PATH, [log.SerializeToString()])
+    assert check_model(base).ok
+    assert check_model(base, batching=True).ok  # one input: nothing to disagree
+    scalar = request.inputs["x"]
+    del scalar.tensor_shape.dim[:]
+    del scalar.float_val[:]
+    scalar.float_val.append(1.0)
+    write_records(base / "1" / WARMUP_RELATIVE_PATH, [log.SerializeToString()])
+    unbatched = check_model(base).versions[0].problems
+    batched = check_model(base, batching=True).versions[0].problems
+    assert not any("with batching" in p for p in unbatched)
+    assert any("with batching, TF Serving needs at least one dimension" in p for p in batched)

@@ -28,6 +28,9 @@ SignatureName = Annotated[
     str, typer.Option("--signature", help="The signature the model config calls.")
 ]
 Format = Annotated[OutputFormat, typer.Option("--format", help="Report format.")]
+Batching = Annotated[
+    bool, typer.Option("--batching", help="The server batches this model (adds warmup checks).")
+]
 WriteManifest = Annotated[
     bool,
     typer.Option("--write-manifest", help="Write .tfsconf-manifest.json into each clean version."),
@@ -42,6 +45,7 @@ def check(
     signature: SignatureName = "serving_default",
     output_format: Format = OutputFormat.TEXT,
     write_manifest: WriteManifest = False,
+    batching: Batching = False,
 ) -> None:
     """Check versions, completeness, signature, warmup and manifest; exit 1 on any problem."""
 
@@ -50,7 +54,11 @@ def check(
         from tfsconf.modelcheck import check_model, render_json, render_text
 
         report = check_model(
-            base_path, version=version, signature_name=signature, write_manifest=write_manifest
+            base_path,
+            version=version,
+            signature_name=signature,
+            write_manifest=write_manifest,
+            batching=batching,
         )
         render = render_json if output_format is OutputFormat.JSON else render_text
         print(render(report), end="")

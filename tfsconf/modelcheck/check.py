@@ -64,6 +64,7 @@ def check_model(
     version: int | None = None,
     signature_name: str = DEFAULT_SIGNATURE,
     write_manifest: bool = False,
+    batching: bool = False,
 ) -> ModelReport:
     """Check base_path's versions (or only version); never raises for what it finds.
 
@@ -111,7 +112,13 @@ def check_model(
             problems.append(f"version {version}: no such version directory")
         selected = {version: scan.versions[version]} if version in scan.versions else {}
     versions = [
-        check_version(base_path / name, number, signature_name, write_manifest=write_manifest)
+        check_version(
+            base_path / name,
+            number,
+            signature_name,
+            write_manifest=write_manifest,
+            batching=batching,
+        )
         for number, names in selected.items()
         for name in names
     ]
@@ -119,7 +126,12 @@ def check_model(
 
 
 def check_version(
-    version_dir: Path, number: int, signature_name: str, *, write_manifest: bool = False
+    version_dir: Path,
+    number: int,
+    signature_name: str,
+    *,
+    write_manifest: bool = False,
+    batching: bool = False,
 ) -> VersionReport:
     """Every check of one version directory, in the order a reader would fix them."""
     shards: int | None = None
@@ -134,7 +146,7 @@ def check_version(
         )
         problems += variable_problems
         problems += check_temp_files(version_dir)
-        warmup_problems, warmup_records = check_warmup(version_dir)
+        warmup_problems, warmup_records = check_warmup(version_dir, batching=batching)
         problems += warmup_problems
         manifest_problems, manifest = check_manifest(
             version_dir, write=write_manifest, clean=not problems

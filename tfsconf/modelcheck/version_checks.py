@@ -100,12 +100,13 @@ def check_temp_files(version_dir: Path) -> list[str]:
     ]
 
 
-def check_warmup(version_dir: Path) -> tuple[list[str], int | None]:
-    """The warmup file, when there is one, verifies (without replay)."""
+def check_warmup(version_dir: Path, *, batching: bool = False) -> tuple[list[str], int | None]:
+    """The warmup file, when there is one, verifies (without replay); batching adds the
+    checks TF Serving makes only for batched models."""
     if not (version_dir / WARMUP_RELATIVE_PATH).is_file():
         return [], None
     try:
-        report = verify_warmup(version_dir)
+        report = verify_warmup(version_dir, batching=batching)
     except UserError as exc:
         return [_relative(exc.message, version_dir)], None
     prefix = WARMUP_RELATIVE_PATH.as_posix()

@@ -27,33 +27,33 @@ from tfsconf.errors import UserError
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, warmup_path
 from tfsconf.warmup.dtypes import dtype_info
 from tfsconf.warmup.protos import tf_protos
+from tfsconf.warmup.served import (
+    CLASSIFY_METHOD,
+    DEFAULT_OPTIONS,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    CheckOptions,
+    ServedSignature,
+    lookup_signature,
+    served_signatures,
+)
 from tfsconf.warmup.signature import (
-    DEFAULT_SIGNATURE,
-    TensorSpec,
     dtype_name,
     format_shape,
-    serving_meta_graph,
     shape_from_proto,
 )
 from tfsconf.warmup.tfrecord import read_records
+from tfsconf.warmup.verify_examples import (
+    check_example_input,
+    check_example_signature,
+    check_multi_inference,
+)
 
 # PredictionLog oneof members that saved_model_warmup.cc replays.
 REPLAYED_LOG_TYPES = ("predict_log", "classify_log", "regress_log", "multi_inference_log")
 # The one member that fails the load (Unimplemented); every other one is skipped.
 FAILING_LOG_TYPE = "session_run_log"
 EMPTY_LOG = "empty"
-
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-# Signature keys fixed by tensorflow/cc/saved_model/signature_constants.h.
-EXAMPLES_INPUT = "inputs"
-CLASSIFY_OUTPUTS = ("classes", "scores")
-REGRESS_OUTPUT = "outputs"
-DT_STRING = 7
-
-# Keys like __saved_model_init_op hold the initializer, not a callable signature.
-_INTERNAL_PREFIX = "__saved_model_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,30 +103,6 @@ class ParsedWarmup:
     findings: Findings
 
 
-@dataclass(frozen=True, slots=True)
-class ServedSignature:
-    """What the warmup checks need of one SignatureDef of the served meta graph.
-
-    inputs maps alias -> spec; input_tensors alias -> graph tensor name (multi-inference
-    requires one shared input tensor); defaults are the aliases a request may omit.
-    """
-
-    name: str
-    method_name: str
-    inputs: Mapping[str, TensorSpec]
-    input_tensors: Mapping[str, str]
-    outputs: frozenset[str]
-    defaults: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
-    """How the server runs: batching adds checks, the method-name check is a server flag."""
-
-    batching: bool = False
-    method_name_check: bool = False
-
-
 def verify_warmup(
     model_dir: Path,
     *,
@@ -169,26 +145,6 @@ def verify_warmup(
         replayed=replayed,
         notes=tuple(notes),
     )
-
-
-def served_signatures(model_dir: Path) -> dict[str, ServedSignature]:
-    """Every callable signature of the meta graph TF Serving loads, by name."""
-    meta_graph = serving_meta_graph(model_dir)
-    return {
-        name: ServedSignature(
-            name=name,
-            method_name=str(definition.method_name),
-            inputs={
-                alias: TensorSpec(alias, int(info.dtype), shape_from_proto(info.tensor_shape))
-                for alias, info in sorted(definition.inputs.items())
-            },
-            input_tensors={alias: str(info.name) for alias, info in definition.inputs.items()},
-            outputs=frozenset(definition.outputs),
-            defaults=frozenset(definition.defaults),
-        )
-        for name, definition in sorted(meta_graph.signature_def.items())
-        if not name.startswith(_INTERNAL_PREFIX)
-    }
 
 
 def count_log_types(logs: Iterable[Any]) -> dict[str, int]:
@@ -237,7 +193,7 @@ def parse_warmup(path: Path) -> ParsedWarmup:
 def check_logs(
     logs: Iterable[tuple[int, Any]],
     signatures: Mapping[str, ServedSignature],
-    options: CheckOptions = CheckOptions(),
+    options: CheckOptions = DEFAULT_OPTIONS,
 ) -> Findings:
     """Findings of every parsed record, in record order."""
     findings = Findings()
@@ -250,7 +206,7 @@ def check_log(
     index: int,
     log: Any,
     signatures: Mapping[str, ServedSignature],
-    options: CheckOptions = CheckOptions(),
+    options: CheckOptions = DEFAULT_OPTIONS,
 ) -> Findings:
     """Findings of one PredictionLog record."""
     kind = log.WhichOneof("log_type")
@@ -264,35 +220,25 @@ def check_log(
     if kind == "predict_log":
         texts, notes = _check_predict(log.predict_log.request, signatures, options)
     elif kind == "multi_inference_log":
-        texts, notes = _check_multi_inference(log.multi_inference_log.request, signatures, options)
+        texts, notes = check_multi_inference(log.multi_inference_log.request, signatures, options)
     else:
         request = getattr(log, kind).request
         method = CLASSIFY_METHOD if kind == "classify_log" else REGRESS_METHOD
-        texts, notes = _check_example_signature(
+        texts, notes = check_example_signature(
             request.model_spec.signature_name, method, signatures, options
         )
-        texts += _check_example_input(request.input)
+        texts += check_example_input(request.input)
     return Findings(
         problems=tuple(WarmupProblem(index, text) for text in texts),
         warnings=tuple(WarmupProblem(index, text) for text in notes),
     )
 
 
-def _lookup(name: str, signatures: Mapping[str, ServedSignature]) -> ServedSignature | str:
-    """The signature, or the problem text when the SavedModel lacks it."""
-    signature = signatures.get(name or DEFAULT_SIGNATURE)
-    if signature is not None:
-        return signature
-    available = ", ".join(sorted(signatures)) or "none"
-    shown = name or DEFAULT_SIGNATURE
-    return f"signature '{shown}' is not in the SavedModel (signatures: {available})"
-
-
 def _check_predict(
     request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
 ) -> tuple[list[str], list[str]]:
     """predict_util.cc: the signature, its method (when checked), inputs, output_filter."""
-    signature = _lookup(request.model_spec.signature_name, signatures)
+    signature = lookup_signature(request.model_spec.signature_name, signatures)
     if isinstance(signature, str):
         return [signature], []
     problems = []
@@ -379,113 +325,6 @@ def check_inputs(
         shown = ", ".join(f"{k}={v}" for k, v in batch_sizes.items())
         problems.append(f"inputs disagree on the batch size ({shown}); batching rejects that")
     return problems, warnings
-
-
-def _check_multi_inference(
-    request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
-) -> tuple[list[str], list[str]]:
-    """multi_inference.cc: one model, distinct signatures, classify/regress tasks, one input."""
-    problems: list[str] = []
-    warnings: list[str] = []
-    if not request.tasks:
-        problems.append("multi_inference_log request has no tasks")
-    model_names = sorted({task.model_spec.name for task in request.tasks})
-    if "" in model_names:
-        problems.append("a multi-inference task has an empty model_spec.name")
-    elif len(model_names) > 1:
-        problems.append(f"multi-inference tasks name different models ({', '.join(model_names)})")
-    seen: set[str] = set()
-    input_tensors: set[str] = set()
-    for number, task in enumerate(request.tasks):
-        name = task.model_spec.signature_name or DEFAULT_SIGNATURE
-        if name in seen:
-            problems.append(f"task {number}: signature '{name}' is evaluated twice")
-            continue
-        seen.add(name)
-        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-            problems.append(
-                f"task {number}: method_name '{task.method_name}': TF Serving runs only "
-                f"{CLASSIFY_METHOD} and {REGRESS_METHOD}"
-            )
-            continue
-        texts, notes = _check_example_signature(name, task.method_name, signatures, options)
-        problems += [f"task {number}: {text}" for text in texts]
-        warnings += [f"task {number}: {text}" for text in notes]
-        signature = signatures.get(name)
-        if not texts and signature is not None:
-            input_tensors.add(signature.input_tensors[EXAMPLES_INPUT])
-    if len(input_tensors) > 1:
-        problems.append("multi-inference tasks read different input tensors; TF Serving needs one")
-    return problems + _check_example_input(request.input), warnings
-
-
-def _check_example_signature(
-    name: str, method: str, signatures: Mapping[str, ServedSignature], options: CheckOptions
-) -> tuple[list[str], list[str]]:
-    """classifier.cc / regressor.cc preprocessing: one string input 'inputs', fixed outputs.
-
-    The method_name must match only under --enable_signature_method_name_check (off by
-    default, so native TF2 signatures of the right shape work); otherwise a mismatch is
-    a warning.
-    """
-    signature = _lookup(name, signatures)
-    if isinstance(signature, str):
-        return [signature], []
-    problems: list[str] = []
-    warnings: list[str] = []
-    verb = "Classify" if method == CLASSIFY_METHOD else "Regress"
-    if signature.method_name != method:
-        text = (
-            f"signature '{signature.name}' has method_name '{signature.method_name}', not {method}"
-        )
-        if options.method_name_check:
-            problems.append(text)
-        else:
-            warnings.append(
-                f"{text}: accepted only while --enable_signature_method_name_check is off"
-            )
-    if len(signature.inputs) != 1:
-        problems.append(
-            f"signature '{signature.name}' has {len(signature.inputs)} inputs: {verb} needs "
-            f"exactly one (the serialized tf.Example strings, '{EXAMPLES_INPUT}')"
-        )
-    elif EXAMPLES_INPUT not in signature.inputs:
-        problems.append(
-            f"signature '{signature.name}' has no input '{EXAMPLES_INPUT}': {verb} feeds the "
-            f"serialized tf.Example strings there"
-        )
-    elif signature.inputs[EXAMPLES_INPUT].dtype != DT_STRING:
-        spec = signature.inputs[EXAMPLES_INPUT]
-        problems.append(
-            f"signature '{signature.name}' input '{EXAMPLES_INPUT}' is {spec.dtype_name}: {verb} "
-            "feeds serialized tf.Example strings"
-        )
-    problems += _check_example_outputs(signature, method)
-    return problems, warnings
-
-
-def _check_example_outputs(signature: ServedSignature, method: str) -> list[str]:
-    outputs = ", ".join(sorted(signature.outputs)) or "none"
-    if method == CLASSIFY_METHOD:
-        if len(signature.outputs) not in (1, 2) or not signature.outputs & set(CLASSIFY_OUTPUTS):
-            return [
-                f"signature '{signature.name}' outputs ({outputs}): Classify needs one or two "
-                "outputs, among them 'classes' or 'scores'"
-            ]
-    elif signature.outputs != {REGRESS_OUTPUT}:
-        return [
-            f"signature '{signature.name}' outputs ({outputs}): Regress needs exactly one "
-            f"output, '{REGRESS_OUTPUT}'"
-        ]
-    return []
-
-
-def _check_example_input(request_input: Any) -> list[str]:
-    """InputToSerializedExampleTensor: 'Input is empty.' without examples."""
-    kind = request_input.WhichOneof("kind")
-    if kind is None or not getattr(request_input, kind).examples:
-        return ["the request's input has no examples; TF Serving: Input is empty"]
-    return []
 
 
 def _fits(shape: tuple[int | None, ...], wanted: tuple[int | None, ...]) -> bool:
