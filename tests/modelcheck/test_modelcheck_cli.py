@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cliprobe import probe, tfsconf
 
 pytestmark = pytest.mark.slow
-
-PROBE = """
-import json, sys
-from tfsconf.cli.app import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-with open("/proc/self/maps") as maps:
-    native = "libtensorflow_framework" in maps.read()
-print(json.dumps({"code": code, "tensorflow": "tensorflow" in sys.modules,
-                  "native": native}), file=sys.stderr)
-"""
-
-
-def tfsconf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tfsconf", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_text_report_and_exit_codes(base_path: Path) -> None:
@@ -54,11 +34,10 @@ def test_json_report_and_manifest(base_path: Path) -> None:
 
 
 def test_check_does_not_initialise_tensorflow(base_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "model", "check", str(base_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    outcome = json.loads(done.stderr.strip().splitlines()[-1])
-    assert outcome == {"code": 0, "tensorflow": False, "native": False}
+    outcome = probe("model", "check", str(base_path))
+    assert {k: outcome[k] for k in ("code", "tensorflow", "native")} == {
+        "code": 0,
+        "tensorflow": False,
+        "native": False,
+    }
+    assert outcome["runtime"] == []
