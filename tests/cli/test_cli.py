@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cliprobe import tfsconf
 
 MINIMAL = """\
 environment: cli
@@ -21,12 +22,6 @@ models:
   - {name: a, base_path: /srv/tfserving/models/a, source: {kind: local, path: /d/a}}
   - {name: unused, base_path: /srv/tfserving/models/u, source: {kind: local, path: /d/u}}
 """
-
-
-def tfsconf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tfsconf", *args], capture_output=True, text=True, check=False
-    )
 
 
 @pytest.fixture
