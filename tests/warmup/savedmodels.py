@@ -6,8 +6,11 @@ Shared by tests/warmup and tests/modelcheck (which loads this file by path).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 MIXED_INPUTS = ("count", "dense", "tags")
+CLASSIFY = "tensorflow/serving/classify"
+REGRESS = "tensorflow/serving/regress"
 
 # Samples for the mixed model; "label" is there to show extra features are ignored.
 MIXED_SAMPLES = [
@@ -104,4 +107,50 @@ def build_sharded_model(version_dir: Path) -> Path:
     tf.saved_model.save(
         module, str(version_dir), signatures={"serving_default": module.serve}, options=options
     )
+    return version_dir
+
+
+def build_examples_model(version_dir: Path) -> Path:
+    """TF1 signatures over serialized tf.Examples: the shapes Classify and Regress need,
+    and the ways to get them wrong (TF Serving reads them from the SignatureDef alone)."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    info = v1.saved_model.utils.build_tensor_info
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = v1.placeholder(tf.string, [None], name="tf_example")
+        features = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([2], tf.float32)})
+        scores = tf.nn.softmax(features["x"])
+        classes = tf.tile(tf.constant([["a", "b"]]), [tf.shape(serialized)[0], 1])
+        value = tf.reduce_sum(features["x"], axis=1, keepdims=True)
+        dense = v1.placeholder(tf.float32, [None, 2], name="dense")
+
+        def signature(inputs: dict, outputs: dict, method: str) -> Any:
+            return v1.saved_model.build_signature_def(
+                {k: info(v) for k, v in inputs.items()},
+                {k: info(v) for k, v in outputs.items()},
+                method,
+            )
+
+        signatures = {
+            "classify": v1.saved_model.classification_signature_def(serialized, classes, scores),
+            "regress": v1.saved_model.regression_signature_def(serialized, value),
+            "predict": v1.saved_model.predict_signature_def({"x": dense}, {"y": dense * 2.0}),
+            # A native TF2 export: predict method, but the classify shape.
+            "tf2_classify": signature(
+                {"inputs": serialized}, {"scores": scores}, "tensorflow/serving/predict"
+            ),
+            "two_inputs": signature(
+                {"inputs": serialized, "dense": dense}, {"scores": scores}, CLASSIFY
+            ),
+            "float_inputs": signature({"inputs": dense}, {"scores": dense}, CLASSIFY),
+            "wrong_output": signature({"inputs": serialized}, {"value": value}, REGRESS),
+        }
+        with v1.Session(graph=graph) as session:
+            builder = v1.saved_model.Builder(str(version_dir))
+            builder.add_meta_graph_and_variables(
+                session, ["serve"], signature_def_map=signatures, main_op=tf.no_op()
+            )
+            builder.save()
     return version_dir

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tfsconf.errors import UserError
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, warmup_path
+from tfsconf.warmup.examples import build_example_logs, takes_examples
 from tfsconf.warmup.protos import tf_protos
 from tfsconf.warmup.samples import Sample, take_samples
 from tfsconf.warmup.signature import DEFAULT_SIGNATURE, Signature, read_signature
@@ -55,7 +56,10 @@ def generate_warmup(
     signature = read_signature(model_dir, signature_name)
     name = model_name or model_dir.resolve().parent.name
     rows = take_samples(samples, sum(sizes), sample_format)
-    payloads = build_requests(signature, rows, sizes, model_name=name)
+    if takes_examples(signature):
+        payloads = build_example_logs(signature, rows, sizes, model_name=name)
+    else:
+        payloads = build_requests(signature, rows, sizes, model_name=name)
     target = out or warmup_path(model_dir)
     write_records(target, payloads)
     return WarmupResult(

@@ -40,6 +40,8 @@ class Sample:
     where: str
     kind: ValueKind
     values: Mapping[str, object]
+    example: bytes | None = None
+    """The serialized tf.Example a TFRecord sample was read from, as written."""
 
 
 SampleReader = Callable[[Path], Iterator[Sample]]
@@ -119,7 +121,7 @@ def _read_examples(path: Path) -> Iterator[Sample]:
         for name, feature in sorted(example.features.feature.items()):
             kind = feature.WhichOneof("kind")
             values[name] = list(getattr(feature, kind).value) if kind else []
-        yield Sample(where, ValueKind.EXAMPLE, values)
+        yield Sample(where, ValueKind.EXAMPLE, values, example=record)
 
 
 @contextmanager
