@@ -33,7 +33,7 @@ def check_saved_model(version_dir: Path, signature_name: str) -> tuple[list[str]
         return ["saved_model.pb: missing"], True
     try:
         meta_graph = serving_meta_graph(version_dir)
-        signature = read_signature(version_dir, signature_name)
+        signature = read_signature(version_dir, signature_name, meta_graph)
     except UserError as exc:
         return [_relative(exc.message, version_dir)], True
     problems = []

@@ -8,7 +8,7 @@ size, ``shape=None`` for unknown rank). TF Serving loads the meta graph tagged `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,16 @@ class TensorSpec:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """A signature's inputs by alias, and its method (predict, classify, regress)."""
+    """One SignatureDef of the served meta graph: its method (predict, classify, regress),
+    inputs by alias, the graph tensor each input feeds (multi-inference needs one shared
+    input tensor), its output aliases, and the inputs a request may omit (defaults)."""
 
     name: str
     method_name: str
     inputs: Mapping[str, TensorSpec]
+    input_tensors: Mapping[str, str] = field(default_factory=dict)
+    outputs: frozenset[str] = frozenset()
+    defaults: frozenset[str] = frozenset()
 
 
 def dtype_name(dtype: int) -> str:
@@ -109,9 +114,10 @@ def serving_meta_graph(model_dir: Path, saved_model: Any | None = None) -> Any:
     )
 
 
-def serving_signatures(model_dir: Path) -> dict[str, Signature]:
-    """Every signature of the meta graph TF Serving loads, by name."""
-    meta_graph = serving_meta_graph(model_dir)
+def serving_signatures(model_dir: Path, meta_graph: Any | None = None) -> dict[str, Signature]:
+    """Every callable signature of the meta graph TF Serving loads, by name (pass the
+    meta graph when it is already parsed)."""
+    meta_graph = serving_meta_graph(model_dir) if meta_graph is None else meta_graph
     return {
         name: _signature(name, definition)
         for name, definition in sorted(meta_graph.signature_def.items())
@@ -119,9 +125,11 @@ def serving_signatures(model_dir: Path) -> dict[str, Signature]:
     }
 
 
-def read_signature(model_dir: Path, signature_name: str = DEFAULT_SIGNATURE) -> Signature:
+def read_signature(
+    model_dir: Path, signature_name: str = DEFAULT_SIGNATURE, meta_graph: Any | None = None
+) -> Signature:
     """The named signature; the error lists the ones that do exist."""
-    signatures = serving_signatures(model_dir)
+    signatures = serving_signatures(model_dir, meta_graph)
     try:
         return signatures[signature_name]
     except KeyError:
@@ -136,4 +144,11 @@ def _signature(name: str, definition: Any) -> Signature:
         alias: TensorSpec(alias, int(info.dtype), shape_from_proto(info.tensor_shape))
         for alias, info in sorted(definition.inputs.items())
     }
-    return Signature(name=name, method_name=str(definition.method_name), inputs=inputs)
+    return Signature(
+        name=name,
+        method_name=str(definition.method_name),
+        inputs=inputs,
+        input_tensors={alias: str(info.name) for alias, info in definition.inputs.items()},
+        outputs=frozenset(definition.outputs),
+        defaults=frozenset(definition.defaults),
+    )

@@ -33,13 +33,13 @@ from tfsconf.warmup.served import (
     PREDICT_METHOD,
     REGRESS_METHOD,
     CheckOptions,
-    ServedSignature,
     lookup_signature,
-    served_signatures,
 )
 from tfsconf.warmup.signature import (
+    Signature,
     dtype_name,
     format_shape,
+    serving_signatures,
     shape_from_proto,
 )
 from tfsconf.warmup.tfrecord import read_records
@@ -121,7 +121,7 @@ def verify_warmup(
     target = path or warmup_path(model_dir)
     if not target.is_file():
         raise UserError(f"{target}: warmup file not found")
-    signatures = served_signatures(model_dir)
+    signatures = serving_signatures(model_dir)
     parsed = parse_warmup(target)
     options = CheckOptions(batching=batching, method_name_check=method_name_check)
     findings = parsed.findings + check_logs(parsed.logs, signatures, options)
@@ -192,7 +192,7 @@ def parse_warmup(path: Path) -> ParsedWarmup:
 
 def check_logs(
     logs: Iterable[tuple[int, Any]],
-    signatures: Mapping[str, ServedSignature],
+    signatures: Mapping[str, Signature],
     options: CheckOptions = DEFAULT_OPTIONS,
 ) -> Findings:
     """Findings of every parsed record, in record order."""
@@ -205,7 +205,7 @@ def check_logs(
 def check_log(
     index: int,
     log: Any,
-    signatures: Mapping[str, ServedSignature],
+    signatures: Mapping[str, Signature],
     options: CheckOptions = DEFAULT_OPTIONS,
 ) -> Findings:
     """Findings of one PredictionLog record."""
@@ -235,7 +235,7 @@ def check_log(
 
 
 def _check_predict(
-    request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
+    request: Any, signatures: Mapping[str, Signature], options: CheckOptions
 ) -> tuple[list[str], list[str]]:
     """predict_util.cc: the signature, its method (when checked), inputs, output_filter."""
     signature = lookup_signature(request.model_spec.signature_name, signatures)
@@ -254,7 +254,7 @@ def _check_predict(
     return problems, notes
 
 
-def check_output_filter(output_filter: Iterable[str], signature: ServedSignature) -> list[str]:
+def check_output_filter(output_filter: Iterable[str], signature: Signature) -> list[str]:
     """PreProcessPrediction rejects an alias the signature lacks, and one listed twice."""
     problems = []
     seen: set[str] = set()
@@ -275,7 +275,7 @@ def check_output_filter(output_filter: Iterable[str], signature: ServedSignature
 
 
 def check_inputs(
-    inputs: Mapping[str, Any], signature: ServedSignature, *, batching: bool = False
+    inputs: Mapping[str, Any], signature: Signature, *, batching: bool = False
 ) -> tuple[list[str], list[str]]:
     """A PredictRequest's inputs against the signature: (problems, warnings).
 

@@ -14,14 +14,13 @@ from tfsconf.warmup.served import (
     REGRESS_METHOD,
     REGRESS_OUTPUT,
     CheckOptions,
-    ServedSignature,
     lookup_signature,
 )
-from tfsconf.warmup.signature import DEFAULT_SIGNATURE
+from tfsconf.warmup.signature import DEFAULT_SIGNATURE, Signature
 
 
 def check_multi_inference(
-    request: Any, signatures: Mapping[str, ServedSignature], options: CheckOptions
+    request: Any, signatures: Mapping[str, Signature], options: CheckOptions
 ) -> tuple[list[str], list[str]]:
     """multi_inference.cc: one model, distinct signatures, classify/regress tasks, one input."""
     problems: list[str] = []
@@ -59,7 +58,7 @@ def check_multi_inference(
 
 
 def check_example_signature(
-    name: str, method: str, signatures: Mapping[str, ServedSignature], options: CheckOptions
+    name: str, method: str, signatures: Mapping[str, Signature], options: CheckOptions
 ) -> tuple[list[str], list[str]]:
     """classifier.cc / regressor.cc preprocessing: one string input 'inputs', fixed outputs.
 
@@ -103,7 +102,7 @@ def check_example_signature(
     return problems, warnings
 
 
-def _check_example_outputs(signature: ServedSignature, method: str) -> list[str]:
+def _check_example_outputs(signature: Signature, method: str) -> list[str]:
     outputs = ", ".join(sorted(signature.outputs)) or "none"
     if method == CLASSIFY_METHOD:
         if len(signature.outputs) not in (1, 2) or not signature.outputs & set(CLASSIFY_OUTPUTS):
