@@ -48,3 +48,93 @@ def json_schema() -> str:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "tfsconf environment spec"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+if TYPE_CHECKING:
+    from tfsconf.plan.model import Plan
+    from tfsconf.plan.state import StateSource
+
+
+def state_source(
+    spec: Path | str, *, base: str | None = None, state_dir: Path | str | None = None
+) -> StateSource:
+    """Where the current state comes from: a git ref, a bundle directory, or nothing."""
+    from tfsconf.errors import UserError
+    from tfsconf.plan.gitbase import GitBaseSource
+    from tfsconf.plan.state import BundleDirSource, NoState
+
+    if base is not None and state_dir is not None:
+        raise UserError("give either --base or --state, not both")
+    if base is not None:
+        return GitBaseSource(Path(spec), base)
+    if state_dir is not None:
+        return BundleDirSource(Path(state_dir))
+    return NoState()
+
+
+def plan_environment(spec: Path | str, source: StateSource) -> Plan:
+    """Compile `spec` in memory and plan the change from the state `source` yields."""
+    from tfsconf.compile import build_bundle
+    from tfsconf.plan.planner import make_plan
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    loaded = load_environment(spec)
+    bundle = build_bundle(loaded.resolved)
+    desired = state_from_bundle(bundle.files, StateOrigin("none"), str(spec))
+    current = source.load()
+    return make_plan(current, desired, loaded.resolved, spec=str(spec))
+
+
+def source_of(plan: Plan) -> StateSource:
+    """The state source a saved plan was computed from, to read it again."""
+    from tfsconf.errors import UserError
+    from tfsconf.plan.gitbase import GitBaseSource
+    from tfsconf.plan.state import BundleDirSource, NoState
+
+    kind = plan.state.kind
+    if kind == "base":
+        return GitBaseSource(Path(plan.spec), plan.state.ref)
+    if kind == "state":
+        return BundleDirSource(Path(plan.state.ref))
+    if kind == "none":
+        return NoState(plan.state.detail)
+    raise UserError(f"a plan against {kind} state can only be checked by apply")
+
+
+def check_plan_fresh(plan: Plan) -> None:
+    """Refuse a saved plan when the state it was computed from, or what its spec compiles
+    to, has changed since (a stale plan)."""
+    from tfsconf.compile import build_bundle
+    from tfsconf.errors import UserError
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    current = source_of(plan).load()
+    if current.fingerprint != plan.state_fingerprint:
+        raise UserError(
+            f"stale plan for {plan.environment}: {plan.state.describe()} changed since the "
+            f"plan was made (state fingerprint {plan.state_fingerprint[:12]}, now "
+            f"{current.fingerprint[:12]})",
+            hint=f"plan again: tfsconf plan {plan.spec}",
+        )
+    loaded = load_environment(plan.spec)
+    desired = state_from_bundle(build_bundle(loaded.resolved).files, StateOrigin("none"), plan.spec)
+    if desired.fingerprint != plan.desired_fingerprint:
+        raise UserError(
+            f"stale plan for {plan.environment}: {plan.spec} compiles to something else "
+            f"than when the plan was made (fingerprint {plan.desired_fingerprint[:12]}, "
+            f"now {desired.fingerprint[:12]})",
+            hint=f"plan again: tfsconf plan {plan.spec}",
+        )
+
+
+def load_saved_plans(path: Path | str) -> tuple[Plan, ...]:
+    from tfsconf.errors import UserError
+    from tfsconf.plan.model import load_plan_document
+
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such plan file") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the plan: {exc}") from exc
+    return load_plan_document(data, str(path))

@@ -33,9 +33,11 @@ class UserError(TfsconfError):
 class SpecError(UserError):
     """An environment spec failed validation; holds every diagnostic of the run."""
 
-    def __init__(self, *, diagnostics: Sequence[Diagnostic]) -> None:
+    def __init__(
+        self, *, diagnostics: Sequence[Diagnostic], what: str = "the environment spec"
+    ) -> None:
         errors = [d for d in diagnostics if d.severity == "error"]
-        super().__init__(f"{len(errors)} error(s) in the environment spec")
+        super().__init__(f"{len(errors)} error(s) in {what}")
         self.diagnostics = tuple(diagnostics)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from tfsconf.cli import model, warmup
+from tfsconf.cli import plan as plan_cli
 from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(warmup.app, name="warmup")
 app.add_typer(model.app, name="model")
+app.command("plan")(plan_cli.plan)
+app.command("show")(plan_cli.show)
 
 SpecArg = Annotated[
     Path,

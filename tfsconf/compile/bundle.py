@@ -17,7 +17,8 @@ from tfsconf.resolve import model as r
 from tfsconf.tfserving.flags import server_flags
 
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2
+"""2: hosts name the image each docker server runs (server_images), which plan reads."""
 GENERATOR = "tfsconf"
 
 
@@ -130,6 +131,11 @@ def build_bundle(env: r.Environment) -> Bundle:
                 "group": host.group,
                 "runtime": host.runtime,
                 "servers": [server.name for server in host.servers],
+                "server_images": {
+                    server.name: server.image
+                    for server in host.servers
+                    if server.runtime == "docker"
+                },
             }
             for host in env.hosts
         },

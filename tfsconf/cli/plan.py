@@ -1,0 +1,135 @@
+"""`tfsconf plan` and `tfsconf show`: exit 0 no changes, 2 changes, 1 any error.
+
+stdout carries the plan and nothing else; warnings and notes go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from tfsconf.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERNAL, EXIT_OK, handle_errors
+
+PlanFormat = Annotated[
+    Literal["text", "markdown", "json"],
+    typer.Option("--format", help="text (default), markdown (a pull-request comment) or json."),
+]
+ColourOpt = Annotated[
+    Literal["auto", "always", "never"],
+    typer.Option("--color", help="Colour the text format: auto (a terminal only), always, never."),
+]
+DiffOpt = Annotated[
+    bool, typer.Option("--diff/--no-diff", help="Show unified diffs of the artifacts (text).")
+]
+
+
+def _colour(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
+def _render(plans: list[object], fmt: str, colour: str, diffs: bool) -> str:
+    from tfsconf.plan import render
+    from tfsconf.plan.model import Plan
+
+    typed = [p for p in plans if isinstance(p, Plan)]
+    if fmt == "json":
+        return render.render_json(typed)
+    if fmt == "markdown":
+        return render.render_markdown(typed)
+    return render.render_text(typed, colour=_colour(colour), diffs=diffs)
+
+
+def _exit(code: int) -> typer.Exit:
+    # plan's contract is 0 / 2 / 1: a bug is reported with its traceback, but exits 1 too
+    return typer.Exit(EXIT_ERROR if code == EXIT_INTERNAL else code)
+
+
+def plan(
+    specs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="SPEC...", help="Environment spec(s), e.g. environments/production.yaml."
+        ),
+    ],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", metavar="GIT_REF", help="Current state: the same spec at this git ref."
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", metavar="DIR", help="Current state: a bundle compiled before."),
+    ] = None,
+    output_format: PlanFormat = "text",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also save the plan as JSON here (for apply).")
+    ] = None,
+    colour: ColourOpt = "auto",
+    diffs: DiffOpt = True,
+) -> None:
+    """Show what a change to an environment does to each host and server, and what it costs.
+
+    Without --base or --state everything is new. Exit 0: no changes; 2: changes; 1: error.
+    """
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf import api
+        from tfsconf.atomic import write_atomically
+        from tfsconf.errors import UserError
+        from tfsconf.plan.render import render_json
+
+        if state is not None and len(specs) > 1:
+            raise UserError("--state holds one environment: give one SPEC with it")
+        plans = []
+        for spec in specs:
+            source = api.state_source(spec, base=base, state_dir=state)
+            plans.append(api.plan_environment(spec, source))
+        text = _render(list(plans), output_format, colour, diffs)
+        if out is not None:
+            write_atomically(out, [render_json(plans).encode()])
+            print(f"plan saved to {out}", file=sys.stderr)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK
+
+    raise _exit(run())
+
+
+def show(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved by plan --out.")],
+    output_format: PlanFormat = "text",
+    colour: ColourOpt = "auto",
+    diffs: DiffOpt = True,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Refuse (exit 1) when the plan is stale: its state or its spec changed since.",
+        ),
+    ] = True,
+) -> None:
+    """Render a saved plan; by default first check it is not stale. Exit 0, 2 or 1 as plan."""
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf import api
+
+        plans = api.load_saved_plans(plan_file)
+        if check:
+            for saved in plans:
+                api.check_plan_fresh(saved)
+        sys.stdout.write(_render(list(plans), output_format, colour, diffs))
+        sys.stdout.flush()
+        return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK
+
+    raise _exit(run())

@@ -1,0 +1,240 @@
+"""models.config as the planner sees it, and the phased reloads a label move needs.
+
+TF Serving accepts a version label only on a version that is already AVAILABLE, and checks
+it when the reload arrives, before the new versions load. A reload that moves a label to a
+version the server does not serve yet fails with FAILED_PRECONDITION. So such a change is
+pushed in phases: add the version (labels unchanged), wait until it is AVAILABLE, move the
+labels, then drop the old versions. A new server or a restart applies labels after its
+first load and needs no phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfsconf.errors import UserError
+from tfsconf.plan.model import Phase
+
+HEADER_PREFIX = "#"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    kind: str
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "specific":
+            return "[" + ", ".join(str(v) for v in self.versions) + "]"
+        if self.kind == "all":
+            return "all"
+        return f"latest {self.num_versions}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    base_path: str
+    platform: str
+    policy: Policy
+    labels: Mapping[str, int] = field(default_factory=dict)
+
+
+def _policy(config: model_server_config_pb2.ModelConfig) -> Policy:
+    which = config.model_version_policy.WhichOneof("policy_choice")
+    if which == "specific":
+        return Policy(
+            "specific", versions=tuple(sorted(config.model_version_policy.specific.versions))
+        )
+    if which == "all":
+        return Policy("all")
+    if which == "latest":
+        return Policy("latest", num_versions=config.model_version_policy.latest.num_versions or 1)
+    return Policy("latest", num_versions=1)  # TF Serving's default
+
+
+_PARSED: dict[bytes, tuple[model_server_config_pb2.ModelServerConfig, dict[str, Entry]]] = {}
+
+
+def parse(
+    data: bytes, where: str
+) -> tuple[model_server_config_pb2.ModelServerConfig, dict[str, Entry]]:
+    """Parse a models.config (cached by content: hosts of a group share their files)."""
+    found = _PARSED.get(data)
+    if found is not None:
+        return found
+    message = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(data.decode("utf-8"), message)
+    except (text_format.ParseError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: not a ModelServerConfig: {exc}") from exc
+    entries = {
+        c.name: Entry(c.name, c.base_path, c.model_platform, _policy(c), dict(c.version_labels))
+        for c in message.model_config_list.config
+    }
+    _PARSED[data] = (message, entries)
+    return message, entries
+
+
+def _header(data: bytes) -> str:
+    lines = data.decode("utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines[:1] if line.startswith(HEADER_PREFIX))
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    versions: tuple[int, ...]
+    labels: Mapping[str, int]
+
+
+def _model_steps(old: Entry | None, new: Entry) -> list[_Step] | None:
+    """The models.config states one model goes through, or None when one push is safe."""
+    if new.policy.kind != "specific" or not new.labels:
+        return None
+    if old is not None and old.policy.kind != "specific":
+        return None  # which versions are loaded is unknown; labels go in with the config
+    before = set(old.policy.versions) if old else set()
+    old_labels = dict(old.labels) if old else {}
+    moved = {label: v for label, v in new.labels.items() if old_labels.get(label) != v}
+    if all(v in before for v in moved.values()):
+        return None
+    union = tuple(sorted(before | set(new.policy.versions)))
+    # first push: every label whose target is already loaded takes its new value at once;
+    # the others keep pointing where they did until their version is AVAILABLE
+    first = {label: v for label, v in new.labels.items() if v in before}
+    first.update(
+        (label, v)
+        for label, v in old_labels.items()
+        if label in new.labels and new.labels[label] not in before
+    )
+    steps = [_Step(union, first), _Step(union, dict(new.labels))]
+    if union != new.policy.versions:
+        steps.append(_Step(new.policy.versions, dict(new.labels)))
+    return steps
+
+
+def _describe_step(name: str, previous: _Step, step: _Step) -> list[str]:
+    out: list[str] = []
+    added = sorted(set(step.versions) - set(previous.versions))
+    dropped = sorted(set(previous.versions) - set(step.versions))
+    if added:
+        out.append(
+            f"{name}: add version{'s' if len(added) > 1 else ''} " + ", ".join(map(str, added))
+        )
+    for label in sorted(set(previous.labels) | set(step.labels)):
+        before, after = previous.labels.get(label), step.labels.get(label)
+        if before == after:
+            continue
+        if before is None:
+            out.append(f"{name}: set label {label} -> {after}")
+        elif after is None:
+            out.append(f"{name}: remove label {label} (was {before})")
+        else:
+            out.append(f"{name}: move label {label} {before} -> {after}")
+    if dropped:
+        out.append(
+            f"{name}: drop version{'s' if len(dropped) > 1 else ''} " + ", ".join(map(str, dropped))
+        )
+    return out
+
+
+def phases(
+    old_data: bytes, new_data: bytes, where: str
+) -> tuple[tuple[Phase, ...], dict[str, int]]:
+    """The phased pushes from old to new models.config (empty when one push is safe), and
+    how many phases each model takes."""
+    _, old_entries = parse(old_data, where)
+    new_message, new_entries = parse(new_data, where)
+    plans: dict[str, list[_Step]] = {}
+    for name, entry in new_entries.items():
+        steps = _model_steps(old_entries.get(name), entry)
+        if steps is not None:
+            plans[name] = steps
+    if not plans:
+        return (), {}
+    total = max(len(steps) for steps in plans.values())
+    header = _header(new_data)
+    old_message, _ = parse(old_data, where)
+    removed = [c for c in old_message.model_config_list.config if c.name not in new_entries]
+    out: list[Phase] = []
+    previous: dict[str, _Step] = {}
+    for name, entry in old_entries.items():
+        if entry.policy.kind == "specific":
+            previous[name] = _Step(entry.policy.versions, dict(entry.labels))
+    for index in range(total):
+        last = index == total - 1
+        message = model_server_config_pb2.ModelServerConfig()
+        message.CopyFrom(new_message)
+        steps_text: list[str] = []
+        wait: list[tuple[str, int]] = []
+        for config in message.model_config_list.config:
+            steps = plans.get(config.name)
+            if steps is None:
+                if index == 0:
+                    steps_text.extend(
+                        _plain_change(old_entries.get(config.name), new_entries[config.name])
+                    )
+                continue
+            step = steps[min(index, len(steps) - 1)]
+            config.model_version_policy.specific.ClearField("versions")
+            config.model_version_policy.specific.versions.extend(step.versions)
+            config.ClearField("version_labels")
+            for label, version in sorted(step.labels.items()):
+                config.version_labels[label] = version
+            before = previous.get(config.name, _Step((), {}))
+            steps_text.extend(_describe_step(config.name, before, step))
+            wait.extend((config.name, v) for v in sorted(set(step.versions) - set(before.versions)))
+            previous[config.name] = step
+        if not last:
+            for config in removed:
+                message.model_config_list.config.add().CopyFrom(config)
+        else:
+            steps_text.extend(f"{c.name}: remove from the server" for c in removed)
+        text = new_data.decode("utf-8") if last else header + text_format.MessageToString(message)
+        out.append(Phase(index + 1, tuple(steps_text), tuple(wait), text))
+    return tuple(out), {name: len(steps) for name, steps in plans.items()}
+
+
+def _plain_change(old: Entry | None, new: Entry) -> list[str]:
+    if old is None:
+        return [f"{new.name}: add the model, versions {new.policy.describe()}"]
+    if old == new:
+        return []
+    return [f"{new.name}: versions {old.policy.describe()} -> {new.policy.describe()}"]
+
+
+def describe_change(old: Entry | None, new: Entry | None, phase_count: int) -> str:
+    """One model's change on one server, in words (the per-model summary)."""
+    if new is None:
+        assert old is not None
+        return "removed from the server"
+    parts: list[str] = []
+    if old is None:
+        parts.append(f"added: versions {new.policy.describe()}")
+        labels = ", ".join(f"{k} -> {v}" for k, v in sorted(new.labels.items()))
+        if labels:
+            parts.append(f"labels {labels}")
+    else:
+        if old.base_path != new.base_path:
+            parts.append(f"base_path {old.base_path} -> {new.base_path}")
+        if old.policy != new.policy:
+            parts.append(f"versions {old.policy.describe()} -> {new.policy.describe()}")
+        for label in sorted(set(old.labels) | set(new.labels)):
+            before, after = old.labels.get(label), new.labels.get(label)
+            if before == after:
+                continue
+            if before is None:
+                parts.append(f"label {label} set -> {after}")
+            elif after is None:
+                parts.append(f"label {label} removed (was {before})")
+            else:
+                parts.append(f"label {label} {before} -> {after}")
+    text = "; ".join(parts)
+    if phase_count > 1:
+        text += f" in {phase_count} phases"
+    return text

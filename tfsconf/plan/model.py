@@ -1,0 +1,417 @@
+"""The Plan: what a change does to each host and server, what it costs, and in what order.
+
+One Plan object feeds every renderer (text, markdown, json) and, saved as JSON, apply.
+Everything is immutable and ordered (hosts, servers and addresses sorted), so the JSON is
+canonical: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from tfsconf.errors import UserError
+from tfsconf.plan.state import StateOrigin
+
+PLAN_SCHEMA_VERSION = 1
+
+ActionKind = Literal["create", "remove", "rebuild", "restart", "hot-reload", "sync", "warmup"]
+Change = Literal["create", "remove", "update"]
+FileStatus = Literal["added", "removed", "changed"]
+
+ACTIVATIONS: tuple[ActionKind, ...] = ("create", "remove", "rebuild", "restart", "hot-reload")
+"""Server-level actions, most disruptive first (a server gets at most one of them)."""
+
+DISRUPTION: Mapping[ActionKind, str] = MappingProxyType(
+    {
+        "create": "new server: started after its models are synced",
+        "remove": "server stopped and disabled; clients lose it",
+        "rebuild": "image rebuilt on the host, then the server restarts (drained first)",
+        "restart": "process restart, drained from the load balancer first",
+        "hot-reload": "new models.config and a reload; no restart",
+        "sync": "none: fetched beside the base path, published by rename",
+        "warmup": "none: read when the version loads",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    address: str
+    """host/server for server actions; host/models/<model>[/<version>] for model actions."""
+    reasons: tuple[str, ...]
+    model: str | None = None
+    version: int | None = None
+    versions_count: int = 0
+    """For sync: how many versions it publishes (a latest-N sync counts N)."""
+
+    @property
+    def disruption(self) -> str:
+        return DISRUPTION[self.kind]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "address": self.address,
+            "reasons": list(self.reasons),
+            "disruption": self.disruption,
+            "model": self.model,
+            "version": self.version,
+            "versions_count": self.versions_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        return cls(
+            kind=data["kind"],
+            address=data["address"],
+            reasons=tuple(data["reasons"]),
+            model=data["model"],
+            version=data["version"],
+            versions_count=data["versions_count"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One models.config push of a hot reload that must happen in steps (label moves)."""
+
+    number: int
+    steps: tuple[str, ...]
+    wait_for: tuple[tuple[str, int], ...]
+    """(model, version) pairs that must be AVAILABLE before the next phase starts."""
+    models_config: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "steps": list(self.steps),
+            "wait_for": [{"model": m, "version": v} for m, v in self.wait_for],
+            "models_config": self.models_config,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Phase:
+        return cls(
+            number=data["number"],
+            steps=tuple(data["steps"]),
+            wait_for=tuple((w["model"], w["version"]) for w in data["wait_for"]),
+            models_config=data["models_config"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileDiff:
+    path: str
+    """Bundle path, e.g. hosts/rank-a1/rank-gpu0/models.config."""
+    status: FileStatus
+    diff: str
+    """Key into Plan.diffs (identical diffs on many hosts are stored once)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status, "diff": self.diff}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileDiff:
+        return cls(path=data["path"], status=data["status"], diff=data["diff"])
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPlan:
+    host: str
+    name: str
+    change: Change
+    activation: ActionKind | None
+    """create, remove, rebuild, restart or hot-reload; None when only models sync."""
+    reasons: tuple[str, ...]
+    phases: tuple[Phase, ...]
+    """Empty unless the reload must be split (a label moves to a version not yet loaded)."""
+    files: tuple[FileDiff, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}/{self.name}"
+
+    def action(self) -> Action | None:
+        if self.activation is None:
+            return None
+        return Action(self.activation, self.address, self.reasons)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "change": self.change,
+            "activation": self.activation,
+            "disruption": DISRUPTION[self.activation] if self.activation else None,
+            "reasons": list(self.reasons),
+            "phases": [p.as_json() for p in self.phases],
+            "files": [f.as_json() for f in self.files],
+        }
+
+    @classmethod
+    def from_json(cls, host: str, data: dict[str, Any]) -> ServerPlan:
+        return cls(
+            host=host,
+            name=data["name"],
+            change=data["change"],
+            activation=data["activation"],
+            reasons=tuple(data["reasons"]),
+            phases=tuple(Phase.from_json(p) for p in data["phases"]),
+            files=tuple(FileDiff.from_json(f) for f in data["files"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    name: str
+    address: str
+    group: str
+    change: Change
+    servers: tuple[ServerPlan, ...]
+    actions: tuple[Action, ...]
+    """Model actions on the host (sync, warmup): shared by every server on it."""
+    files: tuple[FileDiff, ...]
+    """Host-level artifacts (warmup.json)."""
+
+    def summary(self) -> str:
+        return summary_line(counts([self]), prefix="")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "group": self.group,
+            "change": self.change,
+            "servers": [s.as_json() for s in self.servers],
+            "actions": [a.as_json() for a in self.actions],
+            "files": [f.as_json() for f in self.files],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostPlan:
+        return cls(
+            name=data["name"],
+            address=data["address"],
+            group=data["group"],
+            change=data["change"],
+            servers=tuple(ServerPlan.from_json(data["name"], s) for s in data["servers"]),
+            actions=tuple(Action.from_json(a) for a in data["actions"]),
+            files=tuple(FileDiff.from_json(f) for f in data["files"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageChange:
+    name: str
+    change: Change
+    old_ref: str | None
+    new_ref: str | None
+    file: FileDiff | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "change": self.change,
+            "old_ref": self.old_ref,
+            "new_ref": self.new_ref,
+            "file": self.file.as_json() if self.file else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageChange:
+        file = data["file"]
+        return cls(
+            name=data["name"],
+            change=data["change"],
+            old_ref=data["old_ref"],
+            new_ref=data["new_ref"],
+            file=FileDiff.from_json(file) if file else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    kind: str
+    message: str
+    addresses: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "addresses": list(self.addresses)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Risk:
+        return cls(kind=data["kind"], message=data["message"], addresses=tuple(data["addresses"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChange:
+    """A change to one model, in words, with the servers it applies to."""
+
+    model: str
+    description: str
+    addresses: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "description": self.description,
+            "addresses": list(self.addresses),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelChange:
+        return cls(
+            model=data["model"],
+            description=data["description"],
+            addresses=tuple(data["addresses"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    environment: str
+    spec: str
+    """The spec file as the user named it."""
+    spec_sha256: str
+    desired_fingerprint: str
+    """Fingerprint of what the spec compiled to: apply refuses a plan whose spec moved on."""
+    state: StateOrigin
+    state_fingerprint: str
+    hosts: tuple[HostPlan, ...]
+    images: tuple[ImageChange, ...]
+    models: tuple[ModelChange, ...]
+    risks: tuple[Risk, ...]
+    diffs: Mapping[str, str]
+    """Diff id -> unified diff text."""
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.hosts or self.images)
+
+    def summary(self) -> str:
+        if not self.has_changes:
+            return "No changes."
+        return summary_line(counts(self.hosts), prefix="Plan: ")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "spec": self.spec,
+            "spec_sha256": self.spec_sha256,
+            "desired_fingerprint": self.desired_fingerprint,
+            "state": {**self.state.as_json(), "fingerprint": self.state_fingerprint},
+            "summary": self.summary(),
+            "counts": counts(self.hosts),
+            "hosts": [h.as_json() for h in self.hosts],
+            "images": [i.as_json() for i in self.images],
+            "models": [m.as_json() for m in self.models],
+            "risks": [r.as_json() for r in self.risks],
+            "diffs": dict(sorted(self.diffs.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        state = data["state"]
+        return cls(
+            environment=data["environment"],
+            spec=data["spec"],
+            spec_sha256=data["spec_sha256"],
+            desired_fingerprint=data["desired_fingerprint"],
+            state=StateOrigin(state["kind"], state["ref"], state["detail"]),
+            state_fingerprint=state["fingerprint"],
+            hosts=tuple(HostPlan.from_json(h) for h in data["hosts"]),
+            images=tuple(ImageChange.from_json(i) for i in data["images"]),
+            models=tuple(ModelChange.from_json(m) for m in data["models"]),
+            risks=tuple(Risk.from_json(r) for r in data["risks"]),
+            diffs=MappingProxyType(dict(data["diffs"])),
+        )
+
+
+COUNT_KEYS = (
+    "hosts_create",
+    "hosts_remove",
+    "create",
+    "remove",
+    "rebuild",
+    "restart",
+    "hot-reload",
+    "sync",
+    "warmup",
+)
+
+
+def counts(hosts: tuple[HostPlan, ...] | list[HostPlan]) -> dict[str, int]:
+    out = dict.fromkeys(COUNT_KEYS, 0)
+    for host in hosts:
+        if host.change == "create":
+            out["hosts_create"] += 1
+        elif host.change == "remove":
+            out["hosts_remove"] += 1
+        for server in host.servers:
+            if server.activation is not None:
+                out[server.activation] += 1
+        for action in host.actions:
+            if action.kind == "sync":
+                out["sync"] += action.versions_count
+            elif action.kind == "warmup":
+                out["warmup"] += 1
+    return out
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def summary_line(numbers: Mapping[str, int], *, prefix: str) -> str:
+    """e.g. "Plan: 2 servers hot-reload, 1 restart, 3 model versions to sync." """
+    parts: list[str] = []
+    if numbers["hosts_create"]:
+        parts.append(_plural(numbers["hosts_create"], "host") + " to create")
+    if numbers["hosts_remove"]:
+        parts.append(_plural(numbers["hosts_remove"], "host") + " to remove")
+    first = True
+    for key, verb in (
+        ("create", "to create"),
+        ("remove", "to remove"),
+        ("rebuild", "rebuild"),
+        ("restart", "restart"),
+        ("hot-reload", "hot-reload"),
+    ):
+        if numbers[key]:
+            noun = _plural(numbers[key], "server") if first else str(numbers[key])
+            parts.append(f"{noun} {verb}")
+            first = False
+    if numbers["sync"]:
+        parts.append(_plural(numbers["sync"], "model version") + " to sync")
+    if numbers["warmup"]:
+        parts.append(_plural(numbers["warmup"], "warmup file") + " to generate")
+    if not parts:
+        return prefix + "no server changes (artifacts only)."
+    return prefix + ", ".join(parts) + "."
+
+
+def load_plan_document(data: object, where: str) -> tuple[Plan, ...]:
+    """Plans from a saved plan file's JSON; refuses other files and other schema versions."""
+    if not isinstance(data, dict) or data.get("generator") != "tfsconf":
+        raise UserError(f"{where}: not a plan saved by tfsconf plan --out")
+    if data.get("schema_version") != PLAN_SCHEMA_VERSION:
+        raise UserError(
+            f"{where}: plan schema_version {data.get('schema_version')!r} is not "
+            f"{PLAN_SCHEMA_VERSION}: plan again with this tfsconf"
+        )
+    try:
+        return tuple(Plan.from_json(p) for p in data["plans"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{where}: malformed plan ({type(exc).__name__}: {exc})") from exc
+
+
+def plan_document(plans: tuple[Plan, ...] | list[Plan]) -> dict[str, Any]:
+    return {
+        "generator": "tfsconf",
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "plans": [p.as_json() for p in plans],
+    }
