@@ -361,6 +361,14 @@ class _Planner:
     # hosts ----------------------------------------------------------------------------
 
     def host(self, name: str, old: HostState | None, new: HostState | None) -> HostPlan | None:
+        if old is not None and new is not None and old.address != new.address:
+            self.risk(
+                "host-moved",
+                f"{name} moves from {old.address} to {new.address}: that machine is set up "
+                f"from scratch; nothing is stopped on {old.address}",
+                name,
+            )
+            old = None
         servers: list[ServerPlan] = []
         old_servers = old.servers if old else {}
         new_servers = new.servers if new else {}

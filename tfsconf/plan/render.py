@@ -6,6 +6,7 @@ host with the same change as one shown before says so instead of repeating it.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 
@@ -176,8 +177,12 @@ def _fence(text: str) -> str:
     return f"{fence}diff\n{text}{'' if text.endswith(chr(10)) else chr(10)}{fence}"
 
 
+def _html_code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
 def _escape(text: str) -> str:
-    for char in "\\*_[]<>|#":
+    for char in "\\*_[]<|#`":
         text = text.replace(char, "\\" + char)
     return text
 
@@ -215,9 +220,11 @@ def _markdown_plan(plan: Plan) -> list[str]:
         lines.append("")
     shown: dict[str, str] = {}
     for image in plan.images:
-        refs = f"{_code(image.old_ref or '(none)')} → {_code(image.new_ref or '(none)')}"
+        refs = f"{_html_code(image.old_ref or '(none)')} → {_html_code(image.new_ref or '(none)')}"
         lines.append("<details>")
-        lines.append(f"<summary>{SYMBOL[image.change]} image {_code(image.name)}: {refs}</summary>")
+        lines.append(
+            f"<summary>{SYMBOL[image.change]} image {_html_code(image.name)}: {refs}</summary>"
+        )
         lines.append("")
         if image.file is not None:
             lines.extend(_markdown_diff(plan, image.file, shown))
@@ -231,12 +238,13 @@ def _markdown_plan(plan: Plan) -> list[str]:
 def _markdown_host(plan: Plan, host: HostPlan, shown: dict[str, str]) -> list[str]:
     lines = [
         "<details>",
-        f"<summary>{SYMBOL[host.change]} <code>{host.name}</code> ({_escape(host.group)}): "
-        f"{_escape(host.summary())}</summary>",
+        f"<summary>{SYMBOL[host.change]} {_html_code(host.name)} ({html.escape(host.group)}): "
+        f"{html.escape(host.summary())}</summary>",
         "",
     ]
     for server in host.servers:
-        lines.append(f"- {SYMBOL[server.change]} {_code(server.address)} **{server.activation}**")
+        mark = SYMBOL[server.change]
+        lines.append(f"- {_code(f'{mark} {server.address}')} **{server.activation}**")
         for reason in server.reasons:
             lines.append(f"  - {_escape(reason)}")
         for phase in server.phases:
@@ -252,7 +260,7 @@ def _markdown_host(plan: Plan, host: HostPlan, shown: dict[str, str]) -> list[st
     for action in host.actions:
         reasons = _escape("; ".join(action.reasons))
         symbol = ACTION_SYMBOL[action.kind]
-        lines.append(f"- {symbol} {_code(action.address)} **{action.kind}**: {reasons}")
+        lines.append(f"- {_code(f'{symbol} {action.address}')} **{action.kind}**: {reasons}")
     lines.append("")
     for server in host.servers:
         for file in server.files:
