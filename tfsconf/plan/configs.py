@@ -212,10 +212,10 @@ def describe_change(old: Entry | None, new: Entry | None, phase_count: int) -> s
     """One model's change on one server, in words (the per-model summary)."""
     if new is None:
         assert old is not None
-        return "removed from the server"
+        return f"removed (its versions stay on disk under {old.base_path})"
     parts: list[str] = []
     if old is None:
-        parts.append(f"added: versions {new.policy.describe()}")
+        parts.append(f"now served here: versions {new.policy.describe()}")
         labels = ", ".join(f"{k} -> {v}" for k, v in sorted(new.labels.items()))
         if labels:
             parts.append(f"labels {labels}")

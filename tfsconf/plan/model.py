@@ -26,7 +26,8 @@ ACTIVATIONS: tuple[ActionKind, ...] = ("create", "remove", "rebuild", "restart",
 
 DISRUPTION: Mapping[ActionKind, str] = MappingProxyType(
     {
-        "create": "new server: started after its models are synced",
+        "create": "new server: its image is built (or pulled) and its models synced before "
+        "it starts",
         "remove": "server stopped and disabled; clients lose it",
         "rebuild": "image rebuilt on the host, then the server restarts (drained first)",
         "restart": "process restart, drained from the load balancer first",
@@ -46,7 +47,7 @@ class Action:
     model: str | None = None
     version: int | None = None
     versions_count: int = 0
-    """For sync: how many versions it publishes (a latest-N sync counts N)."""
+    """For sync and warmup: how many versions it covers (a latest-N action counts N)."""
 
     @property
     def disruption(self) -> str:
@@ -358,7 +359,7 @@ def counts(hosts: tuple[HostPlan, ...] | list[HostPlan]) -> dict[str, int]:
             if action.kind == "sync":
                 out["sync"] += action.versions_count
             elif action.kind == "warmup":
-                out["warmup"] += 1
+                out["warmup"] += action.versions_count
     return out
 
 

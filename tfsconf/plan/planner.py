@@ -176,6 +176,14 @@ def _restart_reasons(name: str, old: bytes | None, new: bytes | None) -> list[st
     return [f"{name} changed"]
 
 
+def _only_image_changed(
+    before: bytes | None, after: bytes | None, old: ServerState, new: ServerState
+) -> bool:
+    if before is None or after is None or not old.image_ref or not new.image_ref:
+        return False
+    return before.replace(old.image_ref.encode(), new.image_ref.encode()) == after
+
+
 def _warmup_tasks(data: bytes | None) -> dict[str, dict[str, object]]:
     if data is None:
         return {}
@@ -254,7 +262,10 @@ class _Planner:
             else:
                 activation = "hot-reload"
             for f in restart:
-                reasons.extend(_restart_reasons(f, old_files.get(f), new_files.get(f)))
+                before, after = old_files.get(f), new_files.get(f)
+                if activation == "rebuild" and _only_image_changed(before, after, old, new):
+                    continue  # the unit names the new image: already said
+                reasons.extend(_restart_reasons(f, before, after))
             if MODELS_CONFIG in changed:
                 if activation == "hot-reload":
                     reasons.append(self._reload_reason(host, name))
@@ -337,16 +348,24 @@ class _Planner:
                     self.risk(
                         "version-unloaded",
                         f"{model} version(s) {', '.join(map(str, dropped))} will be unloaded: "
-                        "requests pinned to them (by version or label) fail",
+                        "requests that name them by number fail (labels move first)",
                         address,
                     )
-                if added and old_v:
+                if added and old_v and not dropped:
+                    self.risk(
+                        "memory-growth",
+                        f"{model}: version(s) {', '.join(map(str, added))} are added beside "
+                        f"{', '.join(map(str, sorted(old_v)))}: the server holds all of them "
+                        "from now on",
+                        address,
+                    )
+                if added and dropped:
                     self.risk(
                         "memory-peak",
                         f"{model}: version(s) {', '.join(map(str, added))} load while "
-                        f"{', '.join(map(str, sorted(old_v)))} stay loaded (TF Serving unloads "
-                        "an old version only once the new one is AVAILABLE): memory peaks at "
-                        "old + new",
+                        f"{', '.join(map(str, sorted(old_v)))} are still loaded (TF Serving "
+                        "unloads the old only once the new is AVAILABLE): memory peaks at old + "
+                        "new during the swap",
                         address,
                     )
             elif before.policy != after.policy:
@@ -461,11 +480,19 @@ class _Planner:
                 )
                 for version in synced:
                     actions.append(
-                        Action("warmup", f"{prefix}/{version}", (what,), model.name, version)
+                        Action("warmup", f"{prefix}/{version}", (what,), model.name, version, 1)
                     )
+                latest_count = policy.num_versions if policy.kind == "latest" else 1
                 if synced_by_policy:
                     actions.append(
-                        Action("warmup", prefix, (what + " for each synced version",), model.name)
+                        Action(
+                            "warmup",
+                            prefix,
+                            (what + " for each synced version",),
+                            model.name,
+                            None,
+                            latest_count,
+                        )
                     )
                 before = old_warmup.get(base_path)
                 if before is not None and _warmup_settings(before) != _warmup_settings(warmup):
@@ -482,15 +509,19 @@ class _Planner:
                     reason = f"warmup settings changed ({', '.join(changed_keys)}); {what}"
                     for version in kept:
                         actions.append(
-                            Action("warmup", f"{prefix}/{version}", (reason,), model.name, version)
+                            Action(
+                                "warmup", f"{prefix}/{version}", (reason,), model.name, version, 1
+                            )
                         )
-                    if policy.kind != "specific":
+                    if policy.kind != "specific" and not synced_by_policy:
                         actions.append(
                             Action(
                                 "warmup",
                                 prefix,
                                 (reason + " for every served version",),
                                 model.name,
+                                None,
+                                latest_count,
                             )
                         )
                     self.risk(
