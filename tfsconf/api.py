@@ -85,30 +85,35 @@ def plan_environment(spec: Path | str, source: StateSource) -> Plan:
     return make_plan(current, desired, loaded.resolved, spec=str(spec))
 
 
-def source_of(plan: Plan) -> StateSource:
-    """The state source a saved plan was computed from, to read it again."""
+def _from(workdir: Path | None, path: str) -> Path:
+    return Path(path) if workdir is None else workdir / path
+
+
+def source_of(plan: Plan, *, workdir: Path | None = None) -> StateSource:
+    """The state source a saved plan was computed from, to read it again; relative paths
+    are taken from `workdir`, the directory the plan was made in."""
     from tfsconf.errors import UserError
     from tfsconf.plan.gitbase import GitBaseSource
     from tfsconf.plan.state import BundleDirSource, NoState
 
     kind = plan.state.kind
     if kind == "base":
-        return GitBaseSource(Path(plan.spec), plan.state.ref)
+        return GitBaseSource(_from(workdir, plan.spec), plan.state.ref)
     if kind == "state":
-        return BundleDirSource(Path(plan.state.ref))
+        return BundleDirSource(_from(workdir, plan.state.ref))
     if kind == "none":
         return NoState(plan.state.detail)
     raise UserError(f"a plan against {kind} state can only be checked by apply")
 
 
-def check_plan_fresh(plan: Plan) -> None:
+def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
     """Refuse a saved plan when the state it was computed from, or what its spec compiles
     to, has changed since (a stale plan)."""
     from tfsconf.compile import build_bundle
     from tfsconf.errors import UserError
     from tfsconf.plan.state import StateOrigin, state_from_bundle
 
-    current = source_of(plan).load()
+    current = source_of(plan, workdir=workdir).load()
     if current.fingerprint != plan.state_fingerprint:
         raise UserError(
             f"stale plan for {plan.environment}: {plan.state.describe()} changed since the "
@@ -116,7 +121,8 @@ def check_plan_fresh(plan: Plan) -> None:
             f"{current.fingerprint[:12]})",
             hint=f"plan again: tfsconf plan {plan.spec}",
         )
-    loaded = load_environment(plan.spec)
+    spec = _from(workdir, plan.spec)
+    loaded = load_environment(spec)
     desired = state_from_bundle(build_bundle(loaded.resolved).files, StateOrigin("none"), plan.spec)
     if desired.fingerprint != plan.desired_fingerprint:
         raise UserError(
@@ -127,9 +133,10 @@ def check_plan_fresh(plan: Plan) -> None:
         )
 
 
-def load_saved_plans(path: Path | str) -> tuple[Plan, ...]:
+def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
+    """The plans of a file saved by `plan --out`, and the directory they were made in."""
     from tfsconf.errors import UserError
-    from tfsconf.plan.model import load_plan_document
+    from tfsconf.plan.model import load_plan_document, saved_workdir
 
     try:
         data = json.loads(Path(path).read_bytes())
@@ -137,4 +144,5 @@ def load_saved_plans(path: Path | str) -> tuple[Plan, ...]:
         raise UserError(f"{path}: no such plan file") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read the plan: {exc}") from exc
-    return load_plan_document(data, str(path))
+    workdir = saved_workdir(data)
+    return load_plan_document(data, str(path)), Path(workdir) if workdir else None

@@ -96,7 +96,8 @@ def plan(
             plans.append(api.plan_environment(spec, source))
         text = _render(list(plans), output_format, colour, diffs)
         if out is not None:
-            write_atomically(out, [render_json(plans).encode()])
+            saved = render_json(plans, workdir=str(Path.cwd()))
+            write_atomically(out, [saved.encode()])
             print(f"plan saved to {out}", file=sys.stderr)
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -124,10 +125,10 @@ def show(
     def run() -> int:
         from tfsconf import api
 
-        plans = api.load_saved_plans(plan_file)
+        plans, workdir = api.load_saved_plans(plan_file)
         if check:
             for saved in plans:
-                api.check_plan_fresh(saved)
+                api.check_plan_fresh(saved, workdir=workdir)
         sys.stdout.write(_render(list(plans), output_format, colour, diffs))
         sys.stdout.flush()
         return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK

@@ -143,11 +143,25 @@ def _describe_step(name: str, previous: _Step, step: _Step) -> list[str]:
     return out
 
 
+_PHASES: dict[tuple[bytes, bytes], tuple[tuple[Phase, ...], dict[str, int]]] = {}
+
+
 def phases(
     old_data: bytes, new_data: bytes, where: str
 ) -> tuple[tuple[Phase, ...], dict[str, int]]:
     """The phased pushes from old to new models.config (empty when one push is safe), and
-    how many phases each model takes."""
+    how many phases each model takes. Cached by content: every server of a group makes the
+    same change, and printing the intermediate configs is the planner's dearest step."""
+    key = (old_data, new_data)
+    found = _PHASES.get(key)
+    if found is None:
+        found = _PHASES[key] = _phases(old_data, new_data, where)
+    return found[0], dict(found[1])
+
+
+def _phases(
+    old_data: bytes, new_data: bytes, where: str
+) -> tuple[tuple[Phase, ...], dict[str, int]]:
     _, old_entries = parse(old_data, where)
     new_message, new_entries = parse(new_data, where)
     plans: dict[str, list[_Step]] = {}
@@ -205,7 +219,7 @@ def _plain_change(old: Entry | None, new: Entry) -> list[str]:
         return [f"{new.name}: add the model, versions {new.policy.describe()}"]
     if old == new:
         return []
-    return [f"{new.name}: versions {old.policy.describe()} -> {new.policy.describe()}"]
+    return [f"{new.name}: {describe_change(old, new, 1)}"]
 
 
 def describe_change(old: Entry | None, new: Entry | None, phase_count: int) -> str:
@@ -220,6 +234,8 @@ def describe_change(old: Entry | None, new: Entry | None, phase_count: int) -> s
         if labels:
             parts.append(f"labels {labels}")
     else:
+        if old.platform != new.platform:
+            parts.append(f"platform {old.platform} -> {new.platform}")
         if old.base_path != new.base_path:
             parts.append(f"base_path {old.base_path} -> {new.base_path}")
         if old.policy != new.policy:

@@ -7,6 +7,7 @@ canonical: the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -86,22 +87,30 @@ class Phase:
     """(model, version) pairs that must be AVAILABLE before the next phase starts."""
     models_config: str
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
+        """models_config is stored once per distinct text in the plan's `configs` table."""
+        key = text_id(self.models_config)
+        texts[key] = self.models_config
         return {
             "number": self.number,
             "steps": list(self.steps),
             "wait_for": [{"model": m, "version": v} for m, v in self.wait_for],
-            "models_config": self.models_config,
+            "models_config": key,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Phase:
+    def from_json(cls, data: dict[str, Any], texts: Mapping[str, str]) -> Phase:
         return cls(
             number=data["number"],
             steps=tuple(data["steps"]),
             wait_for=tuple((w["model"], w["version"]) for w in data["wait_for"]),
-            models_config=data["models_config"],
+            models_config=texts[data["models_config"]],
         )
+
+
+def text_id(text: str) -> str:
+    """A short content id for a text stored once in a plan (diffs, phase configs)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +150,7 @@ class ServerPlan:
             return None
         return Action(self.activation, self.address, self.reasons)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
         return {
             "name": self.name,
             "address": self.address,
@@ -149,19 +158,19 @@ class ServerPlan:
             "activation": self.activation,
             "disruption": DISRUPTION[self.activation] if self.activation else None,
             "reasons": list(self.reasons),
-            "phases": [p.as_json() for p in self.phases],
+            "phases": [p.as_json(texts) for p in self.phases],
             "files": [f.as_json() for f in self.files],
         }
 
     @classmethod
-    def from_json(cls, host: str, data: dict[str, Any]) -> ServerPlan:
+    def from_json(cls, host: str, data: dict[str, Any], texts: Mapping[str, str]) -> ServerPlan:
         return cls(
             host=host,
             name=data["name"],
             change=data["change"],
             activation=data["activation"],
             reasons=tuple(data["reasons"]),
-            phases=tuple(Phase.from_json(p) for p in data["phases"]),
+            phases=tuple(Phase.from_json(p, texts) for p in data["phases"]),
             files=tuple(FileDiff.from_json(f) for f in data["files"]),
         )
 
@@ -181,25 +190,25 @@ class HostPlan:
     def summary(self) -> str:
         return summary_line(counts([self]), prefix="")
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
         return {
             "name": self.name,
             "address": self.address,
             "group": self.group,
             "change": self.change,
-            "servers": [s.as_json() for s in self.servers],
+            "servers": [s.as_json(texts) for s in self.servers],
             "actions": [a.as_json() for a in self.actions],
             "files": [f.as_json() for f in self.files],
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> HostPlan:
+    def from_json(cls, data: dict[str, Any], texts: Mapping[str, str]) -> HostPlan:
         return cls(
             name=data["name"],
             address=data["address"],
             group=data["group"],
             change=data["change"],
-            servers=tuple(ServerPlan.from_json(data["name"], s) for s in data["servers"]),
+            servers=tuple(ServerPlan.from_json(data["name"], s, texts) for s in data["servers"]),
             actions=tuple(Action.from_json(a) for a in data["actions"]),
             files=tuple(FileDiff.from_json(f) for f in data["files"]),
         )
@@ -299,7 +308,10 @@ class Plan:
         return summary_line(counts(self.hosts), prefix="Plan: ")
 
     def as_json(self) -> dict[str, Any]:
+        texts: dict[str, str] = {}
+        hosts = [h.as_json(texts) for h in self.hosts]
         return {
+            "configs": dict(sorted(texts.items())),
             "environment": self.environment,
             "spec": self.spec,
             "spec_sha256": self.spec_sha256,
@@ -307,7 +319,7 @@ class Plan:
             "state": {**self.state.as_json(), "fingerprint": self.state_fingerprint},
             "summary": self.summary(),
             "counts": counts(self.hosts),
-            "hosts": [h.as_json() for h in self.hosts],
+            "hosts": hosts,
             "images": [i.as_json() for i in self.images],
             "models": [m.as_json() for m in self.models],
             "risks": [r.as_json() for r in self.risks],
@@ -324,7 +336,7 @@ class Plan:
             desired_fingerprint=data["desired_fingerprint"],
             state=StateOrigin(state["kind"], state["ref"], state["detail"]),
             state_fingerprint=state["fingerprint"],
-            hosts=tuple(HostPlan.from_json(h) for h in data["hosts"]),
+            hosts=tuple(HostPlan.from_json(h, data["configs"]) for h in data["hosts"]),
             images=tuple(ImageChange.from_json(i) for i in data["images"]),
             models=tuple(ModelChange.from_json(m) for m in data["models"]),
             risks=tuple(Risk.from_json(r) for r in data["risks"]),
@@ -397,7 +409,7 @@ def summary_line(numbers: Mapping[str, int], *, prefix: str) -> str:
 
 def load_plan_document(data: object, where: str) -> tuple[Plan, ...]:
     """Plans from a saved plan file's JSON; refuses other files and other schema versions."""
-    if not isinstance(data, dict) or data.get("generator") != "tfsconf":
+    if not isinstance(data, dict) or data.get("generator") != "tfsconf" or "plans" not in data:
         raise UserError(f"{where}: not a plan saved by tfsconf plan --out")
     if data.get("schema_version") != PLAN_SCHEMA_VERSION:
         raise UserError(
@@ -410,9 +422,22 @@ def load_plan_document(data: object, where: str) -> tuple[Plan, ...]:
         raise UserError(f"{where}: malformed plan ({type(exc).__name__}: {exc})") from exc
 
 
-def plan_document(plans: tuple[Plan, ...] | list[Plan]) -> dict[str, Any]:
-    return {
+def plan_document(
+    plans: tuple[Plan, ...] | list[Plan], *, workdir: str | None = None
+) -> dict[str, Any]:
+    """The JSON document of plans. A saved plan also records the directory it was made in,
+    against which its relative spec and state paths are read again."""
+    document: dict[str, Any] = {
         "generator": "tfsconf",
         "schema_version": PLAN_SCHEMA_VERSION,
         "plans": [p.as_json() for p in plans],
     }
+    if workdir is not None:
+        document["workdir"] = workdir
+    return document
+
+
+def saved_workdir(data: object) -> str | None:
+    if isinstance(data, dict) and isinstance(data.get("workdir"), str):
+        return str(data["workdir"])
+    return None

@@ -11,7 +11,6 @@ immutable once published: a changed source does not re-fetch an existing version
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -33,6 +32,7 @@ from tfsconf.plan.model import (
     Plan,
     Risk,
     ServerPlan,
+    text_id,
 )
 from tfsconf.plan.state import HostState, ServerState, State
 from tfsconf.resolve import model as r
@@ -49,15 +49,15 @@ class _Diffs:
     """Unified diffs, computed once per distinct (old, new) pair and stored by id."""
 
     texts: dict[str, str] = field(default_factory=dict)
-    _ids: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
+    _ids: dict[tuple[bytes | None, bytes | None], str] = field(default_factory=dict)
 
     def file(self, path: str, old: bytes | None, new: bytes | None) -> FileDiff:
         status = "added" if old is None else "removed" if new is None else "changed"
-        key = (old or b"", new or b"")
+        key = (old, new)
         found = self._ids.get(key)
         if found is None:
             text = _unified(path, old, new)
-            found = hashlib.sha256(text.encode()).hexdigest()[:16]
+            found = text_id(text)
             self.texts[found] = text
             self._ids[key] = found
         return FileDiff(path, status, found)  # type: ignore[arg-type]
@@ -584,11 +584,11 @@ class _Planner:
 
 
 def step_size(step: int | str, hosts: int) -> int:
-    """Hosts per rollout step, as Ansible's `serial` computes it (a percentage rounds down,
-    at least one host)."""
+    """Hosts per rollout step, exactly as Ansible's `serial` computes it: a percentage is
+    int((pct / 100.0) * hosts) in floating point, at least one host."""
     if isinstance(step, int):
         return min(step, hosts)
-    return max(1, int(hosts * int(step.rstrip("%")) / 100))
+    return min(hosts, int((int(step.rstrip("%")) / 100.0) * hosts) or 1)
 
 
 def make_plan(

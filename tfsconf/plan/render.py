@@ -35,8 +35,9 @@ _BOLD = "\033[1m"
 _RESET = "\033[0m"
 
 
-def render_json(plans: Sequence[Plan]) -> str:
-    return json.dumps(plan_document(list(plans)), indent=2, sort_keys=True) + "\n"
+def render_json(plans: Sequence[Plan], *, workdir: str | None = None) -> str:
+    document = plan_document(list(plans), workdir=workdir)
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 class _Text:
