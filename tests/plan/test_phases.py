@@ -181,10 +181,45 @@ def test_new_model_without_labels_needs_no_phases() -> None:
     assert run(old, new) == ((), {})
 
 
-def test_labels_under_a_latest_policy_are_not_phased() -> None:
-    """Which versions a latest policy loaded is unknown offline: no phases are invented."""
+def test_from_a_latest_policy_only_labelled_versions_count_as_loaded() -> None:
+    """Which versions a latest policy loaded is unknown offline: a label may only go onto
+    a version after it has been waited for."""
     old = config(M("ctr", policy="latest", num_versions=2))
     new = config(M("ctr", [5, 6], {"stable": 6}))
+    found, counts = run(old, new)
+    assert counts == {"ctr": 2}
+    first, second = (served(p.models_config)["ctr"] for p in found)
+    assert first == Served((5, 6), {})
+    assert second == Served((5, 6), {"stable": 6})
+    assert found[0].wait_for == (("ctr", 5), ("ctr", 6))
+    assert found[0].steps == ("ctr: versions latest 2 -> [5, 6]",)
+
+
+def test_a_labelled_version_under_a_latest_policy_stays_labelled() -> None:
+    old = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 4}))
+    new = config(M("ctr", [4, 5], {"stable": 4, "canary": 5}))
+    found, _ = run(old, new)
+    first, second = (served(p.models_config)["ctr"] for p in found)
+    assert first == Served((4, 5), {"stable": 4})
+    assert second == Served((4, 5), {"stable": 4, "canary": 5})
+
+
+def test_a_label_moved_under_a_latest_policy_waits_for_its_version() -> None:
+    old = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 4}))
+    new = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 5}))
+    found, _ = run(old, new)
+    assert [served(p.models_config)["ctr"] for p in found] == [
+        Served(None, {"stable": 4}),
+        Served(None, {"stable": 5}),
+    ]
+    assert found[0].wait_for == (("ctr", 5),)
+    assert found[1].steps == ("ctr: move label stable 4 -> 5",)
+    assert found[-1].models_config.encode() == new
+
+
+def test_a_label_on_a_loaded_version_under_a_latest_policy_needs_no_phases() -> None:
+    old = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 4, "canary": 5}))
+    new = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 5}))
     assert run(old, new) == ((), {})
 
 

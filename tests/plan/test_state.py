@@ -98,7 +98,7 @@ def test_fingerprint_is_stable_across_reads_and_matches_the_in_memory_bundle(
     second = BundleDirSource(compiled).load()
     assert len(first.fingerprint) == 64
     assert first.fingerprint == second.fingerprint
-    assert fingerprint(first.hosts, first.images) == first.fingerprint
+    assert fingerprint(first.hosts, first.images, first.environment) == first.fingerprint
     # the same spec compiled again in memory: the same fingerprint
     result = api.compile_environment(
         repo_root_module / "environments" / "production.yaml", compiled, check=True
@@ -358,3 +358,37 @@ def test_a_host_at_a_new_address_is_set_up_from_scratch(
     assert {s.activation for s in plan.hosts[0].servers} == {"create"}
     assert [(r.kind, r.addresses) for r in plan.risks] == [("host-moved", ("vision-1",))]
     assert "10.20.3.99 to 10.20.3.11" in plan.risks[0].message
+
+
+def test_fingerprint_covers_the_environment_name(bundle: Path) -> None:
+    original = BundleDirSource(bundle).load().fingerprint
+    manifest = manifest_of(bundle)
+    manifest["environment"] = "staging"
+    write_manifest(bundle, manifest)
+    assert BundleDirSource(bundle).load().fingerprint != original
+
+
+def test_warmup_enabled_for_a_served_model_generates_it_for_every_kept_version(
+    tmp_path: Path, repo_root_module: Path
+) -> None:
+    env = tmp_path / "env"
+    shutil.copytree(repo_root_module / "environments", env)
+    spec = env / "production.yaml"
+    text = spec.read_text()
+    line = "    warmup: {samples: samples/ctr.jsonl, records: 64}\n"
+    assert text.count(line) == 1
+    spec.write_text(text.replace(line, ""))
+    state = tmp_path / "state"
+    api.compile_environment(spec, state)
+    spec.write_text(text)
+    plan = api.plan_environment(spec, BundleDirSource(state))
+    ranking = [h for h in plan.hosts if h.group == "ranking"]
+    assert len(ranking) == 4
+    for host in ranking:
+        assert host.servers == ()  # a warmup file is not a server change
+        assert [(a.kind, a.address) for a in host.actions] == [
+            ("warmup", f"{host.name}/models/ctr/1042"),
+            ("warmup", f"{host.name}/models/ctr/1043"),
+        ]
+        assert all(a.reasons[0].startswith("warmup enabled; ") for a in host.actions)
+    assert "warmup-not-reloaded" in {r.kind for r in plan.risks}

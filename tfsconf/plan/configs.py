@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -20,6 +21,8 @@ from tfsconf.errors import UserError
 from tfsconf.plan.model import Phase
 
 HEADER_PREFIX = "#"
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,54 +91,97 @@ def _header(data: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    versions: tuple[int, ...]
+    versions: tuple[int, ...] | None
+    """A specific version list, or None: the policy is the new config's latest/all."""
     labels: Mapping[str, int]
+    wait: tuple[int, ...] = ()
+    """With versions None: versions the server must have AVAILABLE before the next push."""
 
 
 def _model_steps(old: Entry | None, new: Entry) -> list[_Step] | None:
     """The models.config states one model goes through, or None when one push is safe."""
-    if new.policy.kind != "specific" or not new.labels:
+    if not new.labels:
         return None
-    if old is not None and old.policy.kind != "specific":
-        return None  # which versions are loaded is unknown; labels go in with the config
-    before = set(old.policy.versions) if old else set()
     old_labels = dict(old.labels) if old else {}
+    if old is None:
+        loaded: set[int] = set()
+    elif old.policy.kind == "specific":
+        loaded = set(old.policy.versions)
+    else:
+        # under latest/all, only the labelled versions are known to be loaded: the server
+        # accepted each label, which it does only for an AVAILABLE version
+        loaded = set(old_labels.values())
     moved = {label: v for label, v in new.labels.items() if old_labels.get(label) != v}
-    if all(v in before for v in moved.values()):
+    if all(v in loaded for v in moved.values()):
         return None
-    union = tuple(sorted(before | set(new.policy.versions)))
     # first push: every label whose target is already loaded takes its new value at once;
     # the others keep pointing where they did until their version is AVAILABLE
-    first = {label: v for label, v in new.labels.items() if v in before}
+    first = {label: v for label, v in new.labels.items() if v in loaded}
     first.update(
         (label, v)
         for label, v in old_labels.items()
-        if label in new.labels and new.labels[label] not in before
+        if label in new.labels and new.labels[label] not in loaded
     )
-    steps = [_Step(union, first), _Step(union, dict(new.labels))]
+    final = dict(new.labels)
+    if new.policy.kind != "specific":
+        waiting = tuple(sorted({v for v in moved.values() if v not in loaded}))
+        return [_Step(None, first, waiting), _Step(None, final)]
+    kept = loaded if old is not None and old.policy.kind == "specific" else set(first.values())
+    union = tuple(sorted(kept | set(new.policy.versions)))
+    steps = [_Step(union, first), _Step(union, final)]
     if union != new.policy.versions:
-        steps.append(_Step(new.policy.versions, dict(new.labels)))
+        steps.append(_Step(new.policy.versions, final))
     return steps
 
 
-def _describe_step(name: str, previous: _Step, step: _Step) -> list[str]:
+def changes(
+    before: Mapping[str, V], after: Mapping[str, V]
+) -> list[tuple[str, V | None, V | None]]:
+    """(key, old value, new value) for every key whose value differs, sorted by key."""
+    return [
+        (key, before.get(key), after.get(key))
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]
+
+
+def label_changes(
+    before: Mapping[str, int], after: Mapping[str, int], *, steps: bool = False
+) -> list[str]:
+    """Label changes in words: as steps of a push ("move label ..."), or as a summary."""
+    out = []
+    for label, old, new in changes(before, after):
+        if old is None:
+            out.append(f"set label {label} -> {new}" if steps else f"label {label} set -> {new}")
+        elif new is None:
+            out.append(
+                f"remove label {label} (was {old})"
+                if steps
+                else f"label {label} removed (was {old})"
+            )
+        else:
+            out.append(f"{'move ' if steps else ''}label {label} {old} -> {new}")
+    return out
+
+
+def _describe_step(name: str, previous: _Step, step: _Step, policy: Policy | None) -> list[str]:
     out: list[str] = []
-    added = sorted(set(step.versions) - set(previous.versions))
-    dropped = sorted(set(previous.versions) - set(step.versions))
+    if previous.versions is None or step.versions is None:
+        if policy is not None and step.versions is not None:
+            now = Policy("specific", versions=step.versions)
+            out.append(f"{name}: versions {policy.describe()} -> {now.describe()}")
+        added: list[int] = []
+        dropped: list[int] = []
+    else:
+        added = sorted(set(step.versions) - set(previous.versions))
+        dropped = sorted(set(previous.versions) - set(step.versions))
     if added:
         out.append(
             f"{name}: add version{'s' if len(added) > 1 else ''} " + ", ".join(map(str, added))
         )
-    for label in sorted(set(previous.labels) | set(step.labels)):
-        before, after = previous.labels.get(label), step.labels.get(label)
-        if before == after:
-            continue
-        if before is None:
-            out.append(f"{name}: set label {label} -> {after}")
-        elif after is None:
-            out.append(f"{name}: remove label {label} (was {before})")
-        else:
-            out.append(f"{name}: move label {label} {before} -> {after}")
+    out.extend(
+        f"{name}: {text}" for text in label_changes(previous.labels, step.labels, steps=True)
+    )
     if dropped:
         out.append(
             f"{name}: drop version{'s' if len(dropped) > 1 else ''} " + ", ".join(map(str, dropped))
@@ -178,8 +224,8 @@ def _phases(
     out: list[Phase] = []
     previous: dict[str, _Step] = {}
     for name, entry in old_entries.items():
-        if entry.policy.kind == "specific":
-            previous[name] = _Step(entry.policy.versions, dict(entry.labels))
+        versions = entry.policy.versions if entry.policy.kind == "specific" else None
+        previous[name] = _Step(versions, dict(entry.labels))
     for index in range(total):
         last = index == total - 1
         message = model_server_config_pb2.ModelServerConfig()
@@ -195,14 +241,25 @@ def _phases(
                     )
                 continue
             step = steps[min(index, len(steps) - 1)]
-            config.model_version_policy.specific.ClearField("versions")
-            config.model_version_policy.specific.versions.extend(step.versions)
+            if step.versions is not None:
+                config.model_version_policy.specific.ClearField("versions")
+                config.model_version_policy.specific.versions.extend(step.versions)
             config.ClearField("version_labels")
             for label, version in sorted(step.labels.items()):
                 config.version_labels[label] = version
             before = previous.get(config.name, _Step((), {}))
-            steps_text.extend(_describe_step(config.name, before, step))
-            wait.extend((config.name, v) for v in sorted(set(step.versions) - set(before.versions)))
+            old_entry = old_entries.get(config.name)
+            if index == 0 and old_entry is not None and before.versions != step.versions:
+                policy = old_entry.policy
+            else:
+                policy = None
+            steps_text.extend(_describe_step(config.name, before, step, policy))
+            if step.versions is None or before.versions is None:
+                fresh = step.wait if step.versions is None else step.versions
+                wait.extend((config.name, v) for v in fresh)
+            else:
+                added = sorted(set(step.versions) - set(before.versions))
+                wait.extend((config.name, v) for v in added)
             previous[config.name] = step
         if not last:
             for config in removed:
@@ -240,16 +297,7 @@ def describe_change(old: Entry | None, new: Entry | None, phase_count: int) -> s
             parts.append(f"base_path {old.base_path} -> {new.base_path}")
         if old.policy != new.policy:
             parts.append(f"versions {old.policy.describe()} -> {new.policy.describe()}")
-        for label in sorted(set(old.labels) | set(new.labels)):
-            before, after = old.labels.get(label), new.labels.get(label)
-            if before == after:
-                continue
-            if before is None:
-                parts.append(f"label {label} set -> {after}")
-            elif after is None:
-                parts.append(f"label {label} removed (was {before})")
-            else:
-                parts.append(f"label {label} {before} -> {after}")
+        parts.extend(label_changes(old.labels, new.labels))
     text = "; ".join(parts)
     if phase_count > 1:
         text += f" in {phase_count} phases"

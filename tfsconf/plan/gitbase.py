@@ -79,8 +79,13 @@ class GitBaseSource:
             raise UserError(f"--base {self.ref}: git archive failed: {message}")
         shown = f"{self.ref}:{relative}"
         with tempfile.TemporaryDirectory(prefix="tfsconf-base-") as tmp:
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                tar.extractall(tmp, filter="data")
+            try:
+                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                    tar.extractall(tmp, filter="data")
+            except tarfile.TarError as exc:  # FilterError: a link out of the tree, say
+                raise UserError(
+                    f"--base {self.ref}: cannot export {directory} from that commit safely: {exc}"
+                ) from exc
             spec_copy = Path(tmp) / relative
             try:
                 loaded = load_environment(spec_copy)

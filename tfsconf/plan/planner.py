@@ -123,12 +123,8 @@ def _flags(data: bytes | None) -> dict[str, str]:
 
 
 def _flag_reasons(old: bytes | None, new: bytes | None) -> list[str]:
-    before, after = _flags(old), _flags(new)
     out: list[str] = []
-    for name in sorted(before.keys() | after.keys()):
-        a, b = before.get(name), after.get(name)
-        if a == b:
-            continue
+    for name, a, b in configs.changes(_flags(old), _flags(new)):
         if a is None:
             out.append(f"flag --{name}={b} added")
         elif b is None:
@@ -168,13 +164,11 @@ def _batching_reasons(what: str, old: bytes | None, new: bytes | None) -> list[s
         return [f"{what} added"]
     if new is None:
         return [f"{what} removed"]
-    before, after = _proto_fields(old), _proto_fields(new)
-    changes = []
-    for name in sorted(before.keys() | after.keys()):
-        a, b = before.get(name, "unset"), after.get(name, "unset")
-        if a != b:
-            changes.append(f"{name} {a} -> {b}")
-    return [f"{what}: " + ", ".join(changes)] if changes else [f"{what} changed"]
+    changed = [
+        f"{name} {a or 'unset'} -> {b or 'unset'}"
+        for name, a, b in configs.changes(_proto_fields(old), _proto_fields(new))
+    ]
+    return [f"{what}: " + ", ".join(changed)] if changed else [f"{what} changed"]
 
 
 def _restart_reasons(name: str, old: bytes | None, new: bytes | None) -> list[str]:
@@ -522,18 +516,25 @@ class _Planner:
                         )
                     )
                 before = old_warmup.get(base_path)
-                if before is not None and _warmup_settings(before) != _warmup_settings(warmup):
+                enabled = before is None and base_path in policies  # served before, no warmup
+                if enabled or (
+                    before is not None and _warmup_settings(before) != _warmup_settings(warmup)
+                ):
                     kept = [
                         v
                         for v in (policy.versions if policy.kind == "specific" else ())
                         if v not in synced
                     ]
-                    changed_keys = sorted(
-                        k
-                        for k in _warmup_settings(warmup).keys() | _warmup_settings(before).keys()
-                        if warmup.get(k) != before.get(k)
-                    )
-                    reason = f"warmup settings changed ({', '.join(changed_keys)}); {what}"
+                    if before is None:
+                        reason = f"warmup enabled; {what}"
+                    else:
+                        changed_keys = [
+                            key
+                            for key, _, _ in configs.changes(
+                                _warmup_settings(before), _warmup_settings(warmup)
+                            )
+                        ]
+                        reason = f"warmup settings changed ({', '.join(changed_keys)}); {what}"
                     for version in kept:
                         actions.append(
                             Action(

@@ -109,7 +109,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint(hosts: Mapping[str, HostState], images: Mapping[str, ImageState]) -> str:
+def fingerprint(
+    hosts: Mapping[str, HostState],
+    images: Mapping[str, ImageState],
+    environment: str | None = None,
+) -> str:
     """sha256 over a canonical description of everything the planner reads."""
     cache: dict[int, str] = {}
 
@@ -120,6 +124,7 @@ def fingerprint(hosts: Mapping[str, HostState], images: Mapping[str, ImageState]
         return found
 
     canonical = {
+        "environment": environment,
         "hosts": {
             name: {
                 "address": host.address,
@@ -229,13 +234,14 @@ def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: st
             servers=MappingProxyType(servers),
             files=MappingProxyType(own),
         )
-    environment = manifest.get("environment")
+    raw_environment = manifest.get("environment")
+    environment = str(raw_environment) if raw_environment is not None else None
     return State(
         origin,
-        str(environment) if environment is not None else None,
+        environment,
         MappingProxyType(hosts),
         MappingProxyType(images),
-        fingerprint(hosts, images),
+        fingerprint(hosts, images, environment),
     )
 
 
