@@ -30,8 +30,8 @@ DISRUPTION: Mapping[ActionKind, str] = MappingProxyType(
         "create": "new server: its image is built (or pulled) and its models synced before "
         "it starts",
         "remove": "server stopped and disabled; clients lose it",
-        "rebuild": "image rebuilt on the host, then the server restarts (drained first)",
-        "restart": "process restart, drained from the load balancer first",
+        "rebuild": "image rebuilt on the host, then a process restart",
+        "restart": "process restart: the server stops serving until its models load again",
         "hot-reload": "new models.config and a reload; no restart",
         "sync": "none: fetched beside the base path, published by rename",
         "warmup": "none: read when the version loads",

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 
 from tfsconf.plan.model import (
+    DISRUPTION,
     Action,
     FileDiff,
     HostPlan,
@@ -132,7 +133,8 @@ def _text_server(
 ) -> None:
     kind = server.activation or "update"
     symbol = SYMBOL[server.change] if server.change != "update" else "~"
-    out.add("    " + out.paint(symbol, f"{symbol} {server.address}  {kind}"))
+    cost = f"  ({DISRUPTION[server.activation]})" if server.activation else ""
+    out.add("    " + out.paint(symbol, f"{symbol} {server.address}  {kind}") + cost)
     for reason in server.reasons:
         out.add(f"        {reason}")
     for phase in server.phases:
@@ -245,7 +247,8 @@ def _markdown_host(plan: Plan, host: HostPlan, shown: dict[str, str]) -> list[st
     ]
     for server in host.servers:
         mark = SYMBOL[server.change]
-        lines.append(f"- {_code(f'{mark} {server.address}')} **{server.activation}**")
+        cost = f": _{_escape(DISRUPTION[server.activation])}_" if server.activation else ""
+        lines.append(f"- {_code(f'{mark} {server.address}')} **{server.activation}**{cost}")
         for reason in server.reasons:
             lines.append(f"  - {_escape(reason)}")
         for phase in server.phases:
