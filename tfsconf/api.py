@@ -111,6 +111,7 @@ def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
     to, has changed since (a stale plan)."""
     from tfsconf.compile import build_bundle
     from tfsconf.errors import UserError
+    from tfsconf.plan.planner import make_plan
     from tfsconf.plan.state import StateOrigin, state_from_bundle
 
     current = source_of(plan, workdir=workdir).load()
@@ -129,6 +130,19 @@ def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
             f"stale plan for {plan.environment}: {plan.spec} compiles to something else "
             f"than when the plan was made (fingerprint {plan.desired_fingerprint[:12]}, "
             f"now {desired.fingerprint[:12]})",
+            hint=f"plan again: tfsconf plan {plan.spec}",
+        )
+    # the inputs hold; the plan itself must be what they give (not edited by hand)
+    # (where the state came from and the spec's own digest may differ: a moved ref, a comment)
+    ignored = {"state", "spec_sha256"}
+    again = make_plan(current, desired, loaded.resolved, spec=plan.spec).as_json()
+    saved = plan.as_json()
+    if {k: v for k, v in again.items() if k not in ignored} != {
+        k: v for k, v in saved.items() if k not in ignored
+    }:
+        raise UserError(
+            f"the saved plan for {plan.environment} is not what its spec and state give "
+            "(edited after it was saved?)",
             hint=f"plan again: tfsconf plan {plan.spec}",
         )
 

@@ -204,17 +204,36 @@ def test_a_labelled_version_under_a_latest_policy_stays_labelled() -> None:
     assert second == Served((4, 5), {"stable": 4, "canary": 5})
 
 
-def test_a_label_moved_under_a_latest_policy_waits_for_its_version() -> None:
+def test_a_label_moved_under_a_latest_policy_holds_versions_until_it_has_moved() -> None:
+    """The new latest/all policy could unload what a label still points at: a specific
+    list holds the labelled and the awaited versions while labels move; the policy
+    comes last."""
     old = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 4}))
-    new = config(M("ctr", policy="latest", num_versions=2, labels={"stable": 5}))
+    new = config(M("ctr", policy="latest", num_versions=1, labels={"stable": 5}))
     found, _ = run(old, new)
     assert [served(p.models_config)["ctr"] for p in found] == [
-        Served(None, {"stable": 4}),
+        Served((4, 5), {"stable": 4}),
+        Served((4, 5), {"stable": 5}),
         Served(None, {"stable": 5}),
     ]
-    assert found[0].wait_for == (("ctr", 5),)
+    assert found[0].wait_for == (("ctr", 4), ("ctr", 5))
+    assert found[0].steps == ("ctr: versions latest 2 -> [4, 5]",)
     assert found[1].steps == ("ctr: move label stable 4 -> 5",)
+    assert found[2].steps == ("ctr: versions [4, 5] -> latest 1",)
     assert found[-1].models_config.encode() == new
+
+
+def test_from_specific_to_latest_with_a_moved_label() -> None:
+    old = config(M("ctr", [1043, 1044], {"stable": 1043}))
+    new = config(M("ctr", policy="latest", num_versions=1, labels={"stable": 1045}))
+    found, _ = run(old, new)
+    assert [served(p.models_config)["ctr"] for p in found] == [
+        Served((1043, 1044, 1045), {"stable": 1043}),
+        Served((1043, 1044, 1045), {"stable": 1045}),
+        Served(None, {"stable": 1045}),
+    ]
+    assert found[0].wait_for == (("ctr", 1045),)
+    assert all(phase.steps for phase in found)
 
 
 def test_a_label_on_a_loaded_version_under_a_latest_policy_needs_no_phases() -> None:

@@ -11,7 +11,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cliprobe import probe, tfsconf
@@ -456,3 +458,39 @@ def test_plan_does_not_initialise_tensorflow(spec: Path, state: Path, tmp_path: 
     saved = tmp_path / "plan.json"
     assert tfsconf("plan", str(spec), "--out", str(saved)).returncode == 2
     assert probe("show", str(saved), "--format", "json") == {"code": 2, **NO_TENSORFLOW}
+
+
+def test_a_saved_plan_edited_by_hand_is_refused(saved_plan: tuple[Path, str]) -> None:
+    saved, _ = saved_plan
+    document = json.loads(saved.read_text())
+    for host in document["plans"][0]["hosts"]:
+        for server in host["servers"]:
+            server["phases"] = []  # the label move would now go in one unsafe push
+    saved.write_text(json.dumps(document))
+    shown = tfsconf("show", str(saved))
+    assert shown.returncode == 1
+    assert shown.stdout == ""
+    assert "is not what its spec and state give" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d.update(plans={}),
+        lambda d: d["plans"][0]["hosts"][0]["actions"][0].update(kind="explode"),
+        lambda d: d["plans"][0]["hosts"][0]["servers"][0].update(activation="reboot"),
+        lambda d: d["plans"][0].update(diffs={}),
+        lambda d: d["plans"][0].pop("configs"),
+    ],
+)
+def test_a_malformed_saved_plan_is_a_clean_error(
+    edit: Callable[[dict[str, Any]], None], saved_plan: tuple[Path, str]
+) -> None:
+    saved, _ = saved_plan
+    document = json.loads(saved.read_text())
+    edit(document)
+    saved.write_text(json.dumps(document))
+    shown = tfsconf("show", str(saved), "--no-check")
+    assert shown.returncode == 1
+    assert "malformed plan" in shown.stderr
+    assert "Traceback" not in shown.stderr

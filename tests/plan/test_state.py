@@ -392,3 +392,12 @@ def test_warmup_enabled_for_a_served_model_generates_it_for_every_kept_version(
         ]
         assert all(a.reasons[0].startswith("warmup enabled; ") for a in host.actions)
     assert "warmup-not-reloaded" in {r.kind for r in plan.risks}
+
+
+def test_manifest_names_that_are_not_strings(bundle: Path) -> None:
+    manifest = manifest_of(bundle)
+    hosts = manifest["hosts"]
+    assert isinstance(hosts, dict)
+    hosts["vision-1"]["server_images"] = {"vision-gpu0": ["x"]}
+    write_manifest(bundle, manifest)
+    assert "server and image names must be strings" in load_error(bundle)

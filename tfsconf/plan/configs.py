@@ -94,8 +94,6 @@ class _Step:
     versions: tuple[int, ...] | None
     """A specific version list, or None: the policy is the new config's latest/all."""
     labels: Mapping[str, int]
-    wait: tuple[int, ...] = ()
-    """With versions None: versions the server must have AVAILABLE before the next push."""
 
 
 def _model_steps(old: Entry | None, new: Entry) -> list[_Step] | None:
@@ -123,10 +121,14 @@ def _model_steps(old: Entry | None, new: Entry) -> list[_Step] | None:
         if label in new.labels and new.labels[label] not in loaded
     )
     final = dict(new.labels)
-    if new.policy.kind != "specific":
-        waiting = tuple(sorted({v for v in moved.values() if v not in loaded}))
-        return [_Step(None, first, waiting), _Step(None, final)]
     kept = loaded if old is not None and old.policy.kind == "specific" else set(first.values())
+    if new.policy.kind != "specific":
+        # the new latest/all policy may unload what a label still points at: hold the
+        # loaded and the awaited versions under a specific list while the labels move,
+        # and switch to the new policy last
+        awaited = {v for v in moved.values() if v not in loaded}
+        held = tuple(sorted(kept | awaited))
+        return [_Step(held, first), _Step(held, final), _Step(None, final)]
     union = tuple(sorted(kept | set(new.policy.versions)))
     steps = [_Step(union, first), _Step(union, final)]
     if union != new.policy.versions:
@@ -170,6 +172,9 @@ def _describe_step(name: str, previous: _Step, step: _Step, policy: Policy | Non
         if policy is not None and step.versions is not None:
             now = Policy("specific", versions=step.versions)
             out.append(f"{name}: versions {policy.describe()} -> {now.describe()}")
+        elif policy is not None and previous.versions is not None:
+            then = Policy("specific", versions=previous.versions)
+            out.append(f"{name}: versions {then.describe()} -> {policy.describe()}")
         added: list[int] = []
         dropped: list[int] = []
     else:
@@ -249,14 +254,16 @@ def _phases(
                 config.version_labels[label] = version
             before = previous.get(config.name, _Step((), {}))
             old_entry = old_entries.get(config.name)
-            if index == 0 and old_entry is not None and before.versions != step.versions:
+            policy: Policy | None = None
+            if step.versions is None and before.versions is not None:
+                policy = new_entries[config.name].policy  # switching to latest/all
+            elif index == 0 and old_entry is not None and before.versions != step.versions:
                 policy = old_entry.policy
-            else:
-                policy = None
             steps_text.extend(_describe_step(config.name, before, step, policy))
-            if step.versions is None or before.versions is None:
-                fresh = step.wait if step.versions is None else step.versions
-                wait.extend((config.name, v) for v in fresh)
+            if step.versions is None:
+                pass  # the server picks the versions; labels were settled before
+            elif before.versions is None:
+                wait.extend((config.name, v) for v in step.versions)
             else:
                 added = sorted(set(step.versions) - set(before.versions))
                 wait.extend((config.name, v) for v in added)
@@ -266,6 +273,8 @@ def _phases(
                 message.model_config_list.config.add().CopyFrom(config)
         else:
             steps_text.extend(f"{c.name}: remove from the server" for c in removed)
+        if not steps_text:
+            steps_text.append("push the same models again (nothing else changes in this phase)")
         text = new_data.decode("utf-8") if last else header + text_format.MessageToString(message)
         out.append(Phase(index + 1, tuple(steps_text), tuple(wait), text))
     return tuple(out), {name: len(steps) for name, steps in plans.items()}

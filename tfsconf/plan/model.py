@@ -417,9 +417,48 @@ def load_plan_document(data: object, where: str) -> tuple[Plan, ...]:
             f"{PLAN_SCHEMA_VERSION}: plan again with this tfsconf"
         )
     try:
-        return tuple(Plan.from_json(p) for p in data["plans"])
-    except (KeyError, TypeError, ValueError) as exc:
+        if not isinstance(data["plans"], list):
+            raise TypeError("plans is not a list")
+        plans = tuple(Plan.from_json(p) for p in data["plans"])
+        for plan in plans:
+            _check_plan(plan)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{where}: malformed plan ({type(exc).__name__}: {exc})") from exc
+    return plans
+
+
+_KINDS = frozenset(DISRUPTION)
+_CHANGES = frozenset(("create", "remove", "update"))
+_STATUSES = frozenset(("added", "removed", "changed"))
+
+
+def _check_plan(plan: Plan) -> None:
+    """What the renderers and apply rely on, checked once when a saved plan is read."""
+
+    def file(diff: FileDiff) -> None:
+        if diff.status not in _STATUSES or diff.diff not in plan.diffs:
+            raise ValueError(f"{diff.path}: unknown status or diff")
+
+    for image in plan.images:
+        if image.change not in _CHANGES:
+            raise ValueError(f"image {image.name}: change {image.change!r}")
+        if image.file is not None:
+            file(image.file)
+    for host in plan.hosts:
+        if host.change not in _CHANGES:
+            raise ValueError(f"host {host.name}: change {host.change!r}")
+        for server in host.servers:
+            if server.change not in _CHANGES or (
+                server.activation is not None and server.activation not in ACTIVATIONS
+            ):
+                raise ValueError(f"{server.address}: change or activation unknown")
+            for item in server.files:
+                file(item)
+        for action in host.actions:
+            if action.kind not in _KINDS:
+                raise ValueError(f"{action.address}: action kind {action.kind!r}")
+        for item in host.files:
+            file(item)
 
 
 def plan_document(

@@ -197,6 +197,19 @@ def _restart_reasons(name: str, old: bytes | None, new: bytes | None) -> list[st
     return [f"{name} changed"]
 
 
+def _ports(flags: bytes | None) -> dict[str, str]:
+    found = _flags(flags)
+    return {name: found[name] for name in ("port", "rest_api_port") if found.get(name, "0") != "0"}
+
+
+def _batching_model(name: str) -> str | None:
+    """The model of a per-model batching file (models/<m>/batching_params.pbtxt)."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "models" and parts[2] == "batching_params.pbtxt":
+        return parts[1]
+    return None
+
+
 def _only_image_changed(
     before: bytes | None, after: bytes | None, old: ServerState, new: ServerState
 ) -> bool:
@@ -274,7 +287,17 @@ class _Planner:
             activation = "remove"
             reasons.append("server no longer in the spec: stopped and disabled")
         else:
-            restart = [f for f in changed if f != MODELS_CONFIG]
+            # a per-model batching file comes and goes with its model (it is placed into
+            # the version directories, read when a version loads): no restart for that
+            moving = (
+                (old_entries.keys() ^ new_entries.keys()) if MODELS_CONFIG in changed else set()
+            )
+            restart = [
+                f for f in changed if f != MODELS_CONFIG and _batching_model(f) not in moving
+            ]
+            runtime_reason = self._runtime_change(host, old, new)
+            if runtime_reason:
+                reasons.append(runtime_reason)
             if image_changed and new.image_ref is not None:
                 activation = "rebuild"
                 reasons.append(f"image {old.image_ref or '(none)'} -> {new.image_ref}")
@@ -304,6 +327,20 @@ class _Planner:
             tuple(reasons),
             phases,
             files,
+        )
+
+    def _runtime_change(self, host: str, old: ServerState, new: ServerState) -> str | None:
+        before = self.current.hosts[host].runtime if host in self.current.hosts else ""
+        after = self.desired.hosts[host].runtime if host in self.desired.hosts else ""
+        if before == after or not before or not after:
+            return None
+        needs = {
+            "docker": "the host needs Docker and the image",
+            "native": "the host needs tensorflow_model_server and the allocator library",
+            "process": "the host needs tensorflow_model_server; no systemd unit is used",
+        }.get(after, "")
+        return (
+            f"runtime {before} -> {after}: the old service is stopped, the new one started; {needs}"
         )
 
     def _describe_new_server(self, host: str, name: str, new: ServerState | None) -> str:
@@ -361,6 +398,14 @@ class _Planner:
                 continue
             if before is None or activation != "hot-reload":
                 continue
+            if before.base_path != after.base_path:
+                self.risk(
+                    "base-path-moved",
+                    f"{model} moves from {before.base_path} to {after.base_path}: versions "
+                    "already loaded keep serving from the old path; TF Serving does not load "
+                    "the same version numbers again from the new one until a restart",
+                    address,
+                )
             if before.policy.kind == "specific" and after.policy.kind == "specific":
                 old_v, new_v = set(before.policy.versions), set(after.policy.versions)
                 dropped = sorted(old_v - new_v)
@@ -400,6 +445,44 @@ class _Planner:
 
     # hosts ----------------------------------------------------------------------------
 
+    def _port_risks(self, host: str, servers: list[ServerPlan], old: HostState | None) -> None:
+        """Ports that change under clients, and ports a new server takes over from a
+        removed one (which must stop first: a gap in serving)."""
+        if old is None:
+            return
+        freed: dict[str, str] = {}
+        for server in servers:
+            if server.change == "remove":
+                for port in _ports(old.servers[server.name].files.get(FLAGS)).values():
+                    freed[port] = server.name
+        desired = self.desired.hosts.get(host)
+        for server in servers:
+            if desired is None or server.name not in desired.servers:
+                continue
+            now = _ports(desired.servers[server.name].files.get(FLAGS))
+            if server.change == "create":
+                taken = sorted({freed[p] for p in now.values() if p in freed})
+                if taken:
+                    self.risk(
+                        "port-reuse",
+                        f"new server takes over the ports of {', '.join(taken)}, which stops "
+                        "first: nothing serves on those ports until the new one has loaded",
+                        server.address,
+                    )
+            elif server.change == "update" and server.name in old.servers:
+                was = _ports(old.servers[server.name].files.get(FLAGS))
+                if was != now:
+                    moved = ", ".join(
+                        f"{flag} {was.get(flag, '-')} -> {now.get(flag, '-')}"
+                        for flag in sorted(was.keys() | now.keys())
+                        if was.get(flag) != now.get(flag)
+                    )
+                    self.risk(
+                        "ports-changed",
+                        f"ports change ({moved}): clients and load balancers must follow",
+                        server.address,
+                    )
+
     def host(self, name: str, old: HostState | None, new: HostState | None) -> HostPlan | None:
         if old is not None and new is not None and old.address != new.address:
             self.risk(
@@ -416,6 +499,9 @@ class _Planner:
             planned = self.server(name, server, old_servers.get(server), new_servers.get(server))
             if planned is not None:
                 servers.append(planned)
+        # removals first: a new server may need the ports or the GPU a removed one frees
+        servers.sort(key=lambda plan: (plan.change != "remove", plan.name))
+        self._port_risks(name, servers, old)
         actions = self._model_actions(name, old, new) if new is not None else []
         old_files = old.files if old else {}
         new_files = new.files if new else {}
@@ -486,7 +572,7 @@ class _Planner:
                 if wanted not in policies.get(base_path, set()):
                     count = policy.num_versions if policy.kind == "latest" else 1
                     reason = (
-                        f"the {wanted.describe()} versions of the source, resolved at apply time"
+                        f"the source's {wanted.describe()} version(s), resolved at apply time"
                         if policy.kind == "latest"
                         else "every version of the source, resolved at apply time"
                     )

@@ -206,6 +206,12 @@ def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: st
             entry.get("server_images"), dict, f"hosts.{name}.server_images", where
         )
         assert isinstance(server_names, list) and isinstance(server_images, dict)
+        if not all(isinstance(n, str) for n in server_names) or not all(
+            isinstance(i, str) for i in server_images.values()
+        ):
+            raise UserError(
+                f"{where}: {MANIFEST}: hosts.{name}: server and image names must be strings"
+            )
         host_files = by_host.get(name, {})
         servers: dict[str, ServerState] = {}
         own: dict[str, bytes] = {}

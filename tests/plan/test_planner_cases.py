@@ -1,0 +1,129 @@
+"""What the planner makes of particular changes, planned against a compiled bundle of the
+unchanged spec (the staging example: per-model batching, a CPU server, latest policies)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tfsconf import api
+from tfsconf.plan.model import Plan
+from tfsconf.plan.state import BundleDirSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def planner(tmp_path: Path) -> Callable[[str, str], Plan]:
+    """plan(old, new): staging with `old` replaced by `new` (once), against its own build."""
+    env = tmp_path / "env"
+    shutil.copytree(ROOT / "environments", env)
+    spec = env / "staging.yaml"
+    api.compile_environment(spec, tmp_path / "state")
+
+    def plan(old: str, new: str) -> Plan:
+        text = spec.read_text()
+        assert text.count(old) == 1, old
+        spec.write_text(text.replace(old, new))
+        return api.plan_environment(spec, BundleDirSource(tmp_path / "state"))
+
+    return plan
+
+
+def servers(plan: Plan) -> dict[str, tuple[str, str | None]]:
+    return {s.address: (s.change, s.activation) for h in plan.hosts for s in h.servers}
+
+
+def risks(plan: Plan) -> dict[str, tuple[str, ...]]:
+    return {r.kind: r.addresses for r in plan.risks}
+
+
+def test_removing_a_per_model_batched_model_is_a_hot_reload(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner("    models: [ctr, cvr]\n", "    models: [ctr]\n")
+    assert servers(plan) == {
+        "stg-1/stg-rank": ("update", "hot-reload"),
+        "stg-2/stg-rank": ("update", "hot-reload"),
+    }
+    assert "model-unloaded" in risks(plan)
+
+
+def test_changing_a_models_batching_restarts_its_server(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner("      max_execution_batch_size: 32\n", "      max_execution_batch_size: 16\n")
+    assert set(servers(plan).values()) == {("update", "restart")}
+    reasons = plan.hosts[0].servers[0].reasons
+    assert any(
+        "per-model batching of cvr" in r and "max_execution_batch_size 32 -> 16" in r
+        for r in reasons
+    )
+
+
+def test_a_renamed_server_is_removed_first_and_its_ports_reuse_is_flagged(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner("name: stg-vision\n", "name: stg-vis2\n")
+    for host in plan.hosts:
+        assert [(s.name, s.activation) for s in host.servers] == [
+            ("stg-vision", "remove"),
+            ("stg-vis2", "create"),
+        ]
+    assert risks(plan)["port-reuse"] == ("stg-1/stg-vis2", "stg-2/stg-vis2")
+
+
+def test_a_port_change_warns_that_clients_must_follow(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner("    grpc_port: 8520\n", "    grpc_port: 8530\n")
+    assert set(servers(plan).values()) == {("update", "restart")}
+    (risk,) = [r for r in plan.risks if r.kind == "ports-changed"]
+    assert "port 8520 -> 8530" in risk.message
+
+
+def test_a_runtime_change_says_what_the_host_needs(planner: Callable[[str, str], Plan]) -> None:
+    plan = planner("tfserving_version: ", "runtime: native\ntfserving_version: ")
+    assert set(servers(plan).values()) == {("update", "restart")}
+    for host in plan.hosts:
+        for server in host.servers:
+            assert server.reasons[0].startswith("runtime docker -> native")
+            assert "tensorflow_model_server" in server.reasons[0]
+    assert {(i.name, i.change) for i in plan.images} == {
+        ("tfserving-cpu", "remove"),
+        ("tfserving-gpu", "remove"),
+    }
+
+
+def test_a_moved_base_path_warns_that_loaded_versions_stay(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner(
+        "base_path: /srv/tfserving/models/cvr\n", "base_path: /srv/tfserving/models/cvr2\n"
+    )
+    assert set(servers(plan).values()) == {("update", "hot-reload")}
+    assert "base-path-moved" in risks(plan)
+    synced = [a.address for h in plan.hosts for a in h.actions if a.kind == "sync"]
+    assert synced == [
+        "stg-1/models/cvr/318",
+        "stg-1/models/cvr/319",
+        "stg-2/models/cvr/318",
+        "stg-2/models/cvr/319",
+    ]
+
+
+def test_a_label_under_a_new_latest_policy_is_moved_before_the_policy_changes(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    plan = planner(
+        "    versions: {policy: specific, versions: [1043, 1044]}\n"
+        "    labels: {stable: 1043, canary: 1044}\n",
+        "    versions: {policy: latest, count: 1}\n    labels: {stable: 1045}\n",
+    )
+    server = plan.hosts[0].servers[0]
+    assert server.activation == "hot-reload"
+    assert [p.wait_for for p in server.phases] == [(("ctr", 1045),), (), ()]
+    assert server.phases[-1].steps == ("ctr: versions [1043, 1044, 1045] -> latest 1",)
