@@ -59,7 +59,6 @@ class Action:
             "kind": self.kind,
             "address": self.address,
             "reasons": list(self.reasons),
-            "disruption": self.disruption,
             "model": self.model,
             "version": self.version,
             "versions_count": self.versions_count,
@@ -156,7 +155,6 @@ class ServerPlan:
             "address": self.address,
             "change": self.change,
             "activation": self.activation,
-            "disruption": DISRUPTION[self.activation] if self.activation else None,
             "reasons": list(self.reasons),
             "phases": [p.as_json(texts) for p in self.phases],
             "files": [f.as_json() for f in self.files],
@@ -312,6 +310,8 @@ class Plan:
         hosts = [h.as_json(texts) for h in self.hosts]
         return {
             "configs": dict(sorted(texts.items())),
+            # what each action kind costs, once (actions name their kind)
+            "disruption": dict(sorted(DISRUPTION.items())),
             "environment": self.environment,
             "spec": self.spec,
             "spec_sha256": self.spec_sha256,
