@@ -89,3 +89,14 @@ def test_added_and_removed_files() -> None:
     assert _unified("f", None, b"x\n").startswith("--- /dev/null\n+++ new\n@@ -0,0 +1 @@\n+x\n")
     assert _unified("f", b"x\n", None).startswith("--- old\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
     assert _unified("f", b"\xff", b"x") == "Binary files differ\n"
+
+
+def test_a_new_file_and_an_emptied_one_do_not_share_a_diff() -> None:
+    from tfsconf.plan.planner import _Diffs
+
+    diffs = _Diffs()
+    added = diffs.file("a", None, b"x\n")
+    grown = diffs.file("b", b"", b"x\n")
+    assert added.diff != grown.diff
+    assert diffs.texts[added.diff].startswith("--- /dev/null\n")
+    assert diffs.texts[grown.diff].startswith("--- old\n")
