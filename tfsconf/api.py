@@ -52,7 +52,7 @@ def json_schema() -> str:
 
 if TYPE_CHECKING:
     from tfsconf.plan.model import Plan
-    from tfsconf.plan.state import StateSource
+    from tfsconf.plan.state import State, StateSource
 
 
 def state_source(
@@ -74,15 +74,21 @@ def state_source(
 
 def plan_environment(spec: Path | str, source: StateSource) -> Plan:
     """Compile `spec` in memory and plan the change from the state `source` yields."""
-    from tfsconf.compile import build_bundle
     from tfsconf.plan.planner import make_plan
+
+    loaded, desired = _desired_state(spec, str(spec))
+    current = source.load()
+    return make_plan(current, desired, loaded.resolved, spec=str(spec))
+
+
+def _desired_state(spec: Path | str, shown: str) -> tuple[LoadedEnvironment, State]:
+    """A spec loaded and compiled in memory, as the state it asks for."""
+    from tfsconf.compile import build_bundle
     from tfsconf.plan.state import StateOrigin, state_from_bundle
 
     loaded = load_environment(spec)
     bundle = build_bundle(loaded.resolved)
-    desired = state_from_bundle(bundle.files, StateOrigin("none"), str(spec))
-    current = source.load()
-    return make_plan(current, desired, loaded.resolved, spec=str(spec))
+    return loaded, state_from_bundle(bundle.files, StateOrigin("none"), shown)
 
 
 def _from(workdir: Path | None, path: str) -> Path:
@@ -109,10 +115,8 @@ def source_of(plan: Plan, *, workdir: Path | None = None) -> StateSource:
 def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
     """Refuse a saved plan when the state it was computed from, or what its spec compiles
     to, has changed since (a stale plan)."""
-    from tfsconf.compile import build_bundle
     from tfsconf.errors import UserError
     from tfsconf.plan.planner import make_plan
-    from tfsconf.plan.state import StateOrigin, state_from_bundle
 
     current = source_of(plan, workdir=workdir).load()
     if current.fingerprint != plan.state_fingerprint:
@@ -122,9 +126,7 @@ def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
             f"{current.fingerprint[:12]})",
             hint=f"plan again: tfsconf plan {plan.spec}",
         )
-    spec = _from(workdir, plan.spec)
-    loaded = load_environment(spec)
-    desired = state_from_bundle(build_bundle(loaded.resolved).files, StateOrigin("none"), plan.spec)
+    loaded, desired = _desired_state(_from(workdir, plan.spec), plan.spec)
     if desired.fingerprint != plan.desired_fingerprint:
         raise UserError(
             f"stale plan for {plan.environment}: {plan.spec} compiles to something else "

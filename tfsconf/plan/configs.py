@@ -213,7 +213,7 @@ def phases(
 def _phases(
     old_data: bytes, new_data: bytes, where: str
 ) -> tuple[tuple[Phase, ...], dict[str, int]]:
-    _, old_entries = parse(old_data, where)
+    old_message, old_entries = parse(old_data, where)
     new_message, new_entries = parse(new_data, where)
     plans: dict[str, list[_Step]] = {}
     for name, entry in new_entries.items():
@@ -224,7 +224,6 @@ def _phases(
         return (), {}
     total = max(len(steps) for steps in plans.values())
     header = _header(new_data)
-    old_message, _ = parse(old_data, where)
     removed = [c for c in old_message.model_config_list.config if c.name not in new_entries]
     out: list[Phase] = []
     previous: dict[str, _Step] = {}

@@ -144,11 +144,6 @@ class ServerPlan:
     def address(self) -> str:
         return f"{self.host}/{self.name}"
 
-    def action(self) -> Action | None:
-        if self.activation is None:
-            return None
-        return Action(self.activation, self.address, self.reasons)
-
     def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
         return {
             "name": self.name,

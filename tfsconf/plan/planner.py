@@ -295,7 +295,7 @@ class _Planner:
             restart = [
                 f for f in changed if f != MODELS_CONFIG and _batching_model(f) not in moving
             ]
-            runtime_reason = self._runtime_change(host, old, new)
+            runtime_reason = self._runtime_change(host)
             if runtime_reason:
                 reasons.append(runtime_reason)
             if image_changed and new.image_ref is not None:
@@ -329,7 +329,7 @@ class _Planner:
             files,
         )
 
-    def _runtime_change(self, host: str, old: ServerState, new: ServerState) -> str | None:
+    def _runtime_change(self, host: str) -> str | None:
         before = self.current.hosts[host].runtime if host in self.current.hosts else ""
         after = self.desired.hosts[host].runtime if host in self.desired.hosts else ""
         if before == after or not before or not after:
@@ -343,26 +343,32 @@ class _Planner:
             f"runtime {before} -> {after}: the old service is stopped, the new one started; {needs}"
         )
 
-    def _describe_new_server(self, host: str, name: str, new: ServerState | None) -> str:
+    def _env_servers(self, host: str) -> tuple[r.Server, ...]:
+        """The desired servers of a host, as the spec resolved them."""
         env_host = self.env_hosts.get(host)
-        for server in env_host.servers if env_host else ():
-            if server.name == name:
-                device = f"GPU {server.gpu}" if server.gpu is not None else "CPU"
-                text = (
-                    f"new {server.runtime} server on {device}, gRPC {server.grpc_port}, "
-                    f"REST {server.rest_port}"
-                )
-                if new is not None and new.image_ref:
-                    text += f", image {new.image_ref}"
-                return text
-        return "new server"
+        return env_host.servers if env_host else ()
+
+    def _env_server(self, host: str, name: str) -> r.Server | None:
+        return next((s for s in self._env_servers(host) if s.name == name), None)
+
+    def _describe_new_server(self, host: str, name: str, new: ServerState | None) -> str:
+        server = self._env_server(host, name)
+        if server is None:
+            return "new server"
+        device = f"GPU {server.gpu}" if server.gpu is not None else "CPU"
+        text = (
+            f"new {server.runtime} server on {device}, gRPC {server.grpc_port}, "
+            f"REST {server.rest_port}"
+        )
+        if new is not None and new.image_ref:
+            text += f", image {new.image_ref}"
+        return text
 
     def _reload_reason(self, host: str, name: str) -> str:
-        env_host = self.env_hosts.get(host)
-        for server in env_host.servers if env_host else ():
-            if server.name == name and server.settings.model_config_reload == "poll":
-                seconds = server.settings.model_config_file_poll_wait_seconds
-                return f"models.config changed: picked up by the config poll within {seconds} s"
+        server = self._env_server(host, name)
+        if server is not None and server.settings.model_config_reload == "poll":
+            seconds = server.settings.model_config_file_poll_wait_seconds
+            return f"models.config changed: picked up by the config poll within {seconds} s"
         return "models.config changed: reloaded through ModelService/HandleReloadConfigRequest"
 
     def _model_changes(
@@ -538,9 +544,8 @@ class _Planner:
                     unknown.add(entry.base_path)
         old_warmup = _warmup_tasks(old.files.get(WARMUP) if old else None)
         new_warmup = _warmup_tasks(new.files.get(WARMUP))
-        env_host = self.env_hosts.get(host)
         models: dict[str, r.Model] = {}
-        for env_server in env_host.servers if env_host else ():
+        for env_server in self._env_servers(host):
             for model in env_server.models:
                 models.setdefault(model.base_path, model)
         actions: list[Action] = []

@@ -72,10 +72,6 @@ def _action_line(action: Action) -> str:
     return f"{ACTION_SYMBOL[action.kind]} {action.address}  {action.kind}"
 
 
-def _server_files(server: ServerPlan) -> tuple[FileDiff, ...]:
-    return server.files
-
-
 def render_text(plans: Sequence[Plan], *, colour: bool = False, diffs: bool = True) -> str:
     out = _Text(colour)
     for index, plan in enumerate(plans):

@@ -24,10 +24,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, Protocol
 
+from tfsconf.compile.bundle import GENERATOR, MANIFEST, MANIFEST_SCHEMA_VERSION
 from tfsconf.errors import UserError
 
-MANIFEST = "manifest.json"
-SUPPORTED_MANIFESTS = (2,)
+SUPPORTED_MANIFESTS = (MANIFEST_SCHEMA_VERSION,)
 
 SourceKind = Literal["none", "base", "state", "live"]
 
@@ -162,7 +162,7 @@ def _manifest(files: Mapping[str, bytes], where: str) -> dict[str, object]:
         manifest = json.loads(raw)
     except ValueError as exc:
         raise UserError(f"{where}: {MANIFEST} is not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("generator") != "tfsconf":
+    if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR:
         raise UserError(f"{where}: {MANIFEST} was not written by tfsconf")
     version = manifest.get("schema_version")
     if version not in SUPPORTED_MANIFESTS:
