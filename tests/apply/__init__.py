@@ -1,0 +1,1 @@
+"""Apply tests: real Ansible runs against the test hosts of testbed.py."""
