@@ -112,13 +112,17 @@ def source_of(plan: Plan, *, workdir: Path | None = None) -> StateSource:
     raise UserError(f"a plan against {kind} state can only be checked by apply")
 
 
-def check_plan_fresh(plan: Plan, *, workdir: Path | None = None) -> None:
+def check_plan_fresh(
+    plan: Plan, *, workdir: Path | None = None, current: State | None = None
+) -> None:
     """Refuse a saved plan when the state it was computed from, or what its spec compiles
-    to, has changed since (a stale plan)."""
+    to, has changed since (a stale plan). `current` is that state read again, for live
+    plans (read by apply through Ansible)."""
     from tfsconf.errors import UserError
     from tfsconf.plan.planner import make_plan
 
-    current = source_of(plan, workdir=workdir).load()
+    if current is None:
+        current = source_of(plan, workdir=workdir).load()
     if current.fingerprint != plan.state_fingerprint:
         raise UserError(
             f"stale plan for {plan.environment}: {plan.state.describe()} changed since the "
@@ -162,3 +166,41 @@ def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
         raise UserError(f"{path}: cannot read the plan: {exc}") from exc
     workdir = saved_workdir(data)
     return load_plan_document(data, str(path)), Path(workdir) if workdir else None
+
+
+# --- apply ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LiveContext:
+    """A spec compiled in memory, with the inventory and live source of its hosts."""
+
+    spec: Path
+    loaded: LoadedEnvironment
+    bundle: Bundle
+    inventory: dict[str, object]
+    source: object  # tfsconf.apply.record.LiveSource
+
+
+def live_context(spec: Path | str, *, host_vars: Path | None = None) -> LiveContext:
+    from tfsconf.apply.inventory import build_inventory, load_host_vars
+    from tfsconf.apply.record import LiveSource
+    from tfsconf.compile import build_bundle
+
+    loaded = load_environment(spec)
+    env = loaded.resolved
+    bundle = build_bundle(env)
+    inventory = build_inventory(env, load_host_vars(host_vars, env))
+    return LiveContext(Path(spec), loaded, bundle, inventory, LiveSource(Path(spec), env, inventory))
+
+
+def plan_live(context: LiveContext, shown: str) -> Plan:
+    """Plan the spec against the hosts' last-applied records (read through Ansible)."""
+    from tfsconf.apply.record import LiveSource
+    from tfsconf.plan.planner import make_plan
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    assert isinstance(context.source, LiveSource)
+    current = context.source.load()
+    desired = state_from_bundle(context.bundle.files, StateOrigin("none"), shown)
+    return make_plan(current, desired, context.loaded.resolved, spec=shown)

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from tfsconf.cli import model, warmup
+from tfsconf.cli import apply as apply_cli
 from tfsconf.cli import plan as plan_cli
 from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 
@@ -30,6 +31,8 @@ app.add_typer(warmup.app, name="warmup")
 app.add_typer(model.app, name="model")
 app.command("plan")(plan_cli.plan)
 app.command("show")(plan_cli.show)
+app.command("apply")(apply_cli.apply)
+app.command("status")(apply_cli.status)
 
 SpecArg = Annotated[
     Path,

@@ -69,6 +69,14 @@ def plan(
         Path | None,
         typer.Option("--state", metavar="DIR", help="Current state: a bundle compiled before."),
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Current state: the hosts' last-applied records (Ansible)."),
+    ] = False,
+    host_vars: Annotated[
+        Path | None,
+        typer.Option("--host-vars", metavar="FILE", help="With --live: per-host Ansible variables."),
+    ] = None,
     output_format: PlanFormat = "text",
     out: Annotated[
         Path | None, typer.Option("--out", help="Also save the plan as JSON here (for apply).")
@@ -90,8 +98,13 @@ def plan(
 
         if state is not None and len(specs) > 1:
             raise UserError("--state holds one environment: give one SPEC with it")
+        if live and (base is not None or state is not None):
+            raise UserError("give one of --base, --state or --live")
         plans = []
         for spec in specs:
+            if live:
+                plans.append(api.plan_live(api.live_context(spec, host_vars=host_vars), str(spec)))
+                continue
             source = api.state_source(spec, base=base, state_dir=state)
             plans.append(api.plan_environment(spec, source))
         text = _render(list(plans), output_format, colour, diffs)

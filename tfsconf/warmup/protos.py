@@ -16,8 +16,11 @@ import importlib.util
 import sys
 import types
 from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 from tfsconf.errors import UserError
 
@@ -52,8 +55,32 @@ class TfProtos:
 @cache
 def tf_protos() -> TfProtos:
     """Import the protobuf modules once per process, without initialising TensorFlow."""
+    return import_without_tensorflow(_import_all)
+
+
+_SERVICE_MODULES = {
+    "model_service": "tensorflow_serving.apis.model_service_pb2",
+    "model_service_grpc": "tensorflow_serving.apis.model_service_pb2_grpc",
+    "model_management": "tensorflow_serving.apis.model_management_pb2",
+    "get_model_status": "tensorflow_serving.apis.get_model_status_pb2",
+    "prediction_service_grpc": "tensorflow_serving.apis.prediction_service_pb2_grpc",
+}
+
+
+@cache
+def serving_services() -> dict[str, Any]:
+    """TF Serving's gRPC service modules (ModelService, PredictionService), likewise."""
+    tf_protos()
+    return import_without_tensorflow(
+        lambda: {key: importlib.import_module(name) for key, name in _SERVICE_MODULES.items()}
+    )
+
+
+def import_without_tensorflow(load: Callable[[], T]) -> T:
+    """Run `load` (imports of generated pb2 modules under ``tensorflow``) with a bare
+    package standing in for ``tensorflow`` unless TensorFlow is imported already."""
     if "tensorflow" in sys.modules:
-        return _import_all()
+        return load()
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.submodule_search_locations:
         raise UserError(
@@ -66,7 +93,7 @@ def tf_protos() -> TfProtos:
     stand_in.__spec__.submodule_search_locations = stand_in.__path__
     sys.modules["tensorflow"] = stand_in
     try:
-        return _import_all()
+        return load()
     finally:
         # Only the stand-in goes: the pb2 modules stay registered under their real names,
         # and a later real `import tensorflow` reuses them instead of loading them twice.

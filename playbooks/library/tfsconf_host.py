@@ -1,0 +1,405 @@
+#!/usr/bin/python3
+"""tfsconf_host: the host side of tfsconf apply (runs on the serving host, stdlib only).
+
+Actions (option `action`):
+- preflight: read-only probes (free disk, base paths creatable, GPUs, runtime) and the
+  host lock (taken unless check mode; a lock held by another apply fails the host unless
+  `break_lock` is set, and then the broken lock is reported).
+- stage: writes each server's artifacts into <config_root>/<server>/releases/<release>/
+  (a temporary directory renamed into place; an identical release is left alone) and
+  creates the model base paths.
+- switch: points <config_root>/<server>/current at a release (a new symlink renamed over
+  the old one: readers see the old or the new target, never none); `release: null` removes
+  `current` (a server that did not exist before).
+- record: writes the last-applied record (state.json) and its copy per release, then
+  removes releases beyond `keep_releases` (never the current or the previous one).
+- unlock: removes the lock when this run holds it.
+Every path is prefixed by `root` (empty in production; the test bed gives each host one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+STATE_DIR = ".tfsconf"
+
+
+def rooted(root, path):
+    return root.rstrip("/") + path if root else path
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, data, mode=0o644):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def read_json(path):
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
+    except FileNotFoundError:
+        return None
+
+
+def existing_parent(path):
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+# --- preflight ------------------------------------------------------------------------
+
+
+def probe_gpus(needed):
+    if not needed:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except FileNotFoundError:
+        return "GPU(s) %s needed but nvidia-smi is not installed" % sorted(needed)
+    except subprocess.TimeoutExpired:
+        return "nvidia-smi -L did not answer within 30 s"
+    if out.returncode != 0:
+        return "nvidia-smi -L failed: %s" % (out.stderr.strip() or out.returncode)
+    present = set()
+    for line in out.stdout.splitlines():
+        head = line.split(":", 1)[0].strip()
+        if head.startswith("GPU "):
+            try:
+                present.add(int(head[4:]))
+            except ValueError:
+                pass
+    missing = sorted(set(needed) - present)
+    if missing:
+        return "GPU index(es) %s not present (nvidia-smi -L lists %s)" % (
+            missing,
+            sorted(present) or "none",
+        )
+    return None
+
+
+def which(name, path_value):
+    for directory in (path_value or os.environ.get("PATH", "")).split(os.pathsep):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def probe_runtime(runtime, process_path):
+    if runtime == "process":
+        if which("tensorflow_model_server", process_path) is None:
+            return "runtime process: tensorflow_model_server is not on PATH (%s)" % (
+                process_path or os.environ.get("PATH", "")
+            )
+        return None
+    if which("systemctl", None) is None:
+        return "runtime %s needs systemd: systemctl not found" % runtime
+    if runtime == "native":
+        if not os.access("/usr/bin/tensorflow_model_server", os.X_OK):
+            return "runtime native: /usr/bin/tensorflow_model_server is missing"
+        return None
+    if which("docker", None) is None:
+        return "runtime docker: the docker CLI is not installed"
+    out = subprocess.run(
+        ["docker", "info", "--format", "{{json .Runtimes}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if out.returncode != 0:
+        return "runtime docker: the docker engine does not answer: %s" % out.stderr.strip()
+    return None
+
+
+def take_lock(path, owner, run_id, break_lock, check_mode):
+    current = read_json(path)
+    broken = None
+    if current is not None and current.get("run_id") != run_id:
+        if not break_lock:
+            return None, "host is locked by %s (run %s) since %s; if that apply is dead, " % (
+                current.get("owner"),
+                current.get("run_id"),
+                current.get("since"),
+            ) + "run again with --break-lock"
+        broken = current
+    if check_mode:
+        return broken, None
+    record = {"owner": owner, "run_id": run_id, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+              time.gmtime()), "host": socket.gethostname()}
+    data = (json.dumps(record, sort_keys=True) + "\n").encode()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if broken is None and current is None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return take_lock(path, owner, run_id, break_lock, check_mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    else:
+        write_atomic(path, data)
+    return broken, None
+
+
+def preflight(module, p):
+    root = p["root"]
+    problems = []
+    for base in p["base_paths"]:
+        path = rooted(root, base)
+        if os.path.isdir(path):
+            continue
+        if os.path.exists(path):
+            problems.append("base path %s exists but is not a directory" % base)
+            continue
+        parent = existing_parent(path)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            problems.append(
+                "base path %s is missing and cannot be created (%s is not a writable "
+                "directory): a missing base path stalls every model of the server" % (base, parent)
+            )
+    need = p["need_bytes"]
+    free = None
+    if need:
+        where = existing_parent(rooted(root, p["model_root"]))
+        stat = os.statvfs(where)
+        free = stat.f_bavail * stat.f_frsize
+        if free < need:
+            problems.append(
+                "not enough free disk under %s: %d MiB needed for new model versions, %d MiB free"
+                % (p["model_root"], need >> 20, free >> 20)
+            )
+    for message in (probe_gpus(p["gpus"]), probe_runtime(p["runtime"], p["process_path"])):
+        if message:
+            problems.append(message)
+    broken = None
+    if not problems:
+        lock = rooted(root, os.path.join(p["config_root"], STATE_DIR, "lock"))
+        broken, message = take_lock(lock, p["owner"], p["run_id"], p["break_lock"], module.check_mode)
+        if message:
+            problems.append(message)
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    module.exit_json(changed=False, free_bytes=free, broken_lock=broken)
+
+
+# --- stage / switch -------------------------------------------------------------------
+
+
+def same_tree(directory, files):
+    seen = set()
+    for base, _dirs, names in os.walk(directory):
+        for name in names:
+            rel = os.path.relpath(os.path.join(base, name), directory)
+            seen.add(rel)
+            if rel not in files:
+                return False
+            with open(os.path.join(base, name), "rb") as handle:
+                if handle.read() != files[rel].encode():
+                    return False
+    return seen == set(files)
+
+
+def stage(module, p):
+    root = p["root"]
+    changed = False
+    created = []
+    for base in p["base_paths"]:
+        path = rooted(root, base)
+        if not os.path.isdir(path):
+            if not module.check_mode:
+                os.makedirs(path, mode=0o755)
+            created.append(base)
+            changed = True
+    previous = {}
+    for server, files in sorted(p["servers"].items()):
+        server_dir = rooted(root, os.path.join(p["config_root"], server))
+        target = os.path.join(server_dir, "releases", p["release"])
+        current = os.path.join(server_dir, "current")
+        previous[server] = os.path.basename(os.readlink(current)) if os.path.islink(current) else None
+        if os.path.isdir(target) and same_tree(target, files):
+            continue
+        changed = True
+        if module.check_mode:
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".staging-", dir=os.path.dirname(target))
+        for rel, text in files.items():
+            path = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as handle:
+                handle.write(text.encode())
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o755)
+        if os.path.isdir(target):  # same release id, other bytes: an edited release
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+        fsync_dir(os.path.dirname(target))
+    module.exit_json(changed=changed, created_base_paths=created, previous=previous)
+
+
+def point(current, release):
+    """current -> releases/<release> (or removed when release is None); True if changed."""
+    want = None if release is None else os.path.join("releases", release)
+    have = os.readlink(current) if os.path.islink(current) else None
+    if have == want:
+        return False
+    if want is None:
+        os.unlink(current)
+    else:
+        tmp = "%s.tmp-%d" % (current, os.getpid())
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(want, tmp)
+        os.rename(tmp, current)
+    fsync_dir(os.path.dirname(current))
+    return True
+
+
+def switch(module, p):
+    root = p["root"]
+    changed = []
+    for server, release in sorted(p["targets"].items()):
+        current = rooted(root, os.path.join(p["config_root"], server, "current"))
+        if release is not None and not os.path.isdir(
+            os.path.join(os.path.dirname(current), "releases", release)
+        ):
+            module.fail_json(msg="server %s: release %s is not staged on this host" % (server, release))
+        if module.check_mode:
+            have = os.readlink(current) if os.path.islink(current) else None
+            if have != (None if release is None else os.path.join("releases", release)):
+                changed.append(server)
+            continue
+        if point(current, release):
+            changed.append(server)
+    module.exit_json(changed=bool(changed), switched=changed)
+
+
+# --- record / unlock ------------------------------------------------------------------
+
+
+def record(module, p):
+    root = p["root"]
+    state_dir = rooted(root, os.path.join(p["config_root"], STATE_DIR))
+    state_path = os.path.join(state_dir, "state.json")
+    doc = dict(p["record"])
+    old = read_json(state_path)
+    if old is not None and {k: v for k, v in old.items() if k not in ("applied_at", "operator",
+            "history")} == {k: v for k, v in doc.items() if k not in ("applied_at", "operator",
+            "history")}:
+        module.exit_json(changed=False, pruned=[])
+    history = list((old or {}).get("history", []))
+    history.append(
+        {"release": doc["release"], "applied_at": doc["applied_at"], "operator": doc["operator"],
+         "spec_sha256": doc["spec_sha256"], "kind": p["kind"]}
+    )
+    doc["history"] = history[-100:]
+    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+    if module.check_mode:
+        module.exit_json(changed=True, pruned=[])
+    write_atomic(os.path.join(state_dir, "releases", doc["release"] + ".json"), data)
+    write_atomic(state_path, data)
+    # keep the newest keep_releases releases (by the order they were applied)
+    keep = []
+    for entry in reversed(history):
+        if entry["release"] not in keep:
+            keep.append(entry["release"])
+    keep = set(keep[: p["keep_releases"]]) | {doc["release"]}
+    if old is not None:
+        keep.add(old.get("release"))
+    pruned = []
+    for server in doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", [])):
+        releases = rooted(root, os.path.join(p["config_root"], server, "releases"))
+        if not os.path.isdir(releases):
+            continue
+        for name in sorted(os.listdir(releases)):
+            if name.startswith(".") or name in keep:
+                continue
+            shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
+            pruned.append("%s/%s" % (server, name))
+    for name in sorted(os.listdir(os.path.join(state_dir, "releases"))):
+        if name.endswith(".json") and name[:-5] not in keep:
+            os.unlink(os.path.join(state_dir, "releases", name))
+    module.exit_json(changed=True, pruned=pruned)
+
+
+def unlock(module, p):
+    path = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock"))
+    current = read_json(path)
+    if current is None or current.get("run_id") != p["run_id"]:
+        module.exit_json(changed=False)
+    if not module.check_mode:
+        os.unlink(path)
+    module.exit_json(changed=True)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "action": {
+                "type": "str",
+                "required": True,
+                "choices": ["preflight", "stage", "switch", "record", "unlock"],
+            },
+            "root": {"type": "str", "default": ""},
+            "config_root": {"type": "str", "required": True},
+            "model_root": {"type": "str", "default": "/"},
+            "base_paths": {"type": "list", "elements": "str", "default": []},
+            "need_bytes": {"type": "int", "default": 0},
+            "gpus": {"type": "list", "elements": "int", "default": []},
+            "runtime": {"type": "str", "default": "process"},
+            "process_path": {"type": "str", "default": ""},
+            "owner": {"type": "str", "default": ""},
+            "run_id": {"type": "str", "default": ""},
+            "break_lock": {"type": "bool", "default": False},
+            "release": {"type": "str"},
+            "servers": {"type": "dict", "default": {}},
+            "targets": {"type": "dict", "default": {}},
+            "record": {"type": "dict", "default": {}},
+            "kind": {"type": "str", "default": "apply"},
+            "keep_releases": {"type": "int", "default": 5},
+            "other_servers": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    action = module.params["action"]
+    {"preflight": preflight, "stage": stage, "switch": switch, "record": record,
+     "unlock": unlock}[action](module, module.params)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The one adapter between tfsconf and Ansible: every playbook run goes through `run`.
+
+Each run gets a fresh private_data_dir: ansible-runner writes env/extravars and
+env/cmdline there, and a later run in the same directory would silently read them back.
+Variables go in as an extravars file (never on a command line, where `ps` shows them),
+results come back from the runner's events as typed values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfsconf.errors import UserError
+
+
+def playbooks_dir() -> Path:
+    """playbooks/ of a source checkout, or the copy a wheel ships as tfsconf/_playbooks."""
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "_playbooks"
+    return shipped if shipped.is_dir() else package.parent / "playbooks"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failures: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+
+
+@dataclass(slots=True)
+class RunResult:
+    playbook: str
+    status: str
+    rc: int
+    stats: dict[str, HostStats] = field(default_factory=dict)
+    failures: list[TaskFailure] = field(default_factory=list)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per host: values the playbook published with `set_fact: tfsconf_out_<key>`."""
+
+    @property
+    def changed(self) -> int:
+        return sum(s.changed for s in self.stats.values())
+
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, s in self.stats.items() if s.failures or s.unreachable)
+
+    def first_failure(self, host: str) -> TaskFailure | None:
+        for failure in self.failures:
+            if failure.host == host:
+                return failure
+        return None
+
+
+Progress = Callable[[str, str, str], None]
+"""(host, task name, outcome) for each finished task; host is "" for play starts."""
+
+_OUT_PREFIX = "tfsconf_out_"
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    parts = []
+    msg = res.get("msg")
+    if msg:
+        parts.append(str(msg))
+    stderr = res.get("stderr")
+    if stderr and str(stderr).strip():
+        parts.append(str(stderr).strip().splitlines()[-1])
+    if not parts and res.get("results"):  # a loop: the first failed item
+        for item in res["results"]:
+            if isinstance(item, dict) and item.get("failed"):
+                return _message(item)
+    return "; ".join(parts) or "failed"
+
+
+def run(
+    playbook: str,
+    *,
+    inventory: Mapping[str, Any],
+    extravars: Mapping[str, Any],
+    limit: Sequence[str] | None = None,
+    check: bool = False,
+    progress: Progress | None = None,
+    forks: int = 10,
+    keep_dir: Path | None = None,
+) -> RunResult:
+    """Run playbooks/<playbook> and return what happened per host; never raises for a
+    failed host (the caller decides), only for a run that could not start."""
+    import ansible_runner
+
+    book = playbooks_dir() / playbook
+    if not book.is_file():
+        raise UserError(f"playbook {book} is missing from this installation")
+    data_dir = Path(tempfile.mkdtemp(prefix="tfsconf-ansible-"))
+    result = RunResult(playbook=playbook, status="unstarted", rc=-1)
+    try:
+        (data_dir / "project").symlink_to(playbooks_dir())
+        (data_dir / "inventory").mkdir()
+        (data_dir / "inventory" / "hosts.json").write_text(json.dumps(dict(inventory)))
+        os.chmod(data_dir, 0o700)
+
+        def on_event(event: dict[str, Any]) -> bool:
+            _collect(event, result, progress)
+            return True
+
+        cmdline = ["--forks", str(forks)]
+        if check:
+            cmdline.append("--check")
+        runner = ansible_runner.run(
+            private_data_dir=str(data_dir),
+            playbook=playbook,
+            inventory=str(data_dir / "inventory" / "hosts.json"),
+            extravars=dict(extravars),
+            limit=",".join(limit) if limit else None,
+            cmdline=" ".join(cmdline),
+            quiet=True,
+            suppress_env_files=True,
+            event_handler=on_event,
+            envvars=_environment(),
+            settings={"suppress_ansible_output": True},
+        )
+        result.status = str(runner.status)
+        result.rc = int(runner.rc if runner.rc is not None else -1)
+        stats = runner.stats or {}
+        hosts = set()
+        for key in ("ok", "changed", "failures", "dark", "skipped", "rescued"):
+            hosts.update((stats.get(key) or {}).keys())
+        for host in hosts:
+            result.stats[host] = HostStats(
+                ok=(stats.get("ok") or {}).get(host, 0),
+                changed=(stats.get("changed") or {}).get(host, 0),
+                failures=(stats.get("failures") or {}).get(host, 0),
+                unreachable=(stats.get("dark") or {}).get(host, 0),
+                skipped=(stats.get("skipped") or {}).get(host, 0),
+                rescued=(stats.get("rescued") or {}).get(host, 0),
+            )
+        if result.status in ("failed", "timeout", "canceled") and not result.stats:
+            raise UserError(f"ansible-playbook {playbook} did not run: {_tail(data_dir)}")
+        return result
+    finally:
+        if keep_dir is not None:
+            shutil.copytree(data_dir, keep_dir, symlinks=True, dirs_exist_ok=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _tail(data_dir: Path) -> str:
+    stdout = data_dir / "artifacts"
+    texts = sorted(stdout.glob("*/stdout"))
+    if not texts:
+        return "no output"
+    lines = [line for line in texts[-1].read_text(errors="replace").splitlines() if line.strip()]
+    return " | ".join(lines[-5:])
+
+
+def _environment() -> dict[str, str]:
+    here = playbooks_dir()
+    return {
+        # modules and the controller-side python: tfsconf's own interpreter
+        "ANSIBLE_LIBRARY": str(here / "library"),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_TIMEOUT": "10",
+        "TFSCONF_CONTROLLER_PYTHON": sys.executable,
+    }
+
+
+def _collect(event: dict[str, Any], result: RunResult, progress: Progress | None) -> None:
+    kind = event.get("event", "")
+    data = event.get("event_data") or {}
+    host = str(data.get("host") or "")
+    task = str(data.get("task") or "")
+    if kind == "playbook_on_play_start" and progress is not None:
+        progress("", str(data.get("play") or ""), "play")
+        return
+    if kind not in (
+        "runner_on_ok",
+        "runner_on_failed",
+        "runner_on_unreachable",
+        "runner_on_skipped",
+    ):
+        return
+    res = data.get("res") or {}
+    if kind == "runner_on_ok":
+        facts = res.get("ansible_facts") or {}
+        for key, value in facts.items():
+            if key.startswith(_OUT_PREFIX):
+                result.results.setdefault(host, {})[key[len(_OUT_PREFIX) :]] = value
+        outcome = "changed" if res.get("changed") else "ok"
+    elif kind == "runner_on_skipped":
+        outcome = "skipped"
+    else:
+        unreachable = kind == "runner_on_unreachable"
+        ignored = bool(data.get("ignore_errors"))
+        outcome = "unreachable" if unreachable else ("ignored" if ignored else "failed")
+        if not ignored:
+            result.failures.append(TaskFailure(host, task, _message(res), unreachable))
+    if progress is not None:
+        progress(host, task, outcome)

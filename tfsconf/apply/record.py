@@ -1,0 +1,187 @@
+"""The last-applied record each host keeps, and the live StateSource built from them.
+
+TF Serving has no API that returns its config, so apply writes what it applied to
+<config_root>/.tfsconf/state.json on the host (and a copy per release under
+.tfsconf/releases/<release>.json, which rollback restores):
+
+    {"schema_version": 1, "generator": "tfsconf", "environment", "host", "release",
+     "spec_sha256", "applied_at", "operator", "tfsconf_version",
+     "manifest": {address, group, runtime, servers, server_images},   # the bundle's host entry
+     "images": {image: ref}, "image_files": {image: Dockerfile text},
+     "files": {"<server>/models.config": text, ..., "warmup.json": text},
+     "models": {model: {"base_path", "versions"}},                   # versions synced
+     "history": [{release, applied_at, operator, spec_sha256, kind}]}
+
+The live source reads every host's record through Ansible (read-only) and assembles them
+into the same bundle shape `plan --state` reads, so the planner cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfsconf.errors import UserError
+from tfsconf.resolve import model as r
+
+RECORD_SCHEMA_VERSION = 1
+
+
+def operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def release_id(host_files: Mapping[str, bytes], images: Mapping[str, str]) -> str:
+    """Content address of a host's release: the same artifacts give the same id, so staging
+    it again is a no-op and a rollback target is named by what it contains."""
+    digest = hashlib.sha256()
+    for path in sorted(host_files):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(host_files[path]).digest())
+    for name in sorted(images):
+        digest.update(f"image\0{name}\0{images[name]}".encode())
+    return "r-" + digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class HostRecord:
+    host: str
+    data: dict[str, Any]
+
+    @property
+    def release(self) -> str:
+        return str(self.data.get("release", ""))
+
+    @property
+    def files(self) -> dict[str, str]:
+        files = self.data.get("files", {})
+        return dict(files) if isinstance(files, dict) else {}
+
+
+def parse_record(host: str, raw: str) -> HostRecord | None:
+    """A record as gather.yml returns it (base64 of state.json; "" when there is none)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.b64decode(raw))
+    except ValueError as exc:
+        raise UserError(f"{host}: the last-applied record is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("generator") != "tfsconf":
+        raise UserError(f"{host}: the last-applied record was not written by tfsconf")
+    if data.get("schema_version") != RECORD_SCHEMA_VERSION:
+        raise UserError(
+            f"{host}: last-applied record schema {data.get('schema_version')!r} is not "
+            f"supported (this tfsconf reads {RECORD_SCHEMA_VERSION})"
+        )
+    return HostRecord(host, data)
+
+
+def bundle_from_records(environment: str, records: Mapping[str, HostRecord]) -> dict[str, bytes]:
+    """The records as a bundle (relative path -> bytes, manifest included)."""
+    from tfsconf.compile.bundle import GENERATOR, MANIFEST, MANIFEST_SCHEMA_VERSION
+
+    files: dict[str, bytes] = {}
+    hosts: dict[str, Any] = {}
+    images: dict[str, str] = {}
+    for host, record in sorted(records.items()):
+        hosts[host] = record.data.get("manifest", {})
+        for rel, text in record.files.items():
+            files[f"hosts/{host}/{rel}"] = str(text).encode()
+        for name, ref in (record.data.get("images") or {}).items():
+            images[name] = ref
+            dockerfile = (record.data.get("image_files") or {}).get(name, "")
+            files[f"images/{name}/Dockerfile"] = str(dockerfile).encode()
+    manifest = {
+        "generator": GENERATOR,
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "environment": environment,
+        "images": dict(sorted(images.items())),
+        "hosts": hosts,
+        "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+    }
+    files[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    return files
+
+
+def gather_records(
+    env: r.Environment,
+    inventory: Mapping[str, Any],
+    *,
+    hosts: list[str] | None = None,
+    progress: Any = None,
+) -> dict[str, HostRecord | None]:
+    """Every host's record, read through Ansible; an unreachable host is an error."""
+    from tfsconf.apply import ansible
+
+    names = hosts if hosts is not None else [h.name for h in env.hosts]
+    result = ansible.run(
+        "gather.yml",
+        inventory=inventory,
+        extravars={"tfsconf_config_root": env.config_root},
+        limit=names,
+        progress=progress,
+    )
+    failed = result.failed_hosts()
+    if failed:
+        details = []
+        for host in failed:
+            failure = result.first_failure(host)
+            why = failure.message if failure else "failed"
+            details.append(f"{host}: {'unreachable: ' if failure and failure.unreachable else ''}{why}")
+        raise UserError(
+            "cannot read the last-applied state of "
+            + ", ".join(failed)
+            + " (nothing was changed):\n  "
+            + "\n  ".join(details)
+        )
+    out: dict[str, HostRecord | None] = {}
+    for host in names:
+        raw = str(result.results.get(host, {}).get("record", ""))
+        out[host] = parse_record(host, raw)
+    return out
+
+
+class LiveSource:
+    """The hosts' last-applied records (plan --live, apply)."""
+
+    def __init__(
+        self,
+        spec: Path,
+        env: r.Environment,
+        inventory: Mapping[str, Any],
+        *,
+        progress: Any = None,
+    ) -> None:
+        self.spec = spec
+        self.env = env
+        self.inventory = inventory
+        self.progress = progress
+        self.records: dict[str, HostRecord | None] = {}
+
+    def origin(self) -> Any:
+        from tfsconf.plan.state import StateOrigin
+
+        return StateOrigin("live", str(self.spec), f"{len(self.env.hosts)} host(s)")
+
+    def load(self) -> Any:
+        from tfsconf.plan.state import state_from_bundle
+
+        self.records = gather_records(self.env, self.inventory, progress=self.progress)
+        present = {h: rec for h, rec in self.records.items() if rec is not None}
+        files = bundle_from_records(self.env.name, present)
+        return state_from_bundle(files, self.origin(), "live state")

@@ -1,0 +1,216 @@
+"""apply: preflight on every changed host, then each host group in rollout steps, then the
+host locks released; the report says per host what happened.
+
+Ansible decides the steps inside a group (`serial`, `max_fail_percentage`); groups run one
+after another, and a group with a failed host stops the apply (later groups untouched).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfsconf.apply import ansible
+from tfsconf.apply.record import HostRecord, operator
+from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
+from tfsconf.plan.model import Plan
+from tfsconf.resolve import model as r
+
+HostStatus = str
+"""applied | rolled-back | failed | untouched (not reached) | unchanged (empty plan) |
+preflight-failed | locked"""
+
+
+@dataclass(slots=True)
+class HostReport:
+    host: str
+    group: str
+    status: HostStatus
+    release: str | None = None
+    changed: int = 0
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "group": self.group,
+            "status": self.status,
+            "release": self.release,
+            "changed": self.changed,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    environment: str
+    run_id: str
+    hosts: list[HostReport] = field(default_factory=list)
+    stage: str = "done"
+    """Where the apply ended: preflight, rollout or done."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(h.status in ("applied", "unchanged") for h in self.hosts)
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "stage": self.stage,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 3),
+            "hosts": [h.as_json() for h in self.hosts],
+        }
+
+
+def _stderr_progress(host: str, task: str, outcome: str) -> None:
+    if outcome == "play":
+        print(f"== {task}", file=sys.stderr, flush=True)
+    elif outcome != "skipped":
+        print(f"  [{host}] {task}: {outcome}", file=sys.stderr, flush=True)
+
+
+def _serial(step: int | str) -> int | str:
+    return step
+
+
+def apply_plan(
+    plan: Plan,
+    env: r.Environment,
+    bundle_files: Mapping[str, bytes],
+    image_refs: Mapping[str, str],
+    records: Mapping[str, HostRecord | None],
+    inventory: Mapping[str, Any],
+    *,
+    options: Options | None = None,
+    break_lock: bool = False,
+    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+) -> ApplyReport:
+    started = time.monotonic()
+    options = options or Options()
+    run_id = uuid.uuid4().hex[:12]
+    report = ApplyReport(env.name, run_id)
+    groups = {h.name: h.group for h in env.hosts}
+    targets = [hp for hp in plan.hosts if hp.change != "remove" and hp.name in groups]
+    changing = {hp.name for hp in targets}
+    for host in env.hosts:
+        if host.name not in changing:
+            report.hosts.append(HostReport(host.name, host.group, "unchanged"))
+    if not targets:
+        report.seconds = time.monotonic() - started
+        return report
+    scratch = scratch_dir()
+    try:
+        builder = WorkBuilder(plan, env, bundle_files, image_refs, records, options, scratch)
+        work = {hp.name: builder.build(hp) for hp in targets}
+        reports = {
+            name: HostReport(name, groups[name], "untouched", release=item["release"])
+            for name, item in work.items()
+        }
+        report.hosts.extend(reports[name] for name in sorted(reports))
+        common = {
+            "tfsconf_work": work,
+            "tfsconf_run_id": run_id,
+            "tfsconf_owner": operator(),
+            "tfsconf_break_lock": break_lock,
+            "tfsconf_config_root": env.config_root,
+        }
+        names = sorted(work)
+        report.stage = "preflight"
+        locked: list[str] = []
+        try:
+            pre = ansible.run(
+                "preflight.yml", inventory=inventory, extravars=common, limit=names,
+                progress=progress,
+            )
+            failed = pre.failed_hosts()
+            locked = [n for n in names if n not in failed]
+            if failed or pre.status != "successful":
+                for name in failed:
+                    failure = pre.first_failure(name)
+                    reports[name].status = "preflight-failed"
+                    reports[name].error = (
+                        ("unreachable: " if failure and failure.unreachable else "")
+                        + (failure.message if failure else "failed")
+                    )
+                return report
+            report.stage = "rollout"
+            for group in env.groups:
+                members = [n for n in names if groups[n] == group.name]
+                if not members:
+                    continue
+                result = ansible.run(
+                    "rollout.yml",
+                    inventory=inventory,
+                    extravars={
+                        **common,
+                        "tfsconf_work": {n: work[n] for n in members},
+                        "tfsconf_serial": _serial(group.rollout.step),
+                        "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
+                    },
+                    limit=members,
+                    progress=progress,
+                )
+                for name in members:
+                    out = result.results.get(name, {})
+                    stats = result.stats.get(name)
+                    reports[name].changed = stats.changed if stats else 0
+                    status = str(out.get("status", ""))
+                    if status == "applied":
+                        reports[name].status = "applied"
+                    elif status in ("rolled-back", "failed"):
+                        reports[name].status = status
+                        reports[name].error = str(out.get("error", ""))
+                    elif stats and (stats.failures or stats.unreachable):
+                        failure = result.first_failure(name)
+                        reports[name].status = "failed"
+                        reports[name].error = failure.message if failure else "failed"
+                if any(reports[n].status != "applied" for n in members if
+                       reports[n].status != "untouched") or result.status != "successful":
+                    return report
+            report.stage = "done"
+            return report
+        finally:
+            if locked:
+                ansible.run(
+                    "unlock.yml", inventory=inventory, extravars=common, limit=locked,
+                    progress=None,
+                )
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+        report.seconds = time.monotonic() - started
+
+
+def render_report(report: ApplyReport) -> str:
+    rows = [("host", "group", "status", "changed", "release", "error")]
+    for h in sorted(report.hosts, key=lambda h: (h.group, h.host)):
+        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", h.error))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(5)] + [row[5]]
+        lines.append("  ".join(cells).rstrip())
+    counts: dict[str, int] = {}
+    for h in report.hosts:
+        counts[h.status] = counts.get(h.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    verdict = "Apply complete" if report.ok else f"Apply FAILED (stopped in {report.stage})"
+    lines.append("")
+    lines.append(f"{verdict}: {summary}; {report.changed} change(s) in {report.seconds:.1f} s.")
+    return "\n".join(lines) + "\n"
+
+

@@ -1,0 +1,220 @@
+"""The controller side of TF Serving's gRPC API, as apply uses it.
+
+- reload: ModelService/HandleReloadConfigRequest with a bounded deadline. TF Serving
+  replaces its whole model list with the one sent; the file on disk is the same text (apply
+  switched `current` first), so a restart later reads what the reload set.
+- wait_available: ModelService/GetModelStatus until every expected version is AVAILABLE.
+  A version that ends (END) with an error fails at once instead of waiting out the timeout;
+  a server whose port is not open yet (TF Serving opens it only after its first load) is
+  waited for.
+- smoke_predict: PredictionService/Predict with the version's own warmup records.
+
+TensorFlow is never initialised: the generated modules are imported under a stand-in
+package (tfsconf.warmup.protos).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfsconf.errors import UserError
+
+STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+AVAILABLE = 30
+END = 50
+
+
+class ServingError(UserError):
+    """TF Serving refused, failed or did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def _channel(endpoint: Endpoint) -> Any:
+    import grpc
+
+    target = f"[{endpoint.address}]:{endpoint.port}" if ":" in endpoint.address else str(endpoint)
+    return grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.enable_http_proxy", 0),
+        ],
+    )
+
+
+def _services() -> dict[str, Any]:
+    from tfsconf.warmup.protos import serving_services
+
+    return serving_services()
+
+
+def parse_models_config(text: str) -> Any:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        raise UserError(f"models.config does not parse: {exc}") from exc
+    return config
+
+
+def reload(endpoint: Endpoint, models_config: str, *, deadline: float = 60.0) -> None:
+    """Send a whole ModelServerConfig; raise ServingError with TF Serving's own message."""
+    import grpc
+
+    services = _services()
+    request = services["model_management"].ReloadConfigRequest()
+    request.config.CopyFrom(parse_models_config(models_config))
+    with _channel(endpoint) as channel:
+        stub = services["model_service_grpc"].ModelServiceStub(channel)
+        try:
+            response = stub.HandleReloadConfigRequest(request, timeout=deadline)
+        except grpc.RpcError as exc:
+            raise ServingError(
+                f"{endpoint}: HandleReloadConfigRequest failed: {exc.code().name}: "
+                f"{exc.details()}"
+            ) from exc
+    if response.status.error_code != 0:
+        raise ServingError(
+            f"{endpoint}: HandleReloadConfigRequest failed: error {response.status.error_code}:"
+            f" {response.status.error_message}"
+        )
+
+
+def expectations(models_config: str) -> dict[str, list[int] | None]:
+    """model -> versions that must be AVAILABLE (None: at least one version, for latest/all
+    policies, whose versions depend on what is on disk)."""
+    config = parse_models_config(models_config)
+    out: dict[str, list[int] | None] = {}
+    for model in config.model_config_list.config:
+        policy = model.model_version_policy
+        if policy.WhichOneof("policy_choice") == "specific":
+            out[model.name] = sorted(policy.specific.versions)
+        else:
+            out[model.name] = None
+    return out
+
+
+def model_status(endpoint: Endpoint, model: str, *, timeout: float = 5.0) -> dict[int, tuple[str, str]]:
+    """version -> (state name, error message) for one model; {} when TF Serving does not know
+    the model; raises grpc.RpcError when the server does not answer."""
+    import grpc
+
+    services = _services()
+    request = services["get_model_status"].GetModelStatusRequest()
+    request.model_spec.name = model
+    with _channel(endpoint) as channel:
+        stub = services["model_service_grpc"].ModelServiceStub(channel)
+        try:
+            response = stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return {}
+            raise
+    return {
+        int(s.version): (STATE_NAMES.get(int(s.state), str(s.state)), s.status.error_message)
+        for s in response.model_version_status
+    }
+
+
+def wait_available(
+    endpoint: Endpoint,
+    expect: Mapping[str, Sequence[int] | None],
+    *,
+    timeout: float,
+    poll: float = 0.2,
+) -> dict[str, list[int]]:
+    """Wait until each model has every expected version AVAILABLE (or, for None, at least
+    one); returns the AVAILABLE versions per model."""
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    last: dict[str, dict[int, tuple[str, str]]] = {}
+    unreachable = ""
+    while True:
+        done: dict[str, list[int]] = {}
+        try:
+            for model, versions in sorted(expect.items()):
+                status = last[model] = model_status(endpoint, model)
+                ready = sorted(v for v, (state, _) in status.items() if state == "AVAILABLE")
+                for version in versions or ():
+                    state, error = status.get(version, ("not loaded", ""))
+                    if state == "END" and version not in ready:
+                        raise ServingError(
+                            f"{endpoint}: model {model} version {version} failed to load"
+                            + (f": {error}" if error else " (END)")
+                        )
+                wanted = set(versions) if versions is not None else None
+                if (wanted is not None and wanted <= set(ready)) or (wanted is None and ready):
+                    done[model] = ready
+            unreachable = ""
+        except grpc.RpcError as exc:
+            unreachable = f"{exc.code().name}: {exc.details()}"
+        if len(done) == len(expect):
+            return done
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    if unreachable:
+        raise ServingError(f"{endpoint}: not serving after {timeout:.0f} s ({unreachable})")
+    waiting = []
+    for model, versions in sorted(expect.items()):
+        status = last.get(model, {})
+        for version in versions or ():
+            state = status.get(version, ("not loaded", ""))[0]
+            if state != "AVAILABLE":
+                waiting.append(f"{model} v{version}: {state}")
+        if versions is None and not any(s == "AVAILABLE" for s, _ in status.values()):
+            waiting.append(f"{model}: no version AVAILABLE")
+    raise ServingError(f"{endpoint}: not AVAILABLE within {timeout:.0f} s: {'; '.join(waiting)}")
+
+
+def smoke_predict(
+    endpoint: Endpoint, model: str, version: int, warmup_file: Path, *, records: int = 1,
+    timeout: float = 30.0,
+) -> int:
+    """Replay up to `records` predict records of the version's warmup file against that
+    version; returns how many were sent (0 when the file holds no predict records)."""
+    import grpc
+
+    from tfsconf.warmup.protos import tf_protos
+    from tfsconf.warmup.tfrecord import read_records
+
+    log_type = tf_protos().prediction_log.PredictionLog
+    services = _services()
+    sent = 0
+    with _channel(endpoint) as channel:
+        stub = services["prediction_service_grpc"].PredictionServiceStub(channel)
+        for payload in read_records(warmup_file):
+            log = log_type.FromString(payload)
+            if log.WhichOneof("log_type") != "predict_log":
+                continue
+            request = log.predict_log.request
+            request.model_spec.name = model
+            request.model_spec.ClearField("version_label")
+            request.model_spec.version.value = version
+            try:
+                stub.Predict(request, timeout=timeout)
+            except grpc.RpcError as exc:
+                raise ServingError(
+                    f"{endpoint}: smoke predict on {model} version {version} failed: "
+                    f"{exc.code().name}: {exc.details()}"
+                ) from exc
+            sent += 1
+            if sent >= records:
+                break
+    return sent

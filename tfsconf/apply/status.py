@@ -1,0 +1,83 @@
+"""`tfsconf status`: each host's last-applied record, the drift of the spec against it,
+and what TF Serving reports for every model version (GetModelStatus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfsconf.plan.model import Plan
+
+
+def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
+    import grpc
+
+    from tfsconf.apply.serving import Endpoint, expectations, model_status
+
+    env = context.loaded.resolved
+    records = context.source.records
+    drift = {hp.name: hp.summary() for hp in plan.hosts}
+    hosts = []
+    healthy = True
+    for host in env.hosts:
+        record = records.get(host.name)
+        servers = []
+        for server in host.servers:
+            text = record.files.get(f"{server.name}/models.config") if record else None
+            models = []
+            for model, versions in sorted(expectations(text).items()) if text else ():
+                wanted = versions
+                if wanted is None and record is not None:
+                    wanted = (record.data.get("models", {}).get(model) or {}).get("versions")
+                try:
+                    live = model_status(Endpoint(host.address, server.grpc_port), model, timeout=3)
+                    error = ""
+                except grpc.RpcError as exc:
+                    live, error = {}, f"{exc.code().name}"
+                states = {str(v): s for v, (s, _) in sorted(live.items())}
+                ok = not error and all(states.get(str(v)) == "AVAILABLE" for v in wanted or [])
+                ok = ok and (bool(wanted) or "AVAILABLE" in states.values())
+                healthy = healthy and ok
+                models.append(
+                    {"model": model, "expected": wanted, "states": states, "ok": ok, "error": error}
+                )
+            servers.append({"server": server.name, "grpc_port": server.grpc_port, "models": models})
+        hosts.append(
+            {
+                "host": host.name,
+                "address": host.address,
+                "release": record.release if record else None,
+                "applied_at": record.data.get("applied_at") if record else None,
+                "operator": record.data.get("operator") if record else None,
+                "drift": drift.get(host.name, ""),
+                "servers": servers,
+            }
+        )
+    return {
+        "environment": env.name,
+        "in_sync": not plan.has_changes and healthy,
+        "drift": plan.has_changes,
+        "healthy": healthy,
+        "hosts": hosts,
+    }
+
+
+def render_status(result: dict[str, Any]) -> str:
+    lines = [f"environment {result['environment']}"]
+    for host in result["hosts"]:
+        release = host["release"] or "never applied"
+        when = f" at {host['applied_at']} by {host['operator']}" if host["release"] else ""
+        lines.append(f"{host['host']} ({host['address']}): release {release}{when}")
+        if host["drift"]:
+            lines.append(f"  drift: {host['drift']}")
+        for server in host["servers"]:
+            for model in server["models"]:
+                states = ", ".join(f"v{v} {s}" for v, s in model["states"].items()) or (
+                    model["error"] or "not served"
+                )
+                mark = "ok" if model["ok"] else "NOT OK"
+                lines.append(f"  {server['server']}/{model['model']}: {states} [{mark}]")
+    verdict = "in sync" if result["in_sync"] else (
+        "DRIFT: the spec differs from the hosts" if result["drift"] else "UNHEALTHY"
+    )
+    lines.append(verdict)
+    return "\n".join(lines) + "\n"

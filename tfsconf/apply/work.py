@@ -1,0 +1,384 @@
+"""What each host must do, from a Plan, the compiled bundle and the hosts' records.
+
+The result is plain data (JSON-able) handed to the playbooks as `tfsconf_work`: the
+playbooks decide nothing that Python can decide first, so what runs is what the plan said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfsconf.apply.record import HostRecord, now, operator, release_id
+from tfsconf.errors import UserError
+from tfsconf.plan.model import HostPlan, Plan
+from tfsconf.resolve import model as r
+
+RECORD_KIND = "apply"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    health_timeout: float | None = None
+    """Overrides the spec's rollout.health_timeout_seconds."""
+    sync_retries: int = 3
+    sync_bwlimit: int = 0
+    """Bytes per second per model sync; 0 = unlimited."""
+    http_timeout: float = 30.0
+
+
+def host_files(bundle_files: Mapping[str, bytes], host: str) -> dict[str, bytes]:
+    prefix = f"hosts/{host}/"
+    return {p[len(prefix) :]: d for p, d in bundle_files.items() if p.startswith(prefix)}
+
+
+def _grpc_port_of(flags: str | None) -> int | None:
+    match = re.search(r"^--port=(\d+)$", flags or "", re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+class SourceVersions:
+    """Versions a model source offers (for latest/all policies), and a version's
+    saved_model.pb for warmup generation, read from the machine that runs apply."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def _http_url(self, source: r.Source, suffix: str, op: str) -> str:
+        if source.kind == "webhdfs":
+            parsed = urllib.parse.urlsplit(source.location)
+            path = parsed.path.rstrip("/") + suffix
+            return f"http://{parsed.netloc}/webhdfs/v1{path}?op={op}"
+        return source.location.rstrip("/") + suffix
+
+    def versions(self, source: r.Source) -> list[int]:
+        if source.kind == "local":
+            try:
+                names = os.listdir(source.location)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot list the versions of {source.location}: {exc.strerror} (a local "
+                    "source must be mounted on the machine running apply as well)"
+                ) from exc
+        elif source.kind == "webhdfs":
+            url = self._http_url(source, "", "LISTSTATUS")
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
+                listing = json.loads(response.read())
+            names = [s["pathSuffix"] for s in listing["FileStatuses"]["FileStatus"]]
+        else:
+            raise UserError(
+                f"{source.location}: an http source cannot be listed: give the model a "
+                "specific version policy, or use a local or webhdfs source"
+            )
+        return sorted(int(n) for n in names if n.isdigit())
+
+    def saved_model_dir(self, source: r.Source, version: int, scratch: Path) -> Path:
+        """A directory holding the version's saved_model.pb (the source's own for local)."""
+        if source.kind == "local":
+            return Path(source.location) / str(version)
+        target = scratch / f"{abs(hash(source.location))}-{version}"
+        target.mkdir(parents=True, exist_ok=True)
+        url = self._http_url(source, f"/{version}/saved_model.pb", "OPEN")
+        try:
+            with (
+                urllib.request.urlopen(url, timeout=self.timeout) as response,  # noqa: S310
+                open(target / "saved_model.pb", "wb") as out,
+            ):
+                shutil.copyfileobj(response, out)
+        except OSError as exc:
+            raise UserError(f"cannot fetch saved_model.pb of version {version}: {exc}") from exc
+        return target
+
+    def size(self, source: r.Source, version: int) -> int:
+        """Bytes of a version, when the source says without downloading it (else 0)."""
+        if source.kind != "local":
+            return 0
+        root = Path(source.location) / str(version)
+        total = 0
+        for base, _dirs, names in os.walk(root):
+            for name in names:
+                try:
+                    total += os.stat(os.path.join(base, name)).st_size
+                except OSError:
+                    pass
+        return total
+
+
+def _policy_expect(models_config: str, resolved: Mapping[str, list[int]]) -> dict[str, Any]:
+    from tfsconf.apply.serving import expectations
+
+    out: dict[str, Any] = {}
+    for model, versions in expectations(models_config).items():
+        out[model] = versions if versions is not None else resolved.get(model)
+    return out
+
+
+class WorkBuilder:
+    def __init__(
+        self,
+        plan: Plan,
+        env: r.Environment,
+        bundle_files: Mapping[str, bytes],
+        image_refs: Mapping[str, str],
+        records: Mapping[str, HostRecord | None],
+        options: Options,
+        scratch: Path,
+    ) -> None:
+        self.plan = plan
+        self.env = env
+        self.files = bundle_files
+        self.image_refs = image_refs
+        self.records = records
+        self.options = options
+        self.scratch = scratch
+        self.sources = SourceVersions(options.http_timeout)
+        self._versions: dict[str, list[int]] = {}
+        self._warmups: dict[tuple[str, int], Path] = {}
+
+    def _host(self, name: str) -> r.Host:
+        for host in self.env.hosts:
+            if host.name == name:
+                return host
+        raise UserError(f"host {name} is not in the spec")
+
+    def _group(self, name: str) -> r.Group:
+        for group in self.env.groups:
+            if group.name == name:
+                return group
+        raise UserError(f"group {name} is not in the spec")
+
+    def _resolve(self, model: r.Model) -> list[int]:
+        if model.policy.kind == "specific":
+            return list(model.policy.versions)
+        key = model.base_path
+        if key not in self._versions:
+            offered = self.sources.versions(model.source)
+            if not offered:
+                raise UserError(f"model {model.name}: the source {model.source.location} has no versions")
+            self._versions[key] = (
+                offered[-model.policy.num_versions :] if model.policy.kind == "latest" else offered
+            )
+        return self._versions[key]
+
+    def _warmup(self, model: r.Model, version: int) -> Path | None:
+        if model.warmup is None:
+            return None
+        key = (model.base_path, version)
+        found = self._warmups.get(key)
+        if found is not None:
+            return found
+        from tfsconf.warmup.generate import generate_warmup
+
+        model_dir = self.sources.saved_model_dir(model.source, version, self.scratch / "models")
+        out = self.scratch / "warmup" / f"{model.name}-{version}.tfrecord"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        generate_warmup(
+            model_dir,
+            Path(model.warmup.samples),
+            records=model.warmup.records,
+            model_name=model.name,
+            signature_name=model.signature_name,
+            batch_sizes=model.warmup.batch_sizes,
+            out=out,
+            sample_format=model.warmup.format,
+        )
+        self._warmups[key] = out
+        return out
+
+    def build(self, hp: HostPlan) -> dict[str, Any]:
+        host = self._host(hp.name)
+        group = self._group(host.group)
+        record = self.records.get(host.name)
+        own = host_files(self.files, host.name)
+        images = {
+            s.image: self.image_refs[s.image] for s in host.servers if s.runtime == "docker"
+        }
+        release = release_id(own, images)
+        previous_release = record.release if record else None
+        previous_servers = set(record.data.get("manifest", {}).get("servers", [])) if record else set()
+        previous_files = record.files if record else {}
+        previous_models = (record.data.get("models") or {}) if record else {}
+        previous_resolved = {m: list(v.get("versions", [])) for m, v in previous_models.items()}
+        desired = {s.name: s for s in host.servers}
+
+        stage: dict[str, dict[str, str]] = {}
+        for server in host.servers:
+            prefix = f"{server.name}/"
+            stage[server.name] = {
+                p[len(prefix) :]: d.decode() for p, d in own.items() if p.startswith(prefix)
+            }
+        removed = sorted(previous_servers - set(desired))
+        targets: dict[str, str | None] = {name: release for name in desired}
+        targets.update(dict.fromkeys(removed))
+        rollback_targets: dict[str, str | None] = {
+            name: (previous_release if name in previous_servers else None)
+            for name in [*desired, *removed]
+        }
+
+        # model syncs: each (base path, version) once per host
+        models_by_name: dict[str, r.Model] = {}
+        for server in host.servers:
+            for model in server.models:
+                models_by_name.setdefault(model.name, model)
+        syncs: list[dict[str, Any]] = []
+        synced: dict[str, list[int]] = {}
+        for action in hp.actions:
+            if action.kind != "sync" or action.model is None:
+                continue
+            model = models_by_name[action.model]
+            versions = [action.version] if action.version is not None else self._resolve(model)
+            for version in versions:
+                warmup = self._warmup(model, version)
+                synced.setdefault(model.name, []).append(version)
+                syncs.append(
+                    {
+                        "model": model.name,
+                        "base_path": model.base_path,
+                        "version": version,
+                        "source": {
+                            "kind": model.source.kind,
+                            "location": model.source.location,
+                            "checksums": model.source.checksums,
+                        },
+                        "warmup": str(warmup) if warmup else None,
+                        "bytes": self.sources.size(model.source, version),
+                    }
+                )
+        resolved = {name: self._resolve(m) for name, m in models_by_name.items()}
+
+        activations: list[dict[str, Any]] = []
+        planned = {sp.name: sp for sp in hp.servers}
+        for name in [*desired, *removed]:
+            sp = planned.get(name)
+            server = desired.get(name)
+            touches_models = server is not None and any(
+                m.name in synced for m in server.models
+            )
+            if sp is None and not touches_models:
+                continue
+            kind = (sp.activation if sp is not None else None) or "none"
+            if kind == "none" and not touches_models:
+                continue
+            old_config = previous_files.get(f"{name}/models.config")
+            previous = {
+                "release": previous_release if name in previous_servers else None,
+                "models_config": old_config,
+                "expect": _policy_expect(old_config, previous_resolved) if old_config else {},
+            }
+            if server is None:  # removed: its old port, for a revert
+                port = _grpc_port_of(previous_files.get(f"{name}/server.flags")) or 0
+                activations.append(
+                    {
+                        "server": name,
+                        "kind": "remove",
+                        "address": host.address,
+                        "grpc_port": port,
+                        "unit": f"tfserving-{name}.service",
+                        "phases": [],
+                        "expect": {},
+                        "smoke": [],
+                        "previous": previous,
+                    }
+                )
+                continue
+            final = stage[name]["models.config"]
+            phases = []
+            if kind == "hot-reload":
+                if sp is not None and sp.phases:
+                    for phase in sp.phases:
+                        expect: dict[str, list[int]] = {}
+                        for model_name, version in phase.wait_for:
+                            expect.setdefault(model_name, []).append(version)
+                        phases.append({"models_config": phase.models_config, "expect": expect})
+                else:
+                    phases.append({"models_config": final, "expect": {}})
+            smoke = []
+            for model in server.models:
+                for item in syncs:
+                    if item["model"] == model.name and item["warmup"]:
+                        smoke.append(
+                            {"model": model.name, "version": item["version"], "warmup": item["warmup"]}
+                        )
+            activations.append(
+                {
+                    "server": name,
+                    "kind": kind,
+                    "address": host.address,
+                    "grpc_port": server.grpc_port,
+                    "unit": f"tfserving-{name}.service",
+                    "phases": phases,
+                    "expect": _policy_expect(final, resolved),
+                    "smoke": smoke,
+                    "previous": previous,
+                }
+            )
+
+        record_doc = {
+            "schema_version": 1,
+            "generator": "tfsconf",
+            "environment": self.env.name,
+            "host": host.name,
+            "release": release,
+            "spec_sha256": self.env.spec_sha256,
+            "applied_at": now(),
+            "operator": operator(),
+            "manifest": {
+                "address": host.address,
+                "group": host.group,
+                "runtime": host.runtime,
+                "servers": [s.name for s in host.servers],
+                "server_images": {s.name: s.image for s in host.servers if s.runtime == "docker"},
+            },
+            "images": images,
+            "image_files": {
+                name: self.files[f"images/{name}/Dockerfile"].decode() for name in images
+            },
+            "files": {rel: data.decode() for rel, data in sorted(own.items())},
+            "models": {
+                name: {"base_path": m.base_path, "versions": resolved[name]}
+                for name, m in sorted(models_by_name.items())
+            },
+        }
+        env_images = {i.name: i for i in self.env.images}
+        return {
+            "kind": RECORD_KIND,
+            "release": release,
+            "config_root": self.env.config_root,
+            "model_root": self.env.model_root,
+            "runtime": host.runtime,
+            "base_paths": sorted({m.base_path for m in models_by_name.values()}),
+            "need_bytes": sum(int(s["bytes"]) for s in syncs),
+            "gpus": sorted({s.gpu for s in host.servers if s.gpu is not None}),
+            "stage": stage,
+            "targets": targets,
+            "rollback_targets": rollback_targets,
+            "removed_servers": removed,
+            "syncs": syncs,
+            "sync": {"retries": self.options.sync_retries, "bwlimit": self.options.sync_bwlimit},
+            "images": [
+                {
+                    "name": name,
+                    "ref": ref,
+                    "registry": bool(env_images[name].registry),
+                    "dockerfile": self.files[f"images/{name}/Dockerfile"].decode(),
+                }
+                for name, ref in sorted(images.items())
+            ],
+            "activations": activations,
+            "record": record_doc,
+            "keep_releases": group.rollout.keep_releases,
+            "timeout": self.options.health_timeout or group.rollout.health_timeout_seconds,
+        }
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tfsconf-apply-"))

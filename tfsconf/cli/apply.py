@@ -1,0 +1,140 @@
+"""`tfsconf apply` and `tfsconf status`.
+
+apply: exit 0 when every changed host applied (or nothing had to change), 1 on any failure
+(a host rolled back, preflight refused, a stale plan, an error). status: 0 in sync and
+healthy, 2 drift (the spec and the hosts differ, or a version is not AVAILABLE), 1 error.
+Progress goes to stderr; stdout carries the report (text table or --format json).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from tfsconf.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, handle_errors
+
+HostVarsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--host-vars",
+        metavar="FILE",
+        help="YAML of host -> Ansible variables ('all' for every host): interpreter paths, "
+        "bastions; the test bed's per-host root.",
+    ),
+]
+ReportFormat = Annotated[
+    Literal["text", "json"], typer.Option("--format", help="Report format: text or json.")
+]
+
+
+def _confirm(prompt: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(prompt, end=" ", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def apply(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SPEC|PLAN", help="An environment spec, or a plan saved by plan --live --out."
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    host_vars: HostVarsOpt = None,
+    output_format: ReportFormat = "text",
+    break_lock: Annotated[
+        bool,
+        typer.Option("--break-lock", help="Take over host locks left by an apply that died."),
+    ] = False,
+    health_timeout: Annotated[
+        float | None,
+        typer.Option("--health-timeout", help="Seconds; overrides rollout.health_timeout_seconds."),
+    ] = None,
+    bwlimit: Annotated[
+        int, typer.Option("--bwlimit", help="Model sync bandwidth limit, bytes/s (0: none).")
+    ] = 0,
+    retries: Annotated[int, typer.Option("--retries", help="Model sync retries per file.")] = 3,
+) -> None:
+    """Plan against the hosts' live state, show the plan, ask, then roll it out."""
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf import api
+        from tfsconf.apply.rollout import apply_plan, render_report
+        from tfsconf.apply.work import Options
+        from tfsconf.errors import UserError
+        from tfsconf.plan.render import render_text
+
+        options = Options(health_timeout=health_timeout, sync_retries=retries, sync_bwlimit=bwlimit)
+        if target.suffix == ".json":
+            plans, workdir = api.load_saved_plans(target)
+            if len(plans) != 1:
+                raise UserError(f"{target}: apply takes a plan of one environment")
+            plan = plans[0]
+            if plan.state.kind != "live":
+                raise UserError(
+                    f"{target} was planned against {plan.state.describe()}, not the hosts: "
+                    "apply needs a plan made with `tfsconf plan --live`"
+                )
+            spec = Path(plan.spec) if workdir is None else workdir / plan.spec
+            context = api.live_context(spec, host_vars=host_vars)
+            current = context.source.load()  # type: ignore[attr-defined]
+            api.check_plan_fresh(plan, workdir=workdir, current=current)
+            if not yes:
+                raise UserError("applying a saved plan needs --yes")
+        else:
+            context = api.live_context(target, host_vars=host_vars)
+            plan = api.plan_live(context, str(target))
+            sys.stderr.write(render_text([plan], colour=False, diffs=True))
+            if plan.has_changes and not yes and not _confirm("Apply this plan? [y/N]"):
+                raise UserError("not applied (answer y, or pass --yes)")
+        report = apply_plan(
+            plan,
+            context.loaded.resolved,
+            context.bundle.files,
+            context.bundle.image_refs,
+            context.source.records,  # type: ignore[attr-defined]
+            context.inventory,
+            options=options,
+            break_lock=break_lock,
+        )
+        if output_format == "json":
+            print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+        else:
+            sys.stdout.write(render_report(report))
+        return EXIT_OK if report.ok else EXIT_ERROR
+
+    raise typer.Exit(run())
+
+
+def status(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="Environment spec.")],
+    host_vars: HostVarsOpt = None,
+    output_format: ReportFormat = "text",
+) -> None:
+    """Live state per host, server and model version, against the spec (drift)."""
+
+    @handle_errors
+    def run() -> int:
+        from tfsconf import api
+        from tfsconf.apply.status import collect_status, render_status
+
+        context = api.live_context(spec, host_vars=host_vars)
+        plan = api.plan_live(context, str(spec))
+        result: dict[str, Any] = collect_status(context, plan)
+        if output_format == "json":
+            print(json.dumps(result, indent=2, sort_keys=True))
+        else:
+            sys.stdout.write(render_status(result))
+        return EXIT_OK if result["in_sync"] else EXIT_CHANGES
+
+    raise typer.Exit(run())
+
+
+_ = EXIT_ERROR
