@@ -235,3 +235,17 @@ def test_leftovers_of_a_crashed_session_are_cleaned(
             sleeper.wait()
             if name != same_name:
                 destroy_netns(name)
+
+
+def test_close_kills_local_stand_ins_found_by_their_root(make_bed: BedFactory) -> None:
+    bed = make_bed("local")
+    env = bed.host_vars()["h2"]["tfsconf_process_env"]
+    standin = subprocess.Popen(["sleep", "300"], env=env)
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        bed.close()
+        assert standin.wait(timeout=5) == -9
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
 import os
 import re
@@ -25,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -99,7 +100,7 @@ def netns_pids(netns: str) -> list[int]:
     return [int(word) for word in proc.stdout.split()] if proc.returncode == 0 else []
 
 
-def _kill_all(list_pids: Any, what: str) -> None:
+def _kill_all(list_pids: Callable[[], list[int]], what: str) -> None:
     """SIGKILL whatever list_pids() returns until it returns nothing (bounded)."""
     deadline = time.monotonic() + KILL_SECONDS
     while pids := list_pids():
@@ -381,7 +382,9 @@ class TestBed:
             try:
                 if host.netns:
                     destroy_netns(host.netns)
-                _kill_all(lambda h=host: _pids_with_env("TFS_STANDIN_ROOT", str(h.root)), "bed")
+                # Local-mode stand-ins live in no namespace: find them by their root.
+                standins = functools.partial(_pids_with_env, "TFS_STANDIN_ROOT", str(host.root))
+                _kill_all(standins, f"stand-ins of {host.name}")
             except TestBedError as exc:
                 errors.append(str(exc))
         for sshd in self._sshds:
