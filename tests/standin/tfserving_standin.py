@@ -641,7 +641,7 @@ class Version:
     """One managed version (TF Serving's loader harness)."""
 
     number: int
-    path: str
+    path: str  # where it lives on this host (TFS_STANDIN_ROOT already applied)
     phase: str = "new"  # new, loading, ready, unloading, error
     aspired: bool = True
     signatures: dict[str, Any] = field(default_factory=dict)
@@ -878,7 +878,7 @@ class Core:
         for attempt in range(retries + 1):
             self._sleep(self.load_seconds)
             try:
-                signatures = load_version(host_path(version.path), self.load_options)
+                signatures = load_version(version.path, self.load_options)
             except TfError as caught:
                 error = caught
             except Exception as caught:  # an unreadable file and the like
