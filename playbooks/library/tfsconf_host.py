@@ -245,6 +245,10 @@ def stage(module, p):
                 os.makedirs(path, mode=0o755)
             created.append(base)
             changed = True
+    for sub in ("bin", "incoming", "run", "releases"):
+        path = rooted(root, os.path.join(p["config_root"], STATE_DIR, sub))
+        if not os.path.isdir(path) and not module.check_mode:
+            os.makedirs(path, mode=0o755)
     previous = {}
     for server, files in sorted(p["servers"].items()):
         server_dir = rooted(root, os.path.join(p["config_root"], server))

@@ -121,20 +121,25 @@ def run(
             _collect(event, result, progress)
             return True
 
-        cmdline = ["--forks", str(forks)]
+        # variables in a file: a command line has a 128 KiB limit per argument and shows in ps
+        variables = data_dir / "vars.json"
+        variables.write_text(json.dumps(dict(extravars)))
+        variables.chmod(0o600)
+        cmdline = ["--forks", str(forks), "-e", f"@{variables}"]
         if check:
             cmdline.append("--check")
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             playbook=playbook,
             inventory=str(data_dir / "inventory" / "hosts.json"),
-            extravars=dict(extravars),
             limit=",".join(limit) if limit else None,
             cmdline=" ".join(cmdline),
             quiet=True,
             suppress_env_files=True,
             event_handler=on_event,
-            envvars=_environment(),
+            # own control sockets: a connection reused from another run would skip the host
+            # key check of this one
+            envvars={**_environment(), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp")},
             settings={"suppress_ansible_output": True},
         )
         result.status = str(runner.status)
@@ -170,9 +175,20 @@ def _tail(data_dir: Path) -> str:
     return " | ".join(lines[-5:])
 
 
+def _ansible_playbook() -> str:
+    """ansible-playbook of tfsconf's own environment (a venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    found = str(beside) if beside.is_file() else shutil.which("ansible-playbook")
+    if found is None:
+        raise UserError("ansible-playbook is not installed (ansible-core is a dependency)")
+    return found
+
+
 def _environment() -> dict[str, str]:
     here = playbooks_dir()
+    path = os.pathsep.join([os.path.dirname(_ansible_playbook()), os.environ.get("PATH", "")])
     return {
+        "PATH": path,
         # modules and the controller-side python: tfsconf's own interpreter
         "ANSIBLE_LIBRARY": str(here / "library"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -182,7 +198,7 @@ def _environment() -> dict[str, str]:
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=30s",
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_TIMEOUT": "10",
         "TFSCONF_CONTROLLER_PYTHON": sys.executable,

@@ -107,7 +107,10 @@ def apply_plan(
     changing = {hp.name for hp in targets}
     for host in env.hosts:
         if host.name not in changing:
-            report.hosts.append(HostReport(host.name, host.group, "unchanged"))
+            record = records.get(host.name)
+            report.hosts.append(
+                HostReport(host.name, host.group, "unchanged", record.release if record else None)
+            )
     if not targets:
         report.seconds = time.monotonic() - started
         return report
@@ -126,6 +129,7 @@ def apply_plan(
             "tfsconf_owner": operator(),
             "tfsconf_break_lock": break_lock,
             "tfsconf_config_root": env.config_root,
+            "tfsconf_controller_python": sys.executable,
         }
         names = sorted(work)
         report.stage = "preflight"

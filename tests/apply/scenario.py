@@ -1,0 +1,156 @@
+"""An environment for the apply tests: a spec over a test bed, a model source of real
+SavedModels, and `tfsconf apply` / `status` run as the user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .testbed import TestBed
+
+REPO = Path(__file__).resolve().parents[2]
+TFSCONF = [sys.executable, "-m", "tfsconf"]
+MODEL = "mixed"
+BASE_PATH = "/srv/tfserving/models/mixed"
+CONFIG_ROOT = "/srv/tfserving/config"
+SAMPLES = [
+    {"dense": [0.5, 1.0, 1.5, 2.0], "count": 3, "tags": "a,b"},
+    {"dense": [0.0, -1.0, 0.25, 4.0], "count": 0, "tags": "x"},
+]
+
+
+def publish_version(template: Path, source: Path, version: int, *, fail: bool = False) -> Path:
+    """Version `version` of the model in the source, with its checksum manifest."""
+    from tfsconf.modelcheck.manifest import write_manifest
+
+    target = source / str(version)
+    if not target.exists():
+        shutil.copytree(template, target)
+    if fail:  # the stand-in refuses to load a version carrying this marker
+        (target / "TFS_STANDIN_FAIL_LOAD").write_text("fail\n")
+    write_manifest(target)
+    return target
+
+
+class Scenario:
+    def __init__(self, bed: TestBed, workdir: Path, template: Path) -> None:
+        self.bed = bed
+        self.workdir = workdir
+        self.template = template
+        self.source = workdir / "source" / MODEL
+        self.source.mkdir(parents=True)
+        (workdir / "environments" / "samples").mkdir(parents=True)
+        with (workdir / "environments" / "samples" / "mixed.jsonl").open("w") as handle:
+            for sample in SAMPLES:
+                handle.write(json.dumps(sample) + "\n")
+        self.spec_path = workdir / "environments" / "bed.yaml"
+        self.host_vars_path = workdir / "host_vars.yaml"
+        self.host_vars_path.write_text(yaml.safe_dump(bed.host_vars()))
+
+    def write_spec(
+        self,
+        versions: list[int],
+        *,
+        labels: dict[str, int] | None = None,
+        batching: dict[str, Any] | None = None,
+        step: int | str = 1,
+        max_fail_percentage: int = 0,
+        health_timeout: int = 30,
+        extra_server: dict[str, Any] | None = None,
+    ) -> Path:
+        for version in versions:
+            publish_version(self.template, self.source, version)
+        server: dict[str, Any] = {
+            "name": "rank",
+            "group": "fleet",
+            "grpc_port": 8500,
+            "rest_port": 8501,
+            "models": [MODEL],
+            "file_system_poll_wait_seconds": 1,
+            "max_num_load_retries": 0,
+        }
+        if batching:
+            server["batching"] = batching
+        if extra_server:
+            server.update(extra_server)
+        model: dict[str, Any] = {
+            "name": MODEL,
+            "base_path": BASE_PATH,
+            "source": {"kind": "local", "path": str(self.source)},
+            "versions": {"policy": "specific", "versions": versions},
+            "warmup": {"samples": "samples/mixed.jsonl", "records": 2},
+        }
+        if labels:
+            model["labels"] = labels
+        spec = {
+            "environment": "bed",
+            "tfserving_version": "2.18.0",
+            "paths": {"model_root": "/srv/tfserving/models", "config_root": CONFIG_ROOT},
+            "connection": self.bed.connection_spec(),
+            "runtime": "process",
+            "rollout": {
+                "step": step,
+                "max_fail_percentage": max_fail_percentage,
+                "health_timeout_seconds": health_timeout,
+                "keep_releases": 3,
+            },
+            "host_groups": {"fleet": {"hosts": self.bed.spec_hosts()}},
+            "servers": [server],
+            "models": [model],
+        }
+        self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return self.spec_path
+
+    def tfsconf(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TFSCONF, *args],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def apply(self, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        proc = self.tfsconf(
+            "apply",
+            str(self.spec_path),
+            "--yes",
+            "--host-vars",
+            str(self.host_vars_path),
+            "--format",
+            "json",
+            *extra,
+        )
+        try:
+            report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except ValueError:
+            report = {}
+        return proc, report
+
+    # --- what is on a host ------------------------------------------------------------
+
+    def root(self, host: str) -> Path:
+        return self.bed.host(host).root
+
+    def server_pid(self, host: str, server: str = "rank") -> int | None:
+        path = self.root(host) / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "run" / f"{server}.pid"
+        return int(path.read_text()) if path.exists() else None
+
+    def current_release(self, host: str, server: str = "rank") -> str | None:
+        link = self.root(host) / CONFIG_ROOT.lstrip("/") / server / "current"
+        return Path(link.readlink()).name if link.is_symlink() else None
+
+    def version_dirs(self, host: str) -> list[str]:
+        base = self.root(host) / BASE_PATH.lstrip("/")
+        return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+
+    def record(self, host: str) -> dict[str, Any] | None:
+        path = self.root(host) / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "state.json"
+        return json.loads(path.read_text()) if path.exists() else None
