@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import io
 import json
 import os
 import posixpath
@@ -22,8 +23,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 
 DOCUMENTATION = r"""
 module: tfsconf_model_sync
@@ -289,7 +291,7 @@ class Source:
     def where(self, rel: str) -> str:
         raise NotImplementedError
 
-    def open(self, rel: str):  # type: ignore[no-untyped-def]  # a binary stream with readinto
+    def open(self, rel: str) -> io.BufferedIOBase:
         raise NotImplementedError
 
     def entries(self) -> list[Entry]:
@@ -321,7 +323,7 @@ class LocalSource(Source):
     def where(self, rel: str) -> str:
         return os.path.join(self.root, rel)
 
-    def open(self, rel: str):  # type: ignore[no-untyped-def]
+    def open(self, rel: str) -> io.BufferedIOBase:
         return open(self.where(rel), "rb")
 
     def entries(self) -> list[Entry]:
@@ -356,7 +358,7 @@ class HttpSource(Source):
     def where(self, rel: str) -> str:
         return redact(self.url(rel))
 
-    def open(self, rel: str):  # type: ignore[no-untyped-def]
+    def open(self, rel: str) -> io.BufferedIOBase:
         url = self.url(rel)
         parts = urllib.parse.urlsplit(url)
         headers = {}
@@ -366,7 +368,10 @@ class HttpSource(Source):
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
             url = redact(url)
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked)
-        return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
+        response: http.client.HTTPResponse = urllib.request.urlopen(  # noqa: S310
+            request, timeout=self.timeout
+        )
+        return response
 
     def entries(self) -> list[Entry]:
         if self.checksums == "sha256":
@@ -396,7 +401,7 @@ class WebHdfsSource(HttpSource):
         return super().url(rel) + "?op=OPEN"
 
 
-def make_source(spec: dict, version: int, timeout: float) -> Source:
+def make_source(spec: dict[str, Any], version: int, timeout: float) -> Source:
     kind, location, checksums = spec["kind"], spec["location"], spec["checksums"]
     if checksums == "md5" and kind != "http":
         raise SyncError(f"source.checksums md5 is for http sources (MD5SUMS), not {kind}")
@@ -559,7 +564,7 @@ class Syncer:
         have = hash_file(path)["sha256"]
         return have if have == want else None
 
-    def open_entry(self, entry: Entry):  # type: ignore[no-untyped-def]
+    def open_entry(self, entry: Entry) -> io.BufferedIOBase:
         if entry.warmup:
             return open(self.warmup_file, "rb")
         return self.source.open(entry.rel)
@@ -671,7 +676,7 @@ class Syncer:
         ).hexdigest()
 
 
-def run(module: AnsibleModule) -> dict:
+def run(module: AnsibleModule) -> dict[str, Any]:
     started = time.monotonic()
     params = module.params
     if params["version"] <= 0:
@@ -747,7 +752,7 @@ def main() -> None:
     module.exit_json(**result)
 
 
-def staging_note(module: AnsibleModule) -> dict:
+def staging_note(module: AnsibleModule) -> dict[str, str]:
     """Where a failed run left its staging directory (the next run resumes from it)."""
     staging = os.path.join(
         os.path.abspath(module.params["base_path"]), f"{STAGING_PREFIX}{module.params['version']}"
