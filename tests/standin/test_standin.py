@@ -673,3 +673,49 @@ def test_root_prefix_and_config_polling_revert_an_rpc_reload(
     assert "Successfully loaded servable version {name: other version: 1}" in server.log()
     wait_for(lambda: server.states("other") == {1: "END"}, 10, "the file poll to drop 'other'")
     assert server.states() == {1: "AVAILABLE"}
+
+
+@pytest.mark.slow
+def test_batching_parameters_are_parsed_at_start_and_checked_at_load(
+    built: Path, tmp_path: Path, start: Callable[..., Server]
+) -> None:
+    base = tmp_path / "models" / "mixed"
+    add_version(built, base, 1)
+    config = config_text(model_entry("mixed", base))
+    malformed = tmp_path / "malformed.txt"
+    malformed.write_text("max_batch_size: 8")  # a wrapper field needs { value: 8 }
+    mismatched = tmp_path / "mismatched.txt"
+    mismatched.write_text(
+        "max_batch_size { value: 32 } allowed_batch_sizes: 8 allowed_batch_sizes: 16"
+    )
+    for path, message in ((malformed, "cannot parse"), (mismatched, "must match max_batch_size")):
+        server = start(
+            config,
+            "--enable_batching=true",
+            f"--batching_parameters_file={path}",
+            "--max_num_load_retries=0",
+            ready=False,
+        )
+        assert server.wait_exit() == 1
+        assert message in server.log()
+
+    own = add_version(built, base, 2) / "batching_params.pbtxt"
+    own.write_text("max_batch_size { value: 0 }")
+    server = start(
+        config_text(model_entry("mixed", base, "all {}")),
+        "--enable_batching=true",
+        "--enable_per_model_batching_parameters=true",
+        f"--batching_parameters_file={mismatched}",
+        "--max_num_load_retries=0",
+        ready=False,
+    )
+    assert server.wait_exit() == 1  # the highest version is awaited at startup
+    assert "max_batch_size must be positive" in server.log()
+    own.write_text("max_batch_size { value: 16 } allowed_batch_sizes: 8 allowed_batch_sizes: 16")
+    server = start(
+        config_text(model_entry("mixed", base, "all {}")),
+        "--enable_batching=true",
+        "--enable_per_model_batching_parameters=true",
+        f"--batching_parameters_file={mismatched}",  # versions without a file: not batched
+    )
+    wait_for(lambda: server.states() == {1: "AVAILABLE", 2: "AVAILABLE"}, 10, "both versions")
