@@ -642,6 +642,7 @@ class Syncer:
         os.makedirs(self.base, DIR_MODE, exist_ok=True)
         if created_base:
             os.chmod(self.base, DIR_MODE)
+            fsync_dir(os.path.dirname(self.base))
         os.makedirs(self.staging, DIR_MODE, exist_ok=True)
         self.clean_staging(entries)
         digests: dict[str, tuple[str, int]] = {}
@@ -742,6 +743,10 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    # a password in the URL must not come back in `invocation` or any message
+    password = urllib.parse.urlsplit(module.params["source"]["location"]).password
+    if password:
+        module.no_log_values.add(password)
     try:
         result = run(module)
     except SyncError as exc:
