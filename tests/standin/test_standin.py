@@ -393,6 +393,10 @@ def test_ports_open_after_the_initial_load_then_status_and_rest(
         {"error": "Could not find any versions of model nope"},
     )
     assert server.rest("/v1/models/mixed/versions/2")[0] == 404
+    assert server.rest("/v1/models/mixed/labels/stable") == (
+        404,
+        {"error": "Unrecognized servable version label: stable"},
+    )
     assert server.rest("/v1/other")[0] == 404
     error = rpc_error(lambda: server.status("nope"))
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -444,6 +448,12 @@ def test_a_label_may_only_move_onto_an_available_version(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     server.reload(config_text(model_entry("mixed", base, both, stable=1)))
+    assert server.status(label="stable") == [(1, "AVAILABLE", "OK", "")]
+    assert server.rest("/v1/models/mixed/labels/stable")[1]["model_version_status"][0] == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
     assert server.predict(mixed_request(version_label="stable")).model_spec.version.value == 1
     wait_for(lambda: server.states() == {1: "AVAILABLE", 2: "AVAILABLE"}, 10, "version 2")
     server.reload(config_text(model_entry("mixed", base, both, stable=2)))

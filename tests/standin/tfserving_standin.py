@@ -1010,7 +1010,12 @@ def model_status(core: Core, request: Any) -> Any:
     states = core.version_states(spec.name)
     choice = spec.WhichOneof("version_choice")
     if choice == "version_label":
-        wanted = core.label_version(spec.name, spec.version_label)
+        # Real gRPC GetModelStatus ignores version_label (it reads only `version`); here a
+        # label resolves through the label map, and an unknown one is NOT_FOUND.
+        try:
+            wanted = core.label_version(spec.name, spec.version_label)
+        except TfError as error:
+            raise TfError("NOT_FOUND", error.message) from None
     elif choice == "version":
         wanted = spec.version.value
     else:
