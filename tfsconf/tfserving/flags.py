@@ -105,7 +105,21 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
     optional("num_request_iterations_for_warmup")
     optional("max_num_load_retries")
     optional("load_retry_interval_micros")
-    optional("allow_version_labels_for_unavailable_models")
+    labelled = [m for m in server.models if m.labels]
+    if s.allow_version_labels_for_unavailable_models is None and labelled:
+        # TF Serving applies the label map before it loads anything (server_core.cc), so
+        # at start every label points at a version that is not loaded yet: without this
+        # flag a server with labels cannot start. Moving an existing label still needs
+        # the version AVAILABLE (apply pushes such moves in phases).
+        flags.append(
+            Flag(
+                "allow_version_labels_for_unavailable_models",
+                "true",
+                (*labelled[0].spec_path, "labels"),
+            )
+        )
+    else:
+        optional("allow_version_labels_for_unavailable_models")
     return tuple(flags)
 
 
