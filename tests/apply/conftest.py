@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from .scenario import Scenario
 from .testbed import Mode, TestBed
 
 BedFactory = Callable[..., TestBed]
@@ -45,3 +47,23 @@ def local_bed(make_bed: BedFactory) -> TestBed:
 @pytest.fixture(params=["ssh", "local"], ids=["ssh", "local"])
 def bed(request: pytest.FixtureRequest, make_bed: BedFactory) -> TestBed:
     return make_bed(request.param)
+
+
+@pytest.fixture(scope="session")
+def model_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real SavedModel (built with TensorFlow), copied into every version a test needs."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "warmup" / "savedmodels.py"
+    spec = importlib.util.spec_from_file_location("apply_savedmodels", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    target = tmp_path_factory.mktemp("model") / "template"
+    module.build_mixed_model(target)
+    return target
+
+
+@pytest.fixture
+def scenario(bed: TestBed, tmp_path: Path, model_template: Path) -> Scenario:
+    return Scenario(bed, tmp_path / "work", model_template)

@@ -4,7 +4,9 @@ SavedModels, and `tfsconf apply` / `status` run as the user runs them."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ SAMPLES = [
 
 
 def publish_version(template: Path, source: Path, version: int, *, fail: bool = False) -> Path:
-    """Version `version` of the model in the source, with its checksum manifest."""
+    """Version `version` of the model in a source directory, with its checksum manifest."""
     from tfsconf.modelcheck.manifest import write_manifest
 
     target = source / str(version)
@@ -65,7 +67,7 @@ class Scenario:
         extra_server: dict[str, Any] | None = None,
     ) -> Path:
         for version in versions:
-            publish_version(self.template, self.source, version)
+            self.publish(version)
         server: dict[str, Any] = {
             "name": "rank",
             "group": "fleet",
@@ -107,6 +109,15 @@ class Scenario:
         self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return self.spec_path
 
+    def publish(self, version: int, *, fail_on: tuple[str, ...] = ()) -> None:
+        """A version in the source as apply reads it (the controller's mount) and in each
+        host's own mount of the source (under its root); on `fail_on` hosts the version
+        carries the stand-in's load-failure marker."""
+        publish_version(self.template, self.source, version)
+        for host in self.bed.hosts:
+            mount = host.root / str(self.source).lstrip("/")
+            publish_version(self.template, mount, version, fail=host.name in fail_on)
+
     def tfsconf(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*TFSCONF, *args],
@@ -116,6 +127,23 @@ class Scenario:
             timeout=timeout,
             check=False,
         )
+
+    last_stderr = ""
+
+    def make_unreachable(self, host: str) -> None:
+        """ssh mode: the host's sshd is gone; local mode: its connection is ssh to a port
+        where nothing listens."""
+        import yaml
+
+        values = self.bed.host_vars()
+        if self.bed.mode == "ssh":
+            pid_file = self.bed.base_dir / "hosts" / host / "sshd" / "sshd.pid"
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        else:
+            values[host].update(
+                {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9}
+            )
+        self.host_vars_path.write_text(yaml.safe_dump(values))
 
     def apply(self, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         proc = self.tfsconf(
@@ -128,6 +156,7 @@ class Scenario:
             "json",
             *extra,
         )
+        self.last_stderr = proc.stderr
         try:
             report = json.loads(proc.stdout) if proc.stdout.strip() else {}
         except ValueError:
