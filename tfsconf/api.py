@@ -191,7 +191,9 @@ def live_context(spec: Path | str, *, host_vars: Path | None = None) -> LiveCont
     env = loaded.resolved
     bundle = build_bundle(env)
     inventory = build_inventory(env, load_host_vars(host_vars, env))
-    return LiveContext(Path(spec), loaded, bundle, inventory, LiveSource(Path(spec), env, inventory))
+    return LiveContext(
+        Path(spec), loaded, bundle, inventory, LiveSource(Path(spec), env, inventory)
+    )
 
 
 def plan_live(context: LiveContext, shown: str) -> Plan:

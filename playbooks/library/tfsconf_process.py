@@ -73,8 +73,12 @@ def start(module, p, run_dir):
                 p["config_root"], "--env-file", env_file]
         if p["root"]:
             argv += ["--root", p["root"]]
+        # the supervisor carries the same extra environment as its server, so whatever
+        # finds the server by its environment finds its supervisor too
+        environ = dict(os.environ)
+        environ.update(p["env"])
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True)
+                         start_new_session=True, close_fds=True, env=environ)
     finally:
         log.close()
     deadline = time.monotonic() + 15

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,8 +86,13 @@ def test_label_moves_in_two_phases(scenario: Scenario) -> None:
     scenario.write_spec([1, 2], labels={"stable": 2})
     plan_path = scenario.workdir / "plan.json"
     proc = scenario.tfsconf(
-        "plan", str(scenario.spec_path), "--live", "--host-vars",
-        str(scenario.host_vars_path), "--out", str(plan_path),
+        "plan",
+        str(scenario.spec_path),
+        "--live",
+        "--host-vars",
+        str(scenario.host_vars_path),
+        "--out",
+        str(plan_path),
     )
     assert proc.returncode == 2, proc.stderr[-3000:]
     import json
@@ -109,8 +113,13 @@ def test_saved_plan_is_refused_when_stale(scenario: Scenario) -> None:
     scenario.write_spec([2])
     plan_path = scenario.workdir / "plan.json"
     proc = scenario.tfsconf(
-        "plan", str(scenario.spec_path), "--live", "--host-vars",
-        str(scenario.host_vars_path), "--out", str(plan_path),
+        "plan",
+        str(scenario.spec_path),
+        "--live",
+        "--host-vars",
+        str(scenario.host_vars_path),
+        "--out",
+        str(plan_path),
     )
     assert proc.returncode == 2
     scenario.write_spec([3])
@@ -191,13 +200,17 @@ def test_concurrent_apply_is_refused_by_the_lock(scenario: Scenario) -> None:
 
 
 def labelled(scenario: Scenario, host: str, label: str) -> int:
-    from tfsconf.warmup.protos import serving_services, tf_protos
-
     import grpc
+
+    from tfsconf.warmup.protos import serving_services, tf_protos
 
     services = serving_services()
     warmup = (
-        scenario.root(host) / BASE_PATH.lstrip("/") / "2" / "assets.extra" / "tf_serving_warmup_requests"
+        scenario.root(host)
+        / BASE_PATH.lstrip("/")
+        / "2"
+        / "assets.extra"
+        / "tf_serving_warmup_requests"
     )
     from tfsconf.warmup.tfrecord import read_records
 
@@ -258,5 +271,3 @@ class LoadClient:
         finally:
             for channel in channels:
                 channel.close()
-
-

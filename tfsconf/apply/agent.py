@@ -41,7 +41,10 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         expect = request.get("expect")
         if not expect:
             expect = serving.expectations(request["models_config"])
-        return {"changed": False, "available": serving.wait_available(endpoint, expect, timeout=timeout)}
+        return {
+            "changed": False,
+            "available": serving.wait_available(endpoint, expect, timeout=timeout),
+        }
     if action == "smoke":
         sent = [
             {

@@ -145,7 +145,7 @@ def run(
         result.status = str(runner.status)
         result.rc = int(runner.rc if runner.rc is not None else -1)
         stats = runner.stats or {}
-        hosts = set()
+        hosts: set[str] = set()
         for key in ("ok", "changed", "failures", "dark", "skipped", "rescued"):
             hosts.update((stats.get(key) or {}).keys())
         for host in hosts:

@@ -112,7 +112,9 @@ def bundle_from_records(environment: str, records: Mapping[str, HostRecord]) -> 
         "environment": environment,
         "images": dict(sorted(images.items())),
         "hosts": hosts,
-        "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        "artifacts": {
+            path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())
+        },
     }
     files[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     return files
@@ -142,7 +144,9 @@ def gather_records(
         for host in failed:
             failure = result.first_failure(host)
             why = failure.message if failure else "failed"
-            details.append(f"{host}: {'unreachable: ' if failure and failure.unreachable else ''}{why}")
+            details.append(
+                f"{host}: {'unreachable: ' if failure and failure.unreachable else ''}{why}"
+            )
         raise UserError(
             "cannot read the last-applied state of "
             + ", ".join(failed)

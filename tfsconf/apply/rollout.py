@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tfsconf.apply import ansible
@@ -136,7 +135,10 @@ def apply_plan(
         locked: list[str] = []
         try:
             pre = ansible.run(
-                "preflight.yml", inventory=inventory, extravars=common, limit=names,
+                "preflight.yml",
+                inventory=inventory,
+                extravars=common,
+                limit=names,
                 progress=progress,
             )
             failed = pre.failed_hosts()
@@ -146,9 +148,8 @@ def apply_plan(
                     failure = pre.first_failure(name)
                     reports[name].status = "preflight-failed"
                     reports[name].error = (
-                        ("unreachable: " if failure and failure.unreachable else "")
-                        + (failure.message if failure else "failed")
-                    )
+                        "unreachable: " if failure and failure.unreachable else ""
+                    ) + (failure.message if failure else "failed")
                 return report
             report.stage = "rollout"
             for group in env.groups:
@@ -181,15 +182,24 @@ def apply_plan(
                         failure = result.first_failure(name)
                         reports[name].status = "failed"
                         reports[name].error = failure.message if failure else "failed"
-                if any(reports[n].status != "applied" for n in members if
-                       reports[n].status != "untouched") or result.status != "successful":
+                if (
+                    any(
+                        reports[n].status != "applied"
+                        for n in members
+                        if reports[n].status != "untouched"
+                    )
+                    or result.status != "successful"
+                ):
                     return report
             report.stage = "done"
             return report
         finally:
             if locked:
                 ansible.run(
-                    "unlock.yml", inventory=inventory, extravars=common, limit=locked,
+                    "unlock.yml",
+                    inventory=inventory,
+                    extravars=common,
+                    limit=locked,
                     progress=None,
                 )
     finally:
@@ -216,5 +226,3 @@ def render_report(report: ApplyReport) -> str:
     lines.append("")
     lines.append(f"{verdict}: {summary}; {report.changed} change(s) in {report.seconds:.1f} s.")
     return "\n".join(lines) + "\n"
-
-

@@ -23,7 +23,14 @@ from typing import Any
 
 from tfsconf.errors import UserError
 
-STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+STATE_NAMES = {
+    0: "UNKNOWN",
+    10: "START",
+    20: "LOADING",
+    30: "AVAILABLE",
+    40: "UNLOADING",
+    50: "END",
+}
 AVAILABLE = 30
 END = 50
 
@@ -85,8 +92,7 @@ def reload(endpoint: Endpoint, models_config: str, *, deadline: float = 60.0) ->
             response = stub.HandleReloadConfigRequest(request, timeout=deadline)
         except grpc.RpcError as exc:
             raise ServingError(
-                f"{endpoint}: HandleReloadConfigRequest failed: {exc.code().name}: "
-                f"{exc.details()}"
+                f"{endpoint}: HandleReloadConfigRequest failed: {exc.code().name}: {exc.details()}"
             ) from exc
     if response.status.error_code != 0:
         raise ServingError(
@@ -109,7 +115,9 @@ def expectations(models_config: str) -> dict[str, list[int] | None]:
     return out
 
 
-def model_status(endpoint: Endpoint, model: str, *, timeout: float = 5.0) -> dict[int, tuple[str, str]]:
+def model_status(
+    endpoint: Endpoint, model: str, *, timeout: float = 5.0
+) -> dict[int, tuple[str, str]]:
     """version -> (state name, error message) for one model; {} when TF Serving does not know
     the model; raises grpc.RpcError when the server does not answer."""
     import grpc
@@ -184,7 +192,12 @@ def wait_available(
 
 
 def smoke_predict(
-    endpoint: Endpoint, model: str, version: int, warmup_file: Path, *, records: int = 1,
+    endpoint: Endpoint,
+    model: str,
+    version: int,
+    warmup_file: Path,
+    *,
+    records: int = 1,
     timeout: float = 30.0,
 ) -> int:
     """Replay up to `records` predict records of the version's warmup file against that

@@ -76,8 +76,10 @@ def render_status(result: dict[str, Any]) -> str:
                 )
                 mark = "ok" if model["ok"] else "NOT OK"
                 lines.append(f"  {server['server']}/{model['model']}: {states} [{mark}]")
-    verdict = "in sync" if result["in_sync"] else (
-        "DRIFT: the spec differs from the hosts" if result["drift"] else "UNHEALTHY"
+    verdict = (
+        "in sync"
+        if result["in_sync"]
+        else ("DRIFT: the spec differs from the hosts" if result["drift"] else "UNHEALTHY")
     )
     lines.append(verdict)
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ playbooks decide nothing that Python can decide first, so what runs is what the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -106,10 +107,8 @@ class SourceVersions:
         total = 0
         for base, _dirs, names in os.walk(root):
             for name in names:
-                try:
+                with contextlib.suppress(OSError):
                     total += os.stat(os.path.join(base, name)).st_size
-                except OSError:
-                    pass
         return total
 
 
@@ -163,7 +162,9 @@ class WorkBuilder:
         if key not in self._versions:
             offered = self.sources.versions(model.source)
             if not offered:
-                raise UserError(f"model {model.name}: the source {model.source.location} has no versions")
+                raise UserError(
+                    f"model {model.name}: the source {model.source.location} has no versions"
+                )
             self._versions[key] = (
                 offered[-model.policy.num_versions :] if model.policy.kind == "latest" else offered
             )
@@ -199,12 +200,12 @@ class WorkBuilder:
         group = self._group(host.group)
         record = self.records.get(host.name)
         own = host_files(self.files, host.name)
-        images = {
-            s.image: self.image_refs[s.image] for s in host.servers if s.runtime == "docker"
-        }
+        images = {s.image: self.image_refs[s.image] for s in host.servers if s.runtime == "docker"}
         release = release_id(own, images)
         previous_release = record.release if record else None
-        previous_servers = set(record.data.get("manifest", {}).get("servers", [])) if record else set()
+        previous_servers = (
+            set(record.data.get("manifest", {}).get("servers", [])) if record else set()
+        )
         previous_files = record.files if record else {}
         previous_models = (record.data.get("models") or {}) if record else {}
         previous_resolved = {m: list(v.get("versions", [])) for m, v in previous_models.items()}
@@ -259,10 +260,8 @@ class WorkBuilder:
         planned = {sp.name: sp for sp in hp.servers}
         for name in [*desired, *removed]:
             sp = planned.get(name)
-            server = desired.get(name)
-            touches_models = server is not None and any(
-                m.name in synced for m in server.models
-            )
+            srv = desired.get(name)
+            touches_models = srv is not None and any(m.name in synced for m in srv.models)
             if sp is None and not touches_models:
                 continue
             kind = (sp.activation if sp is not None else None) or "none"
@@ -274,11 +273,11 @@ class WorkBuilder:
                 "models_config": old_config,
                 "expect": _policy_expect(old_config, previous_resolved) if old_config else {},
             }
-            if server is None:  # removed: its old port, for a revert
-                port = _grpc_port_of(previous_files.get(f"{name}/server.flags")) or 0
+            if srv is None:  # removed: its old port, for a revert
+                port = _grpc_port_of(previous_files.get(f"{name}/srv.flags")) or 0
                 activations.append(
                     {
-                        "server": name,
+                        "srv": name,
                         "kind": "remove",
                         "address": host.address,
                         "grpc_port": port,
@@ -302,18 +301,22 @@ class WorkBuilder:
                 else:
                     phases.append({"models_config": final, "expect": {}})
             smoke = []
-            for model in server.models:
+            for model in srv.models:
                 for item in syncs:
                     if item["model"] == model.name and item["warmup"]:
                         smoke.append(
-                            {"model": model.name, "version": item["version"], "warmup": item["warmup"]}
+                            {
+                                "model": model.name,
+                                "version": item["version"],
+                                "warmup": item["warmup"],
+                            }
                         )
             activations.append(
                 {
-                    "server": name,
+                    "srv": name,
                     "kind": kind,
                     "address": host.address,
-                    "grpc_port": server.grpc_port,
+                    "grpc_port": srv.grpc_port,
                     "unit": f"tfserving-{name}.service",
                     "phases": phases,
                     "expect": _policy_expect(final, resolved),

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from tfsconf.cli import model, warmup
 from tfsconf.cli import apply as apply_cli
+from tfsconf.cli import model, warmup
 from tfsconf.cli import plan as plan_cli
 from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 

@@ -75,7 +75,9 @@ def plan(
     ] = False,
     host_vars: Annotated[
         Path | None,
-        typer.Option("--host-vars", metavar="FILE", help="With --live: per-host Ansible variables."),
+        typer.Option(
+            "--host-vars", metavar="FILE", help="With --live: per-host Ansible variables."
+        ),
     ] = None,
     output_format: PlanFormat = "text",
     out: Annotated[

@@ -15,14 +15,14 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
 from tfsconf.errors import UserError
+
+T = TypeVar("T")
 
 _PROTO_MODULES = {
     "tensor": "tensorflow.core.framework.tensor_pb2",
