@@ -110,6 +110,9 @@ def run(
     if not book.is_file():
         raise UserError(f"playbook {book} is missing from this installation")
     data_dir = Path(tempfile.mkdtemp(prefix="tfsconf-ansible-"))
+    debug_dir = os.environ.get("TFSCONF_KEEP_ANSIBLE_DIR")  # for debugging a playbook run
+    if keep_dir is None and debug_dir:
+        keep_dir = Path(debug_dir) / f"{playbook}-{data_dir.name}"
     result = RunResult(playbook=playbook, status="unstarted", rc=-1)
     try:
         (data_dir / "project").symlink_to(playbooks_dir())
@@ -162,7 +165,13 @@ def run(
         return result
     finally:
         if keep_dir is not None:
-            shutil.copytree(data_dir, keep_dir, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(
+                data_dir,
+                keep_dir,
+                symlinks=True,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("cp"),
+            )
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -234,6 +243,8 @@ def _collect(event: dict[str, Any], result: RunResult, progress: Progress | None
         ignored = bool(data.get("ignore_errors"))
         outcome = "unreachable" if unreachable else ("ignored" if ignored else "failed")
         if not ignored:
-            result.failures.append(TaskFailure(host, task, _message(res), unreachable))
+            message = _message(res)
+            result.failures.append(TaskFailure(host, task, message, unreachable))
+            outcome = f"{outcome}: {message}"
     if progress is not None:
         progress(host, task, outcome)

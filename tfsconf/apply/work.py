@@ -277,7 +277,7 @@ class WorkBuilder:
                 port = _grpc_port_of(previous_files.get(f"{name}/srv.flags")) or 0
                 activations.append(
                     {
-                        "srv": name,
+                        "server": name,
                         "kind": "remove",
                         "address": host.address,
                         "grpc_port": port,
@@ -313,7 +313,7 @@ class WorkBuilder:
                         )
             activations.append(
                 {
-                    "srv": name,
+                    "server": name,
                     "kind": kind,
                     "address": host.address,
                     "grpc_port": srv.grpc_port,
