@@ -192,6 +192,12 @@ def preflight(module, p):
                 "base path %s is missing and cannot be created (%s is not a writable "
                 "directory): a missing base path stalls every model of the server" % (base, parent)
             )
+    for item in p["versions_present"]:
+        path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+        if not os.path.isdir(path):
+            problems.append(
+                "version %s of %s is no longer on the host" % (item["version"], item["base_path"])
+            )
     need = p["need_bytes"]
     free = None
     if need:
@@ -384,6 +390,7 @@ def main():
             "model_root": {"type": "str", "default": "/"},
             "base_paths": {"type": "list", "elements": "str", "default": []},
             "need_bytes": {"type": "int", "default": 0},
+            "versions_present": {"type": "list", "elements": "dict", "default": []},
             "gpus": {"type": "list", "elements": "int", "default": []},
             "runtime": {"type": "str", "default": "process"},
             "process_path": {"type": "str", "default": ""},

@@ -271,3 +271,26 @@ class LoadClient:
         finally:
             for channel in channels:
                 channel.close()
+
+
+def test_rollback_returns_every_host_to_its_previous_release(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    first = {h: scenario.current_release(h) for h in HOSTS}
+    deploy(scenario, [2])
+    pids = {h: scenario.server_pid(h) for h in HOSTS}
+    proc = scenario.tfsconf(
+        "rollback", str(scenario.spec_path), "--yes", "--host-vars", str(scenario.host_vars_path)
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for host in HOSTS:
+        assert scenario.current_release(host) == first[host]
+        assert states(scenario, host).get(1) == "AVAILABLE"
+        assert scenario.server_pid(host) == pids[host]  # a models.config change: hot reload
+        record = scenario.record(host)
+        assert record is not None and record["release"] == first[host]
+        assert [e["kind"] for e in record["history"]] == ["apply", "apply", "rollback"]
+    # the spec still asks for version 2: plan shows the drift, apply would go forward again
+    status = scenario.tfsconf(
+        "status", str(scenario.spec_path), "--host-vars", str(scenario.host_vars_path)
+    )
+    assert status.returncode == 2 and "drift" in status.stdout

@@ -7,6 +7,7 @@ after another, and a group with a failed host stops the apply (later groups unto
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 import uuid
@@ -74,15 +75,49 @@ class ApplyReport:
         }
 
 
+class Progress:
+    """Progress per host and step on stderr: plain lines, or on a terminal a live block of
+    one line per host redrawn in place (failures are always kept as plain lines)."""
+
+    def __init__(self, stream: Any = None, *, live: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.lines: dict[str, str] = {}
+        self.drawn = 0
+
+    def __call__(self, host: str, task: str, outcome: str) -> None:
+        if outcome == "play":
+            self._finish_block()
+            self.stream.write(f"== {task}\n")
+        elif outcome == "skipped":
+            return
+        elif not self.live:
+            self.stream.write(f"  [{host}] {task}: {outcome}\n")
+        else:
+            if outcome.startswith(("failed", "unreachable")):
+                self._finish_block()
+                self.stream.write(f"  [{host}] {task}: {outcome}\n")
+            self.lines[host] = f"  [{host}] {task}: {outcome}"
+            self._redraw()
+        self.stream.flush()
+
+    def _redraw(self) -> None:
+        if self.drawn:
+            self.stream.write(f"\x1b[{self.drawn}A")
+        for host in sorted(self.lines):
+            self.stream.write("\x1b[2K" + self.lines[host][:200] + "\n")
+        self.drawn = len(self.lines)
+
+    def _finish_block(self) -> None:
+        self.lines.clear()
+        self.drawn = 0
+
+
 def _stderr_progress(host: str, task: str, outcome: str) -> None:
-    if outcome == "play":
-        print(f"== {task}", file=sys.stderr, flush=True)
-    elif outcome != "skipped":
-        print(f"  [{host}] {task}: {outcome}", file=sys.stderr, flush=True)
+    _PROGRESS(host, task, outcome)
 
 
-def _serial(step: int | str) -> int | str:
-    return step
+_PROGRESS = Progress()
 
 
 def apply_plan(
@@ -117,96 +152,97 @@ def apply_plan(
     try:
         builder = WorkBuilder(plan, env, bundle_files, image_refs, records, options, scratch)
         work = {hp.name: builder.build(hp) for hp in targets}
-        reports = {
-            name: HostReport(name, groups[name], "untouched", release=item["release"])
-            for name, item in work.items()
-        }
-        report.hosts.extend(reports[name] for name in sorted(reports))
-        common = {
-            "tfsconf_work": work,
-            "tfsconf_run_id": run_id,
-            "tfsconf_owner": operator(),
-            "tfsconf_break_lock": break_lock,
-            "tfsconf_config_root": env.config_root,
-            "tfsconf_controller_python": sys.executable,
-        }
-        names = sorted(work)
-        report.stage = "preflight"
-        locked: list[str] = []
-        try:
-            pre = ansible.run(
-                "preflight.yml",
-                inventory=inventory,
-                extravars=common,
-                limit=names,
-                progress=progress,
-            )
-            failed = pre.failed_hosts()
-            locked = [n for n in names if n not in failed]
-            if failed or pre.status != "successful":
-                for name in failed:
-                    failure = pre.first_failure(name)
-                    reports[name].status = "preflight-failed"
-                    reports[name].error = (
-                        "unreachable: " if failure and failure.unreachable else ""
-                    ) + (failure.message if failure else "failed")
-                return report
-            report.stage = "rollout"
-            for group in env.groups:
-                members = [n for n in names if groups[n] == group.name]
-                if not members:
-                    continue
-                result = ansible.run(
-                    "rollout.yml",
-                    inventory=inventory,
-                    extravars={
-                        **common,
-                        "tfsconf_work": {n: work[n] for n in members},
-                        "tfsconf_serial": _serial(group.rollout.step),
-                        "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
-                    },
-                    limit=members,
-                    progress=progress,
-                )
-                for name in members:
-                    out = result.results.get(name, {})
-                    stats = result.stats.get(name)
-                    reports[name].changed = stats.changed if stats else 0
-                    status = str(out.get("status", ""))
-                    if status == "applied":
-                        reports[name].status = "applied"
-                    elif status in ("rolled-back", "failed"):
-                        reports[name].status = status
-                        reports[name].error = str(out.get("error", ""))
-                    elif stats and (stats.failures or stats.unreachable):
-                        failure = result.first_failure(name)
-                        reports[name].status = "failed"
-                        reports[name].error = failure.message if failure else "failed"
-                if (
-                    any(
-                        reports[n].status != "applied"
-                        for n in members
-                        if reports[n].status != "untouched"
-                    )
-                    or result.status != "successful"
-                ):
-                    return report
-            report.stage = "done"
-            return report
-        finally:
-            if locked:
-                ansible.run(
-                    "unlock.yml",
-                    inventory=inventory,
-                    extravars=common,
-                    limit=locked,
-                    progress=None,
-                )
+        run_rollout(env, work, inventory, report, break_lock=break_lock, progress=progress)
+        return report
     finally:
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
         report.seconds = time.monotonic() - started
+
+
+def run_rollout(
+    env: r.Environment,
+    work: Mapping[str, dict[str, Any]],
+    inventory: Mapping[str, Any],
+    report: ApplyReport,
+    *,
+    break_lock: bool = False,
+    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+) -> None:
+    """Preflight every host of `work`, roll each group out in steps, release the locks;
+    fills `report` (apply and rollback share this: they differ only in what `work` says)."""
+    run_id = report.run_id
+    groups = {h.name: h.group for h in env.hosts}
+    reports = {
+        name: HostReport(name, groups[name], "untouched", release=item["release"])
+        for name, item in work.items()
+    }
+    report.hosts.extend(reports[name] for name in sorted(reports))
+    common = {
+        "tfsconf_work": dict(work),
+        "tfsconf_run_id": run_id,
+        "tfsconf_owner": operator(),
+        "tfsconf_break_lock": break_lock,
+        "tfsconf_config_root": env.config_root,
+        "tfsconf_controller_python": sys.executable,
+    }
+    names = sorted(work)
+    report.stage = "preflight"
+    locked: list[str] = []
+    try:
+        pre = ansible.run(
+            "preflight.yml", inventory=inventory, extravars=common, limit=names, progress=progress
+        )
+        failed = pre.failed_hosts()
+        locked = [n for n in names if n not in failed]
+        if failed or pre.status != "successful":
+            for name in failed:
+                failure = pre.first_failure(name)
+                reports[name].status = "preflight-failed"
+                reports[name].error = (
+                    "unreachable: " if failure and failure.unreachable else ""
+                ) + (failure.message if failure else "failed")
+            return
+        report.stage = "rollout"
+        for group in env.groups:
+            members = [n for n in names if groups[n] == group.name]
+            if not members:
+                continue
+            result = ansible.run(
+                "rollout.yml",
+                inventory=inventory,
+                extravars={
+                    **common,
+                    "tfsconf_work": {n: work[n] for n in members},
+                    "tfsconf_serial": group.rollout.step,
+                    "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
+                },
+                limit=members,
+                progress=progress,
+            )
+            for name in members:
+                out = result.results.get(name, {})
+                stats = result.stats.get(name)
+                reports[name].changed = stats.changed if stats else 0
+                status = str(out.get("status", ""))
+                if status == "applied":
+                    reports[name].status = "applied"
+                elif status in ("rolled-back", "failed"):
+                    reports[name].status = status
+                    reports[name].error = str(out.get("error", ""))
+                elif stats and (stats.failures or stats.unreachable):
+                    failure = result.first_failure(name)
+                    reports[name].status = "failed"
+                    reports[name].error = failure.message if failure else "failed"
+            if result.status != "successful" or any(
+                reports[n].status not in ("applied", "untouched") for n in members
+            ):
+                return
+        report.stage = "done"
+    finally:
+        if locked:
+            ansible.run(
+                "unlock.yml", inventory=inventory, extravars=common, limit=locked, progress=None
+            )
 
 
 def render_report(report: ApplyReport) -> str:

@@ -33,6 +33,7 @@ app.command("plan")(plan_cli.plan)
 app.command("show")(plan_cli.show)
 app.command("apply")(apply_cli.apply)
 app.command("status")(apply_cli.status)
+app.command("rollback")(apply_cli.rollback)
 
 SpecArg = Annotated[
     Path,

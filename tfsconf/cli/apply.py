@@ -137,4 +137,69 @@ def status(
     raise typer.Exit(run())
 
 
-_ = EXIT_ERROR
+def rollback(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="Environment spec.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="RELEASE",
+            help="Release id to return to (as status shows it); default: each host's "
+            "previous release.",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Roll back without asking.")] = False,
+    host_vars: HostVarsOpt = None,
+    output_format: ReportFormat = "text",
+    break_lock: Annotated[
+        bool,
+        typer.Option("--break-lock", help="Take over host locks left by an apply that died."),
+    ] = False,
+) -> None:
+    """Put hosts back on a release they ran before (default: the previous one)."""
+
+    @handle_errors
+    def run() -> int:
+        import time
+        import uuid
+
+        from tfsconf import api
+        from tfsconf.apply.rollback import choose_targets, fetch_release_records, rollback_work
+        from tfsconf.apply.rollout import ApplyReport, HostReport, render_report, run_rollout
+        from tfsconf.errors import UserError
+
+        started = time.monotonic()
+        context = api.live_context(spec, host_vars=host_vars)
+        context.source.load()  # type: ignore[attr-defined]
+        records = context.source.records  # type: ignore[attr-defined]
+        env = context.loaded.resolved
+        targets, skipped = choose_targets(records, to)
+        for host, why in sorted(skipped.items()):
+            print(f"{host}: skipped ({why})", file=sys.stderr)
+        if not targets:
+            raise UserError(
+                "nothing to roll back: "
+                + "; ".join(f"{h}: {w}" for h, w in sorted(skipped.items()))
+            )
+        for host, release in sorted(targets.items()):
+            print(f"{host}: {records[host].release} -> {release}", file=sys.stderr)
+        if not yes and not _confirm("Roll back these hosts? [y/N]"):
+            raise UserError("not rolled back (answer y, or pass --yes)")
+        fetched = fetch_release_records(context.inventory, env.config_root, targets)
+        work = {h: rollback_work(env, records[h], fetched[h]) for h in sorted(targets)}
+        report = ApplyReport(env.name, uuid.uuid4().hex[:12])
+        groups = {h.name: h.group for h in env.hosts}
+        for host in sorted(skipped):
+            record = records.get(host)
+            report.hosts.append(
+                HostReport(host, groups[host], "unchanged", record.release if record else None)
+            )
+        run_rollout(env, work, context.inventory, report, break_lock=break_lock)
+        report.seconds = time.monotonic() - started
+        if output_format == "json":
+            print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+        else:
+            sys.stdout.write(render_report(report))
+        return EXIT_OK if report.ok else EXIT_ERROR
+
+    raise typer.Exit(run())

@@ -1,0 +1,264 @@
+"""The apply pieces that need no test host: inventory, host variables, records and the
+live state built from them, rollback targets, the report, the ansible-runner adapter."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfsconf.apply import ansible
+from tfsconf.apply.inventory import build_inventory, load_host_vars
+from tfsconf.apply.record import (
+    HostRecord,
+    bundle_from_records,
+    parse_record,
+    release_id,
+)
+from tfsconf.apply.rollback import choose_targets
+from tfsconf.apply.rollout import ApplyReport, HostReport, render_report
+from tfsconf.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+STAGING = REPO / "environments" / "staging.yaml"
+
+
+@pytest.fixture(scope="module")
+def staging():  # type: ignore[no-untyped-def]
+    from tfsconf.compile import build_bundle
+    from tfsconf.spec.load import load_environment
+
+    env = load_environment(STAGING).resolved
+    return env, build_bundle(env)
+
+
+def test_inventory_keeps_host_key_checking_on(staging) -> None:  # type: ignore[no-untyped-def]
+    env, _bundle = staging
+    inventory = build_inventory(env)
+    hosts = inventory["all"]["hosts"]
+    stg1 = hosts["stg-1"]
+    assert stg1["ansible_host"] == "10.30.0.11"
+    assert stg1["ansible_user"] == "deploy"
+    assert "-o StrictHostKeyChecking=yes" in stg1["ansible_ssh_common_args"]
+    assert "UserKnownHostsFile=/etc/tfsconf/ssh/known_hosts" in stg1["ansible_ssh_common_args"]
+    assert stg1["ansible_host_key_checking"] is True
+    assert hosts["localhost"]["ansible_python_interpreter"] == sys.executable
+    assert set(inventory["all"]["children"]["tfsconf_hosts"]["hosts"]) == {"stg-1", "stg-2"}
+
+
+def test_host_vars_merge_and_are_checked(staging, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env, _bundle = staging
+    good = tmp_path / "vars.yaml"
+    good.write_text("all: {ansible_python_interpreter: /opt/py}\nstg-2: {tfsconf_root: /r}\n")
+    inventory = build_inventory(env, load_host_vars(good, env))
+    assert inventory["all"]["hosts"]["stg-1"]["ansible_python_interpreter"] == "/opt/py"
+    assert inventory["all"]["hosts"]["stg-2"]["tfsconf_root"] == "/r"
+    for text, message in [
+        ("nohost: {a: 1}\n", "'nohost' is not a host"),
+        ("stg-1: [1]\n", "expected a mapping of variable"),
+        ("stg-1: {'bad name': 1}\n", "not a variable name"),
+        ("stg-1: {tfsconf_work: 1}\n", "not a variable name"),
+        ("- 1\n", "expected a mapping of host name"),
+        ("stg-1: !!python/object:os.system {}\n", "not valid YAML"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(UserError, match=message):
+            load_host_vars(bad, env)
+
+
+def _record_of(env, bundle, host: str) -> HostRecord:  # type: ignore[no-untyped-def]
+    from tfsconf.compile.bundle import MANIFEST
+
+    manifest = json.loads(bundle.files[MANIFEST])
+    prefix = f"hosts/{host}/"
+    files = {p[len(prefix) :]: d.decode() for p, d in bundle.files.items() if p.startswith(prefix)}
+    entry = manifest["hosts"][host]
+    images = {i: manifest["images"][i] for i in entry["server_images"].values()}
+    data = {
+        "schema_version": 1,
+        "generator": "tfsconf",
+        "release": release_id({k: v.encode() for k, v in files.items()}, images),
+        "manifest": entry,
+        "images": images,
+        "image_files": {i: bundle.files[f"images/{i}/Dockerfile"].decode() for i in images},
+        "files": files,
+    }
+    raw = base64.b64encode(json.dumps(data).encode()).decode()
+    record = parse_record(host, raw)
+    assert record is not None
+    return record
+
+
+def test_live_state_of_applied_hosts_is_the_compiled_state(staging) -> None:  # type: ignore[no-untyped-def]
+    """What apply records and gather reads back plans as "No changes." against the spec."""
+    from tfsconf.plan.planner import make_plan
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    env, bundle = staging
+    records = {h.name: _record_of(env, bundle, h.name) for h in env.hosts}
+    live = state_from_bundle(
+        bundle_from_records(env.name, records), StateOrigin("live", "x"), "live"
+    )
+    desired = state_from_bundle(bundle.files, StateOrigin("none"), "spec")
+    assert live.fingerprint == desired.fingerprint
+    assert not make_plan(live, desired, env, spec="staging.yaml").has_changes
+    # one host never applied: it is planned as new, the other one is unchanged
+    del records["stg-2"]
+    live = state_from_bundle(
+        bundle_from_records(env.name, records), StateOrigin("live", "x"), "live"
+    )
+    plan = make_plan(live, desired, env, spec="staging.yaml")
+    assert [(h.name, h.change) for h in plan.hosts] == [("stg-2", "create")]
+
+
+def test_release_id_is_a_content_address() -> None:
+    files = {"a/models.config": b"x", "warmup.json": b"{}"}
+    assert release_id(files, {}) == release_id(dict(reversed(files.items())), {})
+    assert release_id(files, {}) != release_id({**files, "warmup.json": b"{ }"}, {})
+    assert release_id(files, {}) != release_id(files, {"gpu": "repo:tag"})
+    assert release_id(files, {}).startswith("r-")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (base64.b64encode(b"{not json").decode(), "not valid JSON"),
+        (base64.b64encode(b'{"generator": "other"}').decode(), "not written by tfsconf"),
+        (
+            base64.b64encode(b'{"generator": "tfsconf", "schema_version": 9}').decode(),
+            "schema 9 is not supported",
+        ),
+    ],
+)
+def test_bad_records_are_clean_errors(raw: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_record("h1", raw)
+    assert parse_record("h1", "") is None
+
+
+def test_rollback_targets() -> None:
+    def rec(release: str, *history: str) -> HostRecord:
+        return HostRecord("h", {"release": release, "history": [{"release": r} for r in history]})
+
+    records = {
+        "a": rec("r-3", "r-1", "r-2", "r-3"),
+        "b": rec("r-1", "r-1"),
+        "c": None,
+        "d": rec("r-2", "r-1", "r-2", "r-2"),
+    }
+    targets, skipped = choose_targets(records, None)
+    assert targets == {"a": "r-2", "d": "r-1"}
+    assert skipped == {"b": "no earlier release", "c": "never applied"}
+    targets, skipped = choose_targets(records, "r-1")
+    assert targets == {"a": "r-1", "d": "r-1"}
+    assert skipped["b"] == "already on r-1"
+
+
+def test_report_table_and_verdict() -> None:
+    report = ApplyReport("bed", "run1", stage="rollout")
+    report.hosts = [
+        HostReport("h1", "g", "applied", "r-1", 5),
+        HostReport("h2", "g", "rolled-back", "r-2", 3, "rank: health gate: boom"),
+        HostReport("h3", "g", "untouched", "r-3"),
+    ]
+    text = render_report(report)
+    assert "Apply FAILED (stopped in rollout)" in text
+    assert "h2    g      rolled-back" in text and "boom" in text
+    assert not report.ok and report.changed == 8
+    assert report.as_json()["hosts"][1]["error"] == "rank: health gate: boom"
+
+
+def test_adapter_reports_failures_per_host(tmp_path: Path) -> None:
+    inventory = {
+        "all": {
+            "hosts": {"localhost": {"ansible_connection": "local"}},
+            "children": {"tfsconf_hosts": {"hosts": {"localhost": {}}}},
+        }
+    }
+    result = ansible.run(
+        "unlock.yml",
+        inventory=inventory,
+        extravars={"tfsconf_config_root": str(tmp_path)},  # tfsconf_run_id missing
+        limit=["localhost"],
+    )
+    assert result.failed_hosts() == ["localhost"]
+    failure = result.first_failure("localhost")
+    assert failure is not None and "tfsconf_run_id" in failure.message
+    result = ansible.run(
+        "unlock.yml",
+        inventory=inventory,
+        extravars={"tfsconf_config_root": str(tmp_path), "tfsconf_run_id": "r1"},
+        limit=["localhost"],
+    )
+    assert result.failed_hosts() == [] and result.status == "successful"
+    assert result.changed == 0  # nothing was locked by r1
+    with pytest.raises(UserError, match="missing from this installation"):
+        ansible.run("nope.yml", inventory=inventory, extravars={})
+
+
+def test_agent_refuses_unknown_actions() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfsconf.apply.agent"],
+        input=json.dumps({"action": "explode", "address": "127.0.0.1", "port": 1}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "unknown action 'explode'" in proc.stderr
+
+
+def test_progress_plain_and_live() -> None:
+    import io
+
+    from tfsconf.apply.rollout import Progress
+
+    plain = io.StringIO()
+    progress = Progress(plain, live=False)
+    progress("", "rollout", "play")
+    progress("h1", "sync", "changed")
+    progress("h1", "images", "skipped")
+    assert plain.getvalue() == "== rollout\n  [h1] sync: changed\n"
+    live = io.StringIO()
+    progress = Progress(live, live=True)
+    progress("h1", "stage", "ok")
+    progress("h2", "stage", "ok")
+    progress("h1", "sync", "failed: boom")
+    out = live.getvalue()
+    assert "\x1b[1A" in out  # redrawn in place
+    assert "  [h1] sync: failed: boom\n" in out  # a failure stays as its own line
+
+
+@pytest.mark.parametrize(
+    "playbook",
+    sorted(p.name for p in (REPO / "playbooks").glob("*.yml")),
+)
+def test_playbooks_pass_ansible_syntax_check(playbook: str) -> None:
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run(
+        # play keywords are templated at parse time: the two rollout settings are needed
+        [
+            str(ansible_playbook),
+            "--syntax-check",
+            "-i",
+            "localhost,",
+            "-e",
+            '{"tfsconf_serial": 1, "tfsconf_max_fail_percentage": 0}',
+            playbook,
+        ],
+        cwd=REPO / "playbooks",
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": f"{ansible_playbook.parent}:/usr/bin:/bin",
+            "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
+            "HOME": str(Path.home()),
+        },
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
