@@ -145,12 +145,14 @@ def wait_available(
     *,
     timeout: float,
     poll: float = 0.2,
+    failure_grace: float = 2.0,
 ) -> dict[str, list[int]]:
     """Wait until each model has every expected version AVAILABLE (or, for None, at least
     one); returns the AVAILABLE versions per model."""
     import grpc
 
     deadline = time.monotonic() + timeout
+    failed_since: dict[tuple[str, int], float] = {}
     last: dict[str, dict[int, tuple[str, str]]] = {}
     unreachable = ""
     while True:
@@ -161,11 +163,20 @@ def wait_available(
                 ready = sorted(v for v, (state, _) in status.items() if state == "AVAILABLE")
                 for version in versions or ():
                     state, error = status.get(version, ("not loaded", ""))
-                    if state == "END" and version not in ready:
-                        raise ServingError(
-                            f"{endpoint}: model {model} version {version} failed to load"
-                            + (f": {error}" if error else " (END)")
-                        )
+                    key = (model, version)
+                    # END with an error is a failed load; END without one is a version
+                    # unloaded before (a reload may bring it back). A failed version that
+                    # a reload asks for again shows its old END until the new attempt
+                    # starts, so a failure counts once it has held for a grace period.
+                    if state == "END" and error:
+                        first = failed_since.setdefault(key, time.monotonic())
+                        if time.monotonic() - first >= failure_grace:
+                            raise ServingError(
+                                f"{endpoint}: model {model} version {version} failed to "
+                                f"load: {error}"
+                            )
+                    else:
+                        failed_since.pop(key, None)
                 wanted = set(versions) if versions is not None else None
                 if (wanted is not None and wanted <= set(ready)) or (wanted is None and ready):
                     done[model] = ready
