@@ -409,6 +409,22 @@ def check_batching_parameters(params: Any) -> None:
 # Loading one version directory
 # --------------------------------------------------------------------------------------
 
+
+class RestServer(ThreadingHTTPServer):
+    """http.server's server_bind looks the bound address up in DNS (socket.getfqdn), which
+    waits out the resolver's timeout on a test host without DNS; TF Serving does not."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
 FAIL_MARKER = "TFS_STANDIN_FAIL_LOAD"
 MAX_WARMUP_RECORDS = 1000
 _DTYPE_SIZES = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 11: 1, 12: 1, 13: 4}
@@ -1285,7 +1301,7 @@ def _serve(core: Core) -> tuple[Any, Any]:
         server.add_insecure_port(f"unix:{host_path(flags['grpc_socket_path'])}")
     rest = None
     if flags["rest_api_port"] > 0:
-        rest = ThreadingHTTPServer((bind, flags["rest_api_port"]), make_rest_handler(core))
+        rest = RestServer((bind, flags["rest_api_port"]), make_rest_handler(core))
         rest.daemon_threads = True
         threading.Thread(
             target=rest.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True

@@ -57,6 +57,12 @@ def _channel(endpoint: Endpoint) -> Any:
         options=[
             ("grpc.max_receive_message_length", 64 << 20),
             ("grpc.enable_http_proxy", 0),
+            # a server not listening yet (TF Serving opens its ports after the first
+            # load) must not push every later attempt into gRPC's shared reconnect backoff
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ],
     )
 
