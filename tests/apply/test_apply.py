@@ -4,8 +4,10 @@ the TF Serving stand-in under the process runtime's supervisor."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,20 @@ def states(scenario: Scenario, host: str) -> dict[int, str]:
 
 def by_host(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {h["host"]: h for h in report["hosts"]}
+
+
+def save_live_plan(scenario: Scenario) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    plan_path = scenario.workdir / "plan.json"
+    proc = scenario.tfsconf(
+        "plan",
+        str(scenario.spec_path),
+        "--live",
+        "--host-vars",
+        str(scenario.host_vars_path),
+        "--out",
+        str(plan_path),
+    )
+    return plan_path, proc
 
 
 def deploy(scenario: Scenario, versions: list[int], **spec: Any) -> dict[str, Any]:
@@ -84,16 +100,7 @@ def test_version_bump_hot_reloads_without_restart_or_failed_request(scenario: Sc
 def test_label_moves_in_two_phases(scenario: Scenario) -> None:
     deploy(scenario, [1], labels={"stable": 1})
     scenario.write_spec([1, 2], labels={"stable": 2})
-    plan_path = scenario.workdir / "plan.json"
-    proc = scenario.tfsconf(
-        "plan",
-        str(scenario.spec_path),
-        "--live",
-        "--host-vars",
-        str(scenario.host_vars_path),
-        "--out",
-        str(plan_path),
-    )
+    plan_path, proc = save_live_plan(scenario)
     assert proc.returncode == 2, proc.stderr[-3000:]
     import json
 
@@ -111,16 +118,7 @@ def test_label_moves_in_two_phases(scenario: Scenario) -> None:
 def test_saved_plan_is_refused_when_stale(scenario: Scenario) -> None:
     deploy(scenario, [1])
     scenario.write_spec([2])
-    plan_path = scenario.workdir / "plan.json"
-    proc = scenario.tfsconf(
-        "plan",
-        str(scenario.spec_path),
-        "--live",
-        "--host-vars",
-        str(scenario.host_vars_path),
-        "--out",
-        str(plan_path),
-    )
+    plan_path, proc = save_live_plan(scenario)
     assert proc.returncode == 2
     scenario.write_spec([3])
     proc = scenario.tfsconf(

@@ -26,6 +26,9 @@ HostVarsOpt = Annotated[
         "bastions; the test bed's per-host root.",
     ),
 ]
+BreakLockOpt = Annotated[
+    bool, typer.Option("--break-lock", help="Take over host locks left by an apply that died.")
+]
 ReportFormat = Annotated[
     Literal["text", "json"], typer.Option("--format", help="Report format: text or json.")
 ]
@@ -48,10 +51,7 @@ def apply(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
     host_vars: HostVarsOpt = None,
     output_format: ReportFormat = "text",
-    break_lock: Annotated[
-        bool,
-        typer.Option("--break-lock", help="Take over host locks left by an apply that died."),
-    ] = False,
+    break_lock: BreakLockOpt = False,
     health_timeout: Annotated[
         float | None,
         typer.Option("--health-timeout", help="Seconds; overrides rollout.health_timeout_seconds."),
@@ -151,10 +151,7 @@ def rollback(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Roll back without asking.")] = False,
     host_vars: HostVarsOpt = None,
     output_format: ReportFormat = "text",
-    break_lock: Annotated[
-        bool,
-        typer.Option("--break-lock", help="Take over host locks left by an apply that died."),
-    ] = False,
+    break_lock: BreakLockOpt = False,
 ) -> None:
     """Put hosts back on a release they ran before (default: the previous one)."""
 
