@@ -51,6 +51,7 @@ def json_schema() -> str:
 
 
 if TYPE_CHECKING:
+    from tfsconf.apply.record import LiveSource
     from tfsconf.plan.model import Plan
     from tfsconf.plan.state import State, StateSource
 
@@ -179,7 +180,7 @@ class LiveContext:
     loaded: LoadedEnvironment
     bundle: Bundle
     inventory: dict[str, object]
-    source: object  # tfsconf.apply.record.LiveSource
+    source: LiveSource
 
 
 def live_context(spec: Path | str, *, host_vars: Path | None = None) -> LiveContext:
@@ -198,11 +199,9 @@ def live_context(spec: Path | str, *, host_vars: Path | None = None) -> LiveCont
 
 def plan_live(context: LiveContext, shown: str) -> Plan:
     """Plan the spec against the hosts' last-applied records (read through Ansible)."""
-    from tfsconf.apply.record import LiveSource
     from tfsconf.plan.planner import make_plan
     from tfsconf.plan.state import StateOrigin, state_from_bundle
 
-    assert isinstance(context.source, LiveSource)
     current = context.source.load()
     desired = state_from_bundle(context.bundle.files, StateOrigin("none"), shown)
     return make_plan(current, desired, context.loaded.resolved, spec=shown)

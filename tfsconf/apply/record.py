@@ -27,10 +27,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
+
+if TYPE_CHECKING:
+    from tfsconf.plan.state import State, StateOrigin
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -177,12 +180,12 @@ class LiveSource:
         self.progress = progress
         self.records: dict[str, HostRecord | None] = {}
 
-    def origin(self) -> Any:
+    def origin(self) -> StateOrigin:
         from tfsconf.plan.state import StateOrigin
 
         return StateOrigin("live", str(self.spec), f"{len(self.env.hosts)} host(s)")
 
-    def load(self) -> Any:
+    def load(self) -> State:
         from tfsconf.plan.state import state_from_bundle
 
         self.records = gather_records(self.env, self.inventory, progress=self.progress)

@@ -34,6 +34,17 @@ ReportFormat = Annotated[
 ]
 
 
+def _emit_report(report: Any, output_format: str) -> int:
+    """The closing report on stdout (text table or json); the exit code it means."""
+    from tfsconf.apply.rollout import render_report
+
+    if output_format == "json":
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(render_report(report))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
 def _confirm(prompt: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -66,7 +77,7 @@ def apply(
     @handle_errors
     def run() -> int:
         from tfsconf import api
-        from tfsconf.apply.rollout import apply_plan, render_report
+        from tfsconf.apply.rollout import apply_plan
         from tfsconf.apply.work import Options
         from tfsconf.errors import UserError
         from tfsconf.plan.render import render_text
@@ -84,7 +95,7 @@ def apply(
                 )
             spec = Path(plan.spec) if workdir is None else workdir / plan.spec
             context = api.live_context(spec, host_vars=host_vars)
-            current = context.source.load()  # type: ignore[attr-defined]
+            current = context.source.load()
             api.check_plan_fresh(plan, workdir=workdir, current=current)
             if not yes:
                 raise UserError("applying a saved plan needs --yes")
@@ -99,16 +110,12 @@ def apply(
             context.loaded.resolved,
             context.bundle.files,
             context.bundle.image_refs,
-            context.source.records,  # type: ignore[attr-defined]
+            context.source.records,
             context.inventory,
             options=options,
             break_lock=break_lock,
         )
-        if output_format == "json":
-            print(json.dumps(report.as_json(), indent=2, sort_keys=True))
-        else:
-            sys.stdout.write(render_report(report))
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return _emit_report(report, output_format)
 
     raise typer.Exit(run())
 
@@ -162,13 +169,13 @@ def rollback(
 
         from tfsconf import api
         from tfsconf.apply.rollback import choose_targets, fetch_release_records, rollback_work
-        from tfsconf.apply.rollout import ApplyReport, HostReport, render_report, run_rollout
+        from tfsconf.apply.rollout import ApplyReport, HostReport, run_rollout
         from tfsconf.errors import UserError
 
         started = time.monotonic()
         context = api.live_context(spec, host_vars=host_vars)
-        context.source.load()  # type: ignore[attr-defined]
-        records = context.source.records  # type: ignore[attr-defined]
+        context.source.load()
+        records = context.source.records
         env = context.loaded.resolved
         targets, skipped = choose_targets(records, to)
         for host, why in sorted(skipped.items()):
@@ -178,12 +185,14 @@ def rollback(
                 "nothing to roll back: "
                 + "; ".join(f"{h}: {w}" for h, w in sorted(skipped.items()))
             )
+        # choose_targets only picks hosts that have a record
+        applied = {h: rec for h, rec in records.items() if rec is not None}
         for host, release in sorted(targets.items()):
-            print(f"{host}: {records[host].release} -> {release}", file=sys.stderr)
+            print(f"{host}: {applied[host].release} -> {release}", file=sys.stderr)
         if not yes and not _confirm("Roll back these hosts? [y/N]"):
             raise UserError("not rolled back (answer y, or pass --yes)")
         fetched = fetch_release_records(context.inventory, env.config_root, targets)
-        work = {h: rollback_work(env, records[h], fetched[h]) for h in sorted(targets)}
+        work = {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(targets)}
         report = ApplyReport(env.name, uuid.uuid4().hex[:12])
         groups = {h.name: h.group for h in env.hosts}
         for host in sorted(skipped):
@@ -193,10 +202,6 @@ def rollback(
             )
         run_rollout(env, work, context.inventory, report, break_lock=break_lock)
         report.seconds = time.monotonic() - started
-        if output_format == "json":
-            print(json.dumps(report.as_json(), indent=2, sort_keys=True))
-        else:
-            sys.stdout.write(render_report(report))
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return _emit_report(report, output_format)
 
     raise typer.Exit(run())
