@@ -65,5 +65,14 @@ def model_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def scenario(bed: TestBed, tmp_path: Path, model_template: Path) -> Scenario:
+def scenario(ssh_bed: TestBed, tmp_path: Path, model_template: Path) -> Scenario:
+    """A scenario on the ssh bed (the connection real fleets use). Each end-to-end scenario
+    runs once; what is specific to the local connection has its own tests (`any_scenario`
+    and tests/apply/test_testbed.py)."""
+    return Scenario(ssh_bed, tmp_path / "work", model_template)
+
+
+@pytest.fixture
+def any_scenario(bed: TestBed, tmp_path: Path, model_template: Path) -> Scenario:
+    """A scenario in both bed modes, for the tests that prove each connection works."""
     return Scenario(bed, tmp_path / "work", model_template)

@@ -1,6 +1,6 @@
-"""apply end to end: real Ansible (ansible-runner) against three test hosts, in both bed
-modes (own network namespace + sshd, and Ansible's local connection), each host running
-the TF Serving stand-in under the process runtime's supervisor."""
+"""apply end to end: real Ansible (ansible-runner) against three test hosts, each running the
+TF Serving stand-in under the process runtime's supervisor. Every scenario runs on the ssh bed
+(own network namespace + sshd); the first deploy also runs over Ansible's local connection."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def deploy(scenario: Scenario, versions: list[int], **spec: Any) -> dict[str, An
     return report
 
 
-def test_first_deploy_then_nothing_to_do(scenario: Scenario) -> None:
+def test_first_deploy_then_nothing_to_do(any_scenario: Scenario) -> None:
+    scenario = any_scenario
     report = deploy(scenario, [1])
     assert {h: r["status"] for h, r in by_host(report).items()} == dict.fromkeys(HOSTS, "applied")
     for host in HOSTS:
