@@ -25,6 +25,26 @@ ColourOpt = Annotated[
 DiffOpt = Annotated[
     bool, typer.Option("--diff/--no-diff", help="Show unified diffs of the artifacts (text).")
 ]
+CommentLimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--comment-limit",
+        metavar="CHARS",
+        min=0,
+        help="markdown: truncate whole sections past this size, with a note (GitHub's comment "
+        "limit by default; 0: never).",
+    ),
+]
+FullPlanOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--full-plan",
+        metavar="FILE",
+        help="markdown: also write the untruncated plan here (for the CI job to upload); the "
+        "truncation note names it.",
+    ),
+]
+_GITHUB_COMMENT_LIMIT = 65_536
 
 
 def _colour(choice: str) -> bool:
@@ -35,7 +55,15 @@ def _colour(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
-def _render(plans: list[object], fmt: str, colour: str, diffs: bool) -> str:
+def _render(
+    plans: list[object],
+    fmt: str,
+    colour: str,
+    diffs: bool,
+    comment_limit: int = _GITHUB_COMMENT_LIMIT,
+    full_plan: Path | None = None,
+) -> str:
+    from tfsconf.atomic import write_atomically
     from tfsconf.plan import render
     from tfsconf.plan.model import Plan
 
@@ -43,7 +71,13 @@ def _render(plans: list[object], fmt: str, colour: str, diffs: bool) -> str:
     if fmt == "json":
         return render.render_json(typed)
     if fmt == "markdown":
-        return render.render_markdown(typed)
+        if full_plan is not None:
+            write_atomically(full_plan, [render.render_markdown(typed).encode()])
+        return render.render_markdown(
+            typed,
+            max_chars=comment_limit or None,
+            full_plan=str(full_plan) if full_plan is not None else None,
+        )
     return render.render_text(typed, colour=_colour(colour), diffs=diffs)
 
 
@@ -85,6 +119,8 @@ def plan(
     ] = None,
     colour: ColourOpt = "auto",
     diffs: DiffOpt = True,
+    comment_limit: CommentLimitOpt = _GITHUB_COMMENT_LIMIT,
+    full_plan: FullPlanOpt = None,
 ) -> None:
     """Show what a change to an environment does to each host and server, and what it costs.
 
@@ -109,7 +145,7 @@ def plan(
                 continue
             source = api.state_source(spec, base=base, state_dir=state)
             plans.append(api.plan_environment(spec, source))
-        text = _render(list(plans), output_format, colour, diffs)
+        text = _render(list(plans), output_format, colour, diffs, comment_limit, full_plan)
         if out is not None:
             saved = render_json(plans, workdir=str(Path.cwd()))
             write_atomically(out, [saved.encode()])
@@ -126,6 +162,8 @@ def show(
     output_format: PlanFormat = "text",
     colour: ColourOpt = "auto",
     diffs: DiffOpt = True,
+    comment_limit: CommentLimitOpt = _GITHUB_COMMENT_LIMIT,
+    full_plan: FullPlanOpt = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -144,7 +182,8 @@ def show(
         if check:
             for saved in plans:
                 api.check_plan_fresh(saved, workdir=workdir)
-        sys.stdout.write(_render(list(plans), output_format, colour, diffs))
+        text = _render(list(plans), output_format, colour, diffs, comment_limit, full_plan)
+        sys.stdout.write(text)
         sys.stdout.flush()
         return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK
 

@@ -186,21 +186,58 @@ def _escape(text: str) -> str:
     return text
 
 
-def render_markdown(plans: Sequence[Plan]) -> str:
-    lines: list[str] = ["### tfsconf plan", ""]
+GITHUB_COMMENT_LIMIT = 65_536
+"""GitHub's limit on a comment body, in characters."""
+
+
+def render_markdown(
+    plans: Sequence[Plan], *, max_chars: int | None = None, full_plan: str | None = None
+) -> str:
+    """The plan as a pull-request comment: the summary first, then risks and model changes,
+    then one collapsed section per distinct host change.
+
+    With `max_chars`, whole sections are dropped from the end until the comment fits, and a
+    note says how many and where the full plan is (`full_plan`, e.g. a CI artifact)."""
+    head: list[str] = ["### tfsconf plan", ""]
     for plan in plans:
         mark = "✅" if not plan.has_changes else "📝"
-        lines.append(
+        head.append(
             f"- {mark} **{_escape(plan.environment)}**: {_escape(plan.summary())} "
             f"_(against {_escape(plan.state.describe())})_"
         )
+    sections: list[str] = ["\n".join(head)]
     for plan in plans:
         if plan.has_changes:
-            lines.extend(["", *_markdown_plan(plan)])
-    return "\n".join(lines) + "\n"
+            first, *rest = _markdown_plan(plan)
+            sections.append("\n".join(["", *first]))
+            sections.extend("\n".join(part) for part in rest)
+    text = "\n".join(sections) + "\n"
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return _truncated(sections, max_chars, full_plan)
 
 
-def _markdown_plan(plan: Plan) -> list[str]:
+def _truncated(sections: list[str], max_chars: int, full_plan: str | None) -> str:
+    where = f" The full plan is in {_code(full_plan)}." if full_plan else ""
+    kept: list[str] = []
+    size = 0
+    for index, section in enumerate(sections):
+        note = (
+            f"\n\n> **Truncated:** {len(sections) - index} of {len(sections) - 1} sections are "
+            f"not shown, to stay within {max_chars:,} characters.{where}\n"
+        )
+        if size + len(section) + 1 + len(note) > max_chars:
+            if not kept:
+                raise ValueError(f"a comment limit of {max_chars} characters is too small")
+            return "\n".join(kept) + note
+        kept.append(section)
+        size += len(section) + 1
+    return "\n".join(kept) + "\n"
+
+
+def _markdown_plan(plan: Plan) -> list[list[str]]:
+    """The sections of one environment's plan, each a list of lines."""
+    sections: list[list[str]] = []
     lines = [f"#### {_escape(plan.environment)}", ""]
     if plan.risks:
         lines.append("**Risks**")
@@ -217,10 +254,11 @@ def _markdown_plan(plan: Plan) -> list[str]:
             where = _where([_code(a) for a in change.addresses])
             lines.append(f"- {_code(change.model)}: {_escape(change.description)} ({where})")
         lines.append("")
+    sections.append(lines)
     shown: dict[str, str] = {}
     for image in plan.images:
         refs = f"{_html_code(image.old_ref or '(none)')} → {_html_code(image.new_ref or '(none)')}"
-        lines.append("<details>")
+        lines = ["<details>"]
         lines.append(
             f"<summary>{SYMBOL[image.change]} image {_html_code(image.name)}: {refs}</summary>"
         )
@@ -229,18 +267,75 @@ def _markdown_plan(plan: Plan) -> list[str]:
             lines.extend(_markdown_diff(plan, image.file, shown))
         lines.append("</details>")
         lines.append("")
-    for host in plan.hosts:
-        lines.extend(_markdown_host(plan, host, shown))
-    return lines
+        sections.append(lines)
+    for group in group_hosts(plan.hosts):
+        sections.append(_markdown_host(plan, group, shown))
+    return sections
 
 
-def _markdown_host(plan: Plan, host: HostPlan, shown: dict[str, str]) -> list[str]:
+def _host_relative(text: str, host: str) -> str:
+    """An address or bundle path with its host part replaced, so that two hosts' equal
+    changes compare equal (`rank-a1/rank-gpu0` and `hosts/rank-a1/...`)."""
+    for prefix in (f"{host}/", f"hosts/{host}/"):
+        if text.startswith(prefix):
+            return "<host>/" + text[len(prefix) :]
+    return text
+
+
+def _host_key(host: HostPlan) -> tuple[object, ...]:
+    """What a reviewer reads about a host, without its name: equal keys, equal changes."""
+
+    def files(items: Sequence[FileDiff]) -> tuple[object, ...]:
+        return tuple((_host_relative(f.path, host.name), f.status, f.diff) for f in items)
+
+    return (
+        host.group,
+        host.change,
+        tuple(
+            (s.name, s.change, s.activation, s.reasons, s.phases, files(s.files))
+            for s in host.servers
+        ),
+        tuple(
+            (a.kind, _host_relative(a.address, host.name), a.reasons, a.model, a.version)
+            for a in host.actions
+        ),
+        files(host.files),
+    )
+
+
+def group_hosts(hosts: Sequence[HostPlan]) -> list[list[HostPlan]]:
+    """Hosts whose changes are identical, in plan order (a group sits where its first host
+    is), so a comment on a 4,000-host fleet shows each distinct change once."""
+    groups: dict[tuple[object, ...], list[HostPlan]] = {}
+    for host in hosts:
+        groups.setdefault(_host_key(host), []).append(host)
+    return list(groups.values())
+
+
+_LISTED_HOSTS = 20
+"""Names a grouped host section lists in full; past it the rest is a count."""
+
+
+def _markdown_host(plan: Plan, group: Sequence[HostPlan], shown: dict[str, str]) -> list[str]:
+    host = group[0]
+    names = _where([_html_code(h.name) for h in group], limit=2)
+    summary = host.summary()
+    if len(group) > 1:
+        summary = summary.rstrip(".") + " on each."
     lines = [
         "<details>",
-        f"<summary>{SYMBOL[host.change]} {_html_code(host.name)} ({html.escape(host.group)}): "
-        f"{html.escape(host.summary())}</summary>",
+        f"<summary>{SYMBOL[host.change]} {names} ({html.escape(host.group)}): "
+        f"{html.escape(summary)}</summary>",
         "",
     ]
+    if len(group) > 1:
+        listed = ", ".join(_code(h.name) for h in group[:_LISTED_HOSTS])
+        rest = len(group) - _LISTED_HOSTS
+        more = f" and {rest} more" if rest > 0 else ""
+        lines.append(
+            f"The same changes on {len(group)} hosts: {listed}{more}. Shown for {_code(host.name)}."
+        )
+        lines.append("")
     for server in host.servers:
         mark = SYMBOL[server.change]
         cost = f": _{_escape(DISRUPTION[server.activation])}_" if server.activation else ""
