@@ -49,3 +49,43 @@ def test_a_base_commit_with_a_link_out_of_the_tree_is_refused_without_a_tracebac
     assert run.stdout == ""
     assert "Traceback" not in run.stderr
     assert "cannot export environments from that commit safely" in run.stderr
+
+
+def _plan(repo: Path, ref: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tfsconf", "plan", "environments/staging.yaml", "--base", ref],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_a_base_missing_from_a_shallow_clone_says_how_to_fetch_it(tmp_path: Path) -> None:
+    """A CI checkout (one commit, one branch) lacks the pull request's base: the error says
+    the clone is shallow and gives the fetch command, and that command makes plan work."""
+    upstream = tmp_path / "upstream"
+    shutil.copytree(ROOT / "environments", upstream / "environments")
+    git(upstream, "init", "-q")
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-qm", "base")
+    git(upstream, "branch", "target")
+    spec = upstream / "environments" / "staging.yaml"
+    spec.write_text(spec.read_text().replace("count: 2}", "count: 3}", 1))
+    git(upstream, "commit", "-qam", "change")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", upstream.as_uri(), "clone")
+
+    missing = _plan(clone, "origin/target")
+    assert missing.returncode == 1, missing.stderr
+    assert "Traceback" not in missing.stderr
+    fetch = "git fetch --no-tags origin target:refs/remotes/origin/target"
+    assert "this clone is shallow" in missing.stderr
+    assert f"`{fetch}`" in missing.stderr
+
+    git(clone, *fetch.split()[1:])
+    fetched = _plan(clone, "origin/target")
+    assert fetched.returncode == 2, fetched.stderr
+    assert "count" in fetched.stdout or "version" in fetched.stdout

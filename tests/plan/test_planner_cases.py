@@ -127,3 +127,19 @@ def test_a_label_under_a_new_latest_policy_is_moved_before_the_policy_changes(
     assert server.activation == "hot-reload"
     assert [p.wait_for for p in server.phases] == [(("ctr", 1045),), (), ()]
     assert server.phases[-1].steps == ("ctr: versions [1043, 1044, 1045] -> latest 1",)
+
+
+def test_a_restart_does_not_hide_an_unloaded_version(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    """A batching change restarts the server in the same change that drops ctr 1043: the
+    restart unloads 1043 as surely as a reload would, so clients pinned to it are warned."""
+    planner("      batch_timeout_micros: 1000\n", "      batch_timeout_micros: 2000\n")
+    plan = planner(
+        "versions: [1043, 1044]}\n    labels: {stable: 1043, canary: 1044}",
+        "versions: [1044]}\n    labels: {stable: 1044, canary: 1044}",
+    )
+    assert servers(plan)["stg-1/stg-rank"] == ("update", "restart")
+    unloaded = [r for r in plan.risks if r.kind == "version-unloaded"]
+    assert [r.message.split(":")[0] for r in unloaded] == ["ctr version(s) 1043 will be unloaded"]
+    assert set(unloaded[0].addresses) == {"stg-1/stg-rank", "stg-2/stg-rank"}

@@ -35,6 +35,26 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         raise UserError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS} s") from None
 
 
+def _shallow_hint(toplevel: Path, ref: str) -> str:
+    """What to fetch when a CI checkout lacks the base: a shallow or single-branch clone
+    (actions/checkout fetches one commit by default, GitLab CI 20 by default)."""
+    shallow = _git(toplevel, "rev-parse", "--is-shallow-repository").stdout.decode().strip()
+    remote, _, branch = ref.partition("/")
+    remotes = _git(toplevel, "remote").stdout.decode().split()
+    if branch and remote in remotes:
+        fetch = f"git fetch --no-tags {remote} {branch}:refs/remotes/{remote}/{branch}"
+    elif remotes:
+        fetch = f"git fetch --no-tags {remotes[0]} {ref}"
+    else:
+        return ""
+    if shallow == "true":
+        return (
+            f" (this clone is shallow, so the base is probably not fetched: run `{fetch}`, "
+            "or check out with full history, e.g. actions/checkout's fetch-depth: 0)"
+        )
+    return f" (if it exists on the remote, fetch it first: `{fetch}`)"
+
+
 class GitBaseSource:
     """The spec as of a git ref; the state is what that spec compiles to."""
 
@@ -55,7 +75,10 @@ class GitBaseSource:
         relative = self.spec.resolve().relative_to(toplevel.resolve()).as_posix()
         found = _git(toplevel, "rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}")
         if found.returncode != 0:
-            raise UserError(f"--base {self.ref}: no such commit, branch or tag in {toplevel}")
+            raise UserError(
+                f"--base {self.ref}: no such commit, branch or tag in {toplevel}"
+                + _shallow_hint(toplevel, self.ref)
+            )
         return toplevel, relative, found.stdout.decode().strip()
 
     def origin(self) -> StateOrigin:

@@ -402,7 +402,20 @@ class _Planner:
                         address,
                     )
                 continue
-            if before is None or activation != "hot-reload":
+            if before is None:
+                continue
+            if before.policy.kind == "specific" and after.policy.kind == "specific":
+                dropped = sorted(set(before.policy.versions) - set(after.policy.versions))
+                if dropped:
+                    # a client-facing risk whatever activates the change: a restart unloads
+                    # the version just as a reload does
+                    self.risk(
+                        "version-unloaded",
+                        f"{model} version(s) {', '.join(map(str, dropped))} will be unloaded: "
+                        "requests that name them by number fail (labels move first)",
+                        address,
+                    )
+            if activation != "hot-reload":
                 continue
             if before.base_path != after.base_path:
                 self.risk(
@@ -416,13 +429,6 @@ class _Planner:
                 old_v, new_v = set(before.policy.versions), set(after.policy.versions)
                 dropped = sorted(old_v - new_v)
                 added = sorted(new_v - old_v)
-                if dropped:
-                    self.risk(
-                        "version-unloaded",
-                        f"{model} version(s) {', '.join(map(str, dropped))} will be unloaded: "
-                        "requests that name them by number fail (labels move first)",
-                        address,
-                    )
                 if added and old_v and not dropped:
                     self.risk(
                         "memory-growth",
