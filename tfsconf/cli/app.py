@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from tfsconf.cli import apply as apply_cli
+from tfsconf.cli import check as check_cli
 from tfsconf.cli import model, warmup
 from tfsconf.cli import plan as plan_cli
 from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
@@ -34,6 +35,7 @@ app.command("show")(plan_cli.show)
 app.command("apply")(apply_cli.apply)
 app.command("status")(apply_cli.status)
 app.command("rollback")(apply_cli.rollback)
+app.command("check")(check_cli.check)
 
 SpecArg = Annotated[
     Path,
