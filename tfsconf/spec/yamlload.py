@@ -60,8 +60,9 @@ class _Limit(Exception):
 class _CountingLoader(_Loader):
     """libyaml's composer, stopped as soon as the node tree would exceed the limits.
 
-    libyaml calls resolve() once per node and descend/ascend_resolver() around each node,
-    so the counts are kept while the tree is built, before any of it is held in memory.
+    libyaml calls descend_resolver() before and ascend_resolver() after each node it
+    composes, so the counts are kept while the tree is built, before it is held in memory.
+    (No path resolvers are registered on the safe loader, so nothing else is lost.)
     """
 
     def __init__(self, text: str) -> None:
@@ -69,15 +70,11 @@ class _CountingLoader(_Loader):
         self.nodes = 0
         self.depth = 0
 
-    def resolve(self, kind: type, value: object, implicit: object) -> str:
+    def descend_resolver(self, current_node: object, current_index: object) -> None:
         self.nodes += 1
+        self.depth += 1
         if self.nodes > MAX_VALUES:
             raise _Limit(f"document has more than {MAX_VALUES} values")
-        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        return tag
-
-    def descend_resolver(self, current_node: object, current_index: object) -> None:
-        self.depth += 1
         if self.depth > MAX_DEPTH + 1:
             raise _Limit(f"nested deeper than {MAX_DEPTH} levels")
 
