@@ -510,6 +510,7 @@ def test_an_explicit_root_admits_files_beside_the_spec_tree(tmp_path: Path) -> N
 # --- every class through the CLI: exit 1, located, no traceback, the build untouched -------
 
 GOOD_TEXT = "environment: test\n" + SPEC_TAIL
+BAD_SPECS = Path(__file__).parent / "testdata" / "bad"
 
 # name -> (document, expected "LINE:COL: error: PATH: message" fragment)
 CLI_CASES: dict[str, tuple[bytes, str]] = {
@@ -534,6 +535,28 @@ CLI_CASES: dict[str, tuple[bytes, str]] = {
     "python_tag": (
         b"environment: !!python/object/apply:os.system [touch /tmp/x]\n" + SPEC_TAIL.encode(),
         ":1:14: error: environment: tags are not allowed",
+    ),
+    "alias_bomb": (
+        "\n".join(
+            ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+            + [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+        ).encode()
+        + b"\n",
+        ":6:1: error: l5: expands through aliases",
+    ),
+    "default_wrong_for_one_server": (
+        (BAD_SPECS / "prometheus_default_without_rest_port.yaml").read_bytes(),
+        ":8:19: error: defaults.server.monitoring.prometheus: Prometheus metrics are served on "
+        "the REST port: rest_port must not be 0 (for server 'srv-grpc-only', servers[1])",
+    ),
+    "old_release_both_passes": (
+        (BAD_SPECS / "several_old_release_allocator_and_flag.yaml").read_bytes(),
+        ":13:38: error: servers[0].enable_grpc_healthcheck_service: "
+        "--enable_grpc_healthcheck_service needs TF Serving 2.15",
+    ),
+    "samples_proc_mem_under_root": (
+        WARMUP_SPEC.replace("SAMPLES", "/proc/self/mem").encode() + b"environment: test\n",
+        ":15:23: error: models[0].warmup.samples: samples file /proc/self/mem: is a pseudo file",
     ),
     "samples_outside": (
         WARMUP_SPEC.replace("SAMPLES", "/etc/passwd").encode() + b"environment: test\n",
@@ -567,13 +590,16 @@ def test_hostile_input_through_the_cli(
     spec = tmp_path / "hostile.yaml"
     spec.write_bytes(document)
     fresh = tmp_path / "fresh"
+    root = ["--root", "/"] if "under_root" in case else []  # the user's explicit choice
 
     for args in (["validate", str(spec)], ["compile", str(spec), "--out", str(out)]):
-        result = CliRunner().invoke(app, args)
+        result = CliRunner().invoke(app, [*args, *root])
         assert result.exit_code == 1, result.output
         assert f"{spec}{expected}" in result.stderr, result.stderr
         assert "Traceback" not in result.output
-    assert CliRunner().invoke(app, ["compile", str(spec), "--out", str(fresh)]).exit_code == 1
+    assert (
+        CliRunner().invoke(app, ["compile", str(spec), "--out", str(fresh), *root]).exit_code == 1
+    )
     assert _cli_tree(out) == before
     assert not fresh.exists()
 
