@@ -13,9 +13,10 @@ if TYPE_CHECKING:  # compile pulls in protobuf and Jinja2; validate does not nee
     from tfsconf.compile import Bundle, Staleness
 
 
-def validate(spec: Path | str) -> LoadedEnvironment:
-    """Validate an environment file; raises SpecError listing every problem."""
-    return load_environment(spec)
+def validate(spec: Path | str, *, root: Path | str | None = None) -> LoadedEnvironment:
+    """Validate an environment file; raises SpecError listing every problem. Files the spec
+    names must lie under `root` (default: the spec's directory)."""
+    return load_environment(spec, root=root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,13 @@ class CompileResult:
     """Set by a --check run: how `out` differs from what the spec compiles to."""
 
 
-def compile_environment(spec: Path | str, out: Path | str, *, check: bool = False) -> CompileResult:
+def compile_environment(
+    spec: Path | str, out: Path | str, *, check: bool = False, root: Path | str | None = None
+) -> CompileResult:
     """Compile a spec into `out` (swapped in whole), or with check=True only compare."""
     from tfsconf.compile import build_bundle, check_bundle, write_bundle
 
-    loaded = load_environment(spec)
+    loaded = load_environment(spec, root=root)
     bundle = build_bundle(loaded.resolved)
     out_path = Path(out)
     if check:

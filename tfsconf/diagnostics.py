@@ -65,6 +65,12 @@ class Diagnostic:
 
 
 def _show(value: object) -> str:
+    """The offending value, short: a huge integer is described, not printed (Python refuses
+    to print one of more than 4300 digits, and nobody reads one), a long text is cut first."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, str | bytes) and len(value) > 80:
+        value = value[:80]
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -43,7 +43,8 @@ def test_session_beside_intra_op_is_a_warning_at_its_origin(tmp_path: Path, inte
         (
             "defaults.server.tensorflow_session_parallelism",
             5,
-            "ignored by TF Serving while intra-op or inter-op parallelism is set",
+            "ignored by TF Serving while intra-op or inter-op parallelism is set "
+            "(for server 's1', servers[0])",
         )
     ]
 

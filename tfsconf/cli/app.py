@@ -41,6 +41,14 @@ SpecArg = Annotated[
     Path,
     typer.Argument(metavar="SPEC", help="Environment spec, e.g. environments/production.yaml."),
 ]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="Directory tree the files a spec names (warmup samples) must lie in; "
+        "default: the spec's own directory.",
+    ),
+]
 FormatOpt = Annotated[
     Literal["text", "json"], typer.Option("--format", help="Output format: text or json.")
 ]
@@ -51,7 +59,7 @@ def _emit(line: str) -> None:
 
 
 @app.command()
-def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
+def validate(spec: SpecArg, output_format: FormatOpt = "text", root: RootOpt = None) -> None:
     """Validate a spec: every TF Serving rule checked offline; all problems in one run."""
     fmt = output_format
 
@@ -61,7 +69,7 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text") -> None:
         from tfsconf.errors import SpecError, UserError
 
         try:
-            loaded = api.validate(spec)
+            loaded = api.validate(spec, root=root)
         except SpecError as exc:
             if fmt != "json":
                 raise
@@ -98,6 +106,7 @@ def compile_(
     check: Annotated[
         bool, typer.Option("--check", help="Only compare --out with the spec; exit 1 if stale.")
     ] = False,
+    root: RootOpt = None,
 ) -> None:
     """Compile a spec into per-host TF Serving artifacts under --out."""
 
@@ -106,7 +115,7 @@ def compile_(
         from tfsconf import api
 
         started = time.perf_counter()
-        result = api.compile_environment(spec, out, check=check)
+        result = api.compile_environment(spec, out, check=check, root=root)
         for warning in result.loaded.warnings:
             _emit(warning.render())
         if result.staleness is not None:

@@ -6,21 +6,26 @@ so the file is in place when TF Serving first loads the version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import MutableMapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
+from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, sha256_bounded
 from tfsconf.tfserving.warmup import WARMUP_RELATIVE_PATH, sample_format_of
 
 
 def _file_sha256(path: str, hashes: MutableMapping[str, str]) -> str:
+    """Validation placed the file inside the allowed tree; it is read again here with the
+    same bounds (a regular file of bounded size), in case it changed since."""
     digest = hashes.get(path)
     if digest is None:
-        with open(path, "rb") as handle:
-            digest = hashes[path] = hashlib.file_digest(handle, "sha256").hexdigest()
+        try:
+            digest = hashes[path] = sha256_bounded(Path(path), MAX_SAMPLES_BYTES)
+        except FileRefused as exc:
+            raise UserError(f"warmup samples {path}: {exc.message}") from None
     return digest
 
 

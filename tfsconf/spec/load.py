@@ -15,6 +15,7 @@ from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 from tfsconf.resolve.resolve import resolve_environment
 from tfsconf.spec import model as s
+from tfsconf.spec.files import MAX_SPEC_BYTES, FileRefused, read_bounded
 from tfsconf.spec.rules import (
     Collector,
     check_models,
@@ -100,7 +101,10 @@ def _translate(exc: ValidationError, data: object, positions: Positions) -> list
 
 
 def _check_valid_parts(
-    data: dict[PathPart, object], out: Collector, spec_dir: PurePosixPath
+    data: dict[PathPart, object],
+    out: Collector,
+    spec_dir: PurePosixPath,
+    files_root: PurePosixPath,
 ) -> None:
     """After a schema error: still check every model entry that is valid on its own, so
     that one run reports a bad version list beside a typo elsewhere."""
@@ -115,33 +119,52 @@ def _check_valid_parts(
         paths: s.Paths | None = s.Paths.model_validate(data.get("paths", {}))
     except ValidationError:
         paths = None
-    check_models(valid, paths, out, spec_dir=spec_dir)
+    check_models(valid, paths, out, spec_dir=spec_dir, files_root=files_root)
 
 
 def read_spec_file(path: FsPath) -> bytes:
+    """The spec's bytes: a regular file of at most MAX_SPEC_BYTES."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected an environment YAML file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+        return read_bounded(path, MAX_SPEC_BYTES)
+    except FileRefused as exc:
+        hint = None
+        if "limit" in exc.message:
+            hint = f"an environment spec is at most {MAX_SPEC_BYTES} bytes (1 MiB)"
+        raise UserError(f"{path}: {exc.message}", hint=hint) from None
 
 
-def load_environment(path: FsPath | str, *, source: bytes | None = None) -> LoadedEnvironment:
+def _decode(raw: bytes, display: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        bad = raw[exc.start : exc.end]
+        message = f"not UTF-8 text: invalid byte(s) {bad!r} at byte offset {exc.start}"
+        diagnostic = Diagnostic(file=display, line=line, column=column, path=(), message=message)
+        raise SpecError(diagnostics=[diagnostic]) from None
+
+
+def load_environment(
+    path: FsPath | str, *, source: bytes | None = None, root: FsPath | str | None = None
+) -> LoadedEnvironment:
     """Validate an environment file completely; raise SpecError with every problem found.
 
     `source` lets a caller validate other bytes under the same name (e.g. the file at a
     git revision); relative sample paths still resolve against the file's directory.
+    `root` is the directory tree the files the spec names must lie in (default: the
+    spec's own directory).
     """
     file_path = FsPath(path)
     raw = read_spec_file(file_path) if source is None else source
     display = str(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{display}: not UTF-8 text (byte {exc.start})") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise UserError(
+            f"{display}: is {len(raw)} bytes, more than the limit of {MAX_SPEC_BYTES} bytes"
+        )
+    text = _decode(raw, display)
     loaded = load_yaml(text, file=display)
     if loaded.problems:
         raise SpecError(diagnostics=loaded.problems)
@@ -152,17 +175,21 @@ def load_environment(path: FsPath | str, *, source: bytes | None = None) -> Load
             ]
         )
     spec_dir = PurePosixPath(file_path.resolve().parent.as_posix())
+    files_root = spec_dir if root is None else PurePosixPath(FsPath(root).resolve().as_posix())
     out = Collector(loaded.positions)
     check_names(loaded.data, out)
+    names_ok = not out.has_errors
     try:
         spec = s.Environment.model_validate(loaded.data)
     except ValidationError as exc:
         schema = _translate(exc, loaded.data, loaded.positions)
-        _check_valid_parts(loaded.data, out, spec_dir)
+        _check_valid_parts(loaded.data, out, spec_dir, files_root)
         raise SpecError(diagnostics=[*schema, *out.items]) from None
-    check_references(spec, out, spec_dir=spec_dir)
-    if out.has_errors:
+    check_references(spec, out, spec_dir=spec_dir, files_root=files_root)
+    if not names_ok:  # resolving follows the names: a dangling one cannot be resolved
         raise SpecError(diagnostics=out.items)
+    # Errors of the spec pass do not stop the resolved pass: one run reports both (an old
+    # release's allocator and the flag it lacks).
     resolved = resolve_environment(
         spec,
         spec_file=file_path.resolve().as_posix(),

@@ -4,6 +4,11 @@ PyYAML's constructors lose line numbers, so the document is composed into nodes 
 (positions live on the nodes), then turned into plain Python values while a table of
 path -> (line, column) is filled. Only the standard YAML tags are accepted: a
 `!!python/...` or any custom tag is a diagnostic, never a constructor call.
+
+Hostile documents are bounded at every stage: nodes and nesting are counted while libyaml
+composes (a huge flow list or a deep bracket run stops early instead of filling memory or
+overflowing the C stack), values are counted again while aliases expand, and a numeric
+literal is length-checked before Python converts it.
 """
 
 from __future__ import annotations
@@ -28,18 +33,75 @@ _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # Aliases re-use nodes, so a small document can expand into a huge one ("billion laughs");
-# a real environment has a few thousand values at most.
-MAX_VALUES = 200_000
+# a 10,000-host fleet (benchmarks/fleet.py) has about 105,000 values, and fits in the size limit.
+MAX_VALUES = 150_000
 # A spec is a few levels deep; anything deeper is an accident or an attack (and Python's
 # recursion limit must never be the one that stops it).
 MAX_DEPTH = 32
-_SCALAR_TAGS = {
-    _STR,
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
+# The longest integer or float literal read: a 64-bit integer in binary with separators fits.
+# Python's int() is quadratic in the digits (and PyYAML's base-60 reading more so), so a
+# longer literal is refused before it is converted.
+MAX_NUMBER_LENGTH = 100
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+_TYPE_NAMES = {_INT: "an integer", _FLOAT: "a number", _BOOL: "a boolean (true or false)"}
+
+
+class _Limit(Exception):
+    """Composing stopped: the document has too many nodes or is nested too deeply."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _CountingLoader(_Loader):
+    """libyaml's composer, stopped as soon as the node tree would exceed the limits.
+
+    libyaml calls descend_resolver() before and ascend_resolver() after each node it
+    composes, so the counts are kept while the tree is built, before it is held in memory.
+    (No path resolvers are registered on the safe loader, so nothing else is lost.)
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.nodes = 0
+        self.depth = 0
+
+    def descend_resolver(self, current_node: object, current_index: object) -> None:
+        self.nodes += 1
+        self.depth += 1
+        if self.nodes > MAX_VALUES:
+            raise _Limit(f"document has more than {MAX_VALUES} values")
+        if self.depth > MAX_DEPTH + 1:
+            raise _Limit(f"nested deeper than {MAX_DEPTH} levels")
+
+    def ascend_resolver(self) -> None:
+        self.depth -= 1
+
+
+def _limit_position(text: str) -> tuple[int, int]:
+    """Where the composer's limit was crossed, found again from the event stream (which
+    holds no tree, so this pass is cheap): the first node past the count or depth limit."""
+    nodes = 0
+    depth = 0
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+                nodes += 1
+                depth += isinstance(event, yaml.CollectionStartEvent)
+                mark = event.start_mark
+                if (nodes > MAX_VALUES or depth > MAX_DEPTH) and mark is not None:
+                    return (mark.line + 1, mark.column + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+    return (0, 0)  # pragma: no cover - the composer stopped at one of the events above
 
 
 @dataclass(slots=True)
@@ -96,11 +158,17 @@ def load_yaml(text: str, *, file: str) -> LoadedYaml:
     positions = Positions(file)
     problems: list[Diagnostic] = []
     try:
-        loader = _Loader(text)
+        loader = _CountingLoader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except _Limit as exc:
+        line, column = _limit_position(text)
+        problems.append(
+            Diagnostic(file=file, line=line, column=column, path=(), message=exc.message)
+        )
+        return LoadedYaml(None, positions, tuple(problems))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
@@ -119,15 +187,26 @@ def load_yaml(text: str, *, file: str) -> LoadedYaml:
     builder = _Builder(positions, problems)
     try:
         data = builder.build(node, ())
-    except _TooLarge:
-        message = f"document expands to more than {MAX_VALUES} values (alias bomb?)"
-        problems.append(Diagnostic(file=file, line=0, column=0, path=(), message=message))
+    except _TooLarge as exc:
+        # Name the top-level entry whose value explodes: the values inside it are written
+        # once, under an anchor, and reached through aliases.
+        where = exc.path[:1]
+        line, column = positions.locate(where, at_key=True)
+        message = (
+            f"expands through aliases to more than {MAX_VALUES} values (alias bomb?): "
+            "write the values out instead"
+        )
+        problems.append(
+            Diagnostic(file=file, line=line, column=column, path=where, message=message)
+        )
         return LoadedYaml(None, positions, tuple(problems))
     return LoadedYaml(data, positions, tuple(problems))
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
 
 
 class _Builder:
@@ -156,7 +235,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> object:
         self._count += 1
         if self._count > MAX_VALUES:
-            raise _TooLarge
+            raise _TooLarge(path)
         self._positions.table[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.CollectionNode):
             if id(node) in self._open:
@@ -182,7 +261,28 @@ class _Builder:
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, "tags are not allowed in a tfsconf spec", node.tag)
             return None
-        value = self._scalars.construct_object(node, deep=True)
+        if node.tag == _STR:
+            return node.value
+        return self._typed_scalar(node, path)
+
+    def _typed_scalar(self, node: yaml.ScalarNode, path: Path) -> object:
+        """An int, float or bool, written plainly or with an explicit !!tag: converted only
+        when the text is short enough, and a diagnostic when it is not that type."""
+        text = node.value
+        what = _TYPE_NAMES[node.tag]
+        if node.tag != _BOOL and len(text) > MAX_NUMBER_LENGTH:
+            self._problem(
+                node,
+                path,
+                f"number too long ({len(text)} characters; at most {MAX_NUMBER_LENGTH})",
+                text[:40] + "...",
+            )
+            return None
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except (ValueError, IndexError, KeyError):
+            self._problem(node, path, f"not {what}: quote it if it is text", text[:80])
+            return None
         if isinstance(value, datetime.date):  # pragma: no cover - timestamp tag not accepted
             return node.value
         return value

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
-from tfsconf.spec.rules.collector import Collector, duplicates
+from tfsconf.spec.rules.collector import Collector, ServerScope, duplicates
 from tfsconf.tfserving.flags import flag_missing_reason, parse_version, server_flags
 
 
@@ -125,6 +125,7 @@ def _check_group_placement(
 def _check_server(server: r.Server, version: tuple[int, int], out: Collector) -> None:
     s_ = server.settings
     sp = server.spec_path
+    out = ServerScope(out, spec_path=sp, name=server.name)
     session = s_.tensorflow_session_parallelism or 0
     intra = s_.tensorflow_intra_op_parallelism or 0
     inter = s_.tensorflow_inter_op_parallelism or 0

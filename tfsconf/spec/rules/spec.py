@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path as FsPath
 from pathlib import PurePosixPath
 
 from tfsconf.diagnostics import Path
 from tfsconf.spec import model as s
+from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, check_readable, confine
 from tfsconf.spec.rules.collector import Collector, duplicates
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
 
 
-def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixPath) -> None:
+def check_references(
+    env: s.Environment,
+    out: Collector,
+    *,
+    spec_dir: PurePosixPath,
+    files_root: PurePosixPath | None = None,
+) -> None:
+    """`files_root`: the tree every file the spec names must lie in (default: spec_dir)."""
+    root = spec_dir if files_root is None else files_root
     major_minor = parse_version(env.tfserving_version)
     if major_minor < OLDEST_SUPPORTED:
         out.error(
@@ -29,7 +38,7 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
             env.tfserving_version,
         )
 
-    check_models(list(enumerate(env.models)), env.paths, out, spec_dir=spec_dir)
+    check_models(list(enumerate(env.models)), env.paths, out, spec_dir=spec_dir, files_root=root)
     _check_roots(env.paths, out)
 
     alloc = env.image.allocator
@@ -62,7 +71,7 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
     ]
     for path, block in defaults:
         if block is not None and block.model is not None:
-            _check_warmup_spec(block.model.warmup, (*path, "model", "warmup"), out, spec_dir)
+            _check_warmup_spec(block.model.warmup, (*path, "model", "warmup"), out, spec_dir, root)
     for index, server in enumerate(env.servers):
         if server.model_defaults is not None:
             _check_warmup_spec(
@@ -70,6 +79,7 @@ def check_references(env: s.Environment, out: Collector, *, spec_dir: PurePosixP
                 ("servers", index, "model_defaults", "warmup"),
                 out,
                 spec_dir,
+                root,
             )
 
 
@@ -84,6 +94,7 @@ def check_models(
     out: Collector,
     *,
     spec_dir: PurePosixPath,
+    files_root: PurePosixPath | None = None,
 ) -> None:
     """Each model's paths, versions, labels and warmup. Takes (index, model) pairs so that
     a spec with schema errors elsewhere still gets these checks for its valid models."""
@@ -101,7 +112,7 @@ def check_models(
                 )
         base_paths.append((index, model.base_path))
         _check_versions(model, mpath, out)
-        _check_warmup_spec(model.warmup, (*mpath, "warmup"), out, spec_dir)
+        _check_warmup_spec(model.warmup, (*mpath, "warmup"), out, spec_dir, files_root or spec_dir)
     for position, base_path in duplicates([b for _, b in base_paths]):
         out.error(
             ("models", base_paths[position][0], "base_path"),
@@ -191,7 +202,11 @@ def _check_versions(model: s.Model, mpath: Path, out: Collector) -> None:
 
 
 def _check_warmup_spec(
-    warmup: s.Warmup | None, wpath: Path, out: Collector, spec_dir: PurePosixPath
+    warmup: s.Warmup | None,
+    wpath: Path,
+    out: Collector,
+    spec_dir: PurePosixPath,
+    files_root: PurePosixPath,
 ) -> None:
     if warmup is None:
         return
@@ -203,9 +218,18 @@ def _check_warmup_spec(
         )
     samples = PurePosixPath(warmup.samples)
     full = samples if samples.is_absolute() else spec_dir / samples
-    if not os.path.isfile(full):
-        out.error((*wpath, "samples"), f"samples file not found ({full})", warmup.samples)
-    elif sample_format_of(samples, warmup.format) is None:
+    try:
+        check_readable(confine(FsPath(full), FsPath(files_root)), MAX_SAMPLES_BYTES)
+    except FileRefused as exc:
+        out.error((*wpath, "samples"), f"samples file {full}: {exc.message}", warmup.samples)
+    else:
+        _check_sample_format(samples, warmup, wpath, out)
+
+
+def _check_sample_format(
+    samples: PurePosixPath, warmup: s.Warmup, wpath: Path, out: Collector
+) -> None:
+    if sample_format_of(samples, warmup.format) is None:
         known = ", ".join(sorted(SAMPLE_EXTENSIONS))
         out.error(
             (*wpath, "samples"),
