@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
-from tfsconf.spec.flag_table import FLAG_SINCE, FLAG_UNTIL
+from tfsconf.spec.flag_table import FLAG_SINCE, FLAG_UNTIL, READ_THROUGH
 
 OLDEST_SUPPORTED = (1, 15)
 
@@ -129,7 +129,7 @@ def parse_version(version: str) -> tuple[int, int]:
 
 
 def newest_known() -> tuple[int, int]:
-    return max(FLAG_SINCE.values())
+    return READ_THROUGH
 
 
 def flag_missing_reason(name: str, version: tuple[int, int]) -> str | None:
