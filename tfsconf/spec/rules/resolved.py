@@ -166,6 +166,24 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "model_config_reload: poll needs model_config_file_poll_wait_seconds > 0",
             "poll",
         )
+    if s_.file_system_poll_wait_seconds == 0:
+        # FileSystemStoragePathSource polls the disk once when it starts and then only
+        # from its polling thread; UpdateConfig (every config reload) never polls.
+        out.error(
+            s_.origin("file_system_poll_wait_seconds", sp),
+            "0 polls the model directories once at start only: a config reload (RPC or "
+            "poll) never polls them again, so no new version or model would load until a "
+            "restart",
+            0,
+        )
+    labelled = [m for m in server.models if m.labels]
+    if s_.allow_version_labels_for_unavailable_models is False and labelled:
+        out.error(
+            s_.origin("allow_version_labels_for_unavailable_models", sp),
+            f"server '{server.name}' serves labelled model '{labelled[0].name}': TF Serving "
+            "applies labels before it loads anything, so with false the server cannot start",
+            False,
+        )
     if not s_.batching_enabled and any(
         k.startswith("batching.") and k != "batching.enabled" for k in s_.origins
     ):
@@ -251,6 +269,15 @@ def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector
                 f"last entry of allowed_batch_sizes must equal max_batch_size ({b.max_batch_size})",
                 sizes[-1],
             )
+    no_size = b.max_batch_size is None and b.max_execution_batch_size is None
+    if b.enable_large_batch_splitting and no_size:
+        # GetQueueOptions falls back to max_batch_size, whose unset wrapper reads as 0
+        out.error(
+            origin("enable_large_batch_splitting"),
+            "large batch splitting needs max_batch_size or max_execution_batch_size "
+            "(with neither, TF Serving executes batches of size 0)",
+            True,
+        )
     if b.max_execution_batch_size is not None:
         if not b.enable_large_batch_splitting:
             out.error(

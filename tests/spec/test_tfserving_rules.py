@@ -1,0 +1,178 @@
+"""Rules validate takes from TF Serving's own source: each test names the file and function
+it mirrors (tensorflow/serving at the release tags in tfsconf/spec/flag_table.py), and
+checks the diagnostic's severity, path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tfsconf.diagnostics import Diagnostic, format_path
+from tfsconf.errors import SpecError
+from tfsconf.spec.load import load_environment
+
+HEAD = """\
+environment: rules
+tfserving_version: "{version}"
+image: {{allocator: {{kind: system}}}}
+host_groups:
+  g: {{hosts: [{{name: h1, address: 10.0.0.1, gpus: 1}}]{no_profiler}}}
+# the profiler warning has its own test; the line numbers below count this line
+servers:
+  - name: s1
+    group: g
+    gpu: 0
+"""
+NO_PROFILER = ""
+MODEL = """\
+models:
+  - name: a
+    base_path: /srv/tfserving/models/a
+    source: {kind: local, path: /d/a}
+"""
+
+
+def _spec(tmp_path: Path, server: str, models: str = MODEL, version: str = "2.18.0") -> Path:
+    """A one-server spec; `server` holds the server's extra keys, indented 4 spaces."""
+    path = tmp_path / "rules.yaml"
+    has_profiler_flag = tuple(int(part) for part in version.split(".")[:2]) >= (2, 5)
+    head = HEAD.format(version=version, no_profiler=NO_PROFILER if has_profiler_flag else "")
+    path.write_text(head + server + "    models: [a]\n" + models)
+    return path
+
+
+def _diagnostics(path: Path) -> list[Diagnostic]:
+    try:
+        return list(load_environment(path).warnings)
+    except SpecError as raised:
+        return list(raised.diagnostics)
+
+
+def _found(path: Path) -> list[tuple[str, str, int]]:
+    return [(d.severity, format_path(d.path), d.line) for d in _diagnostics(path)]
+
+
+def _only(path: Path) -> Diagnostic:
+    [diagnostic] = _diagnostics(path)
+    return diagnostic
+
+
+# --- A3: accepted before, but the server stops or freezes ---------------------------------
+
+
+@pytest.mark.parametrize("reload", ["rpc", "poll"])
+def test_file_system_poll_zero_is_refused_in_every_reload_mode(tmp_path: Path, reload: str) -> None:
+    """Mirrors sources/storage_path/file_system_storage_path_source.cc:
+    FileSystemStoragePathSource::SetAspiredVersionsCallback polls the disk once when
+    file_system_poll_wait_seconds is 0, and UpdateConfig (what every ReloadConfig calls,
+    by RPC or by the config poll) never polls, so no new version or model loads."""
+    poll = "    model_config_file_poll_wait_seconds: 30\n" if reload == "poll" else ""
+    spec = _spec(
+        tmp_path,
+        f"    model_config_reload: {reload}\n{poll}    file_system_poll_wait_seconds: 0\n",
+    )
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].file_system_poll_wait_seconds",
+        13 if reload == "poll" else 12,
+    )
+    assert "no new version or model would load" in found.message
+
+
+def test_file_system_poll_of_one_second_is_accepted(tmp_path: Path) -> None:
+    """Mirrors file_system_storage_path_source.cc SetAspiredVersionsCallback: a positive
+    wait starts the periodic polling thread."""
+    assert _found(_spec(tmp_path, "    file_system_poll_wait_seconds: 1\n")) == []
+
+
+LABELLED = MODEL + "    versions: {policy: specific, versions: [1, 2]}\n    labels: {stable: 1}\n"
+
+
+def test_explicit_false_label_flag_with_labels_is_refused(tmp_path: Path) -> None:
+    """Mirrors model_servers/server_core.cc: ServerCore::ReloadConfig calls
+    UpdateModelVersionLabelMap before AddModelsViaModelConfigList, also at start, and
+    UpdateModelVersionLabelMap refuses (FailedPrecondition) a label on a version that is
+    not AVAILABLE unless allow_version_labels_for_unavailable_models is set."""
+    spec = _spec(tmp_path, "    allow_version_labels_for_unavailable_models: false\n", LABELLED)
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].allow_version_labels_for_unavailable_models",
+        11,
+    )
+    assert "labelled model 'a'" in found.message and "cannot start" in found.message
+
+
+def test_explicit_false_label_flag_without_labels_is_kept(tmp_path: Path) -> None:
+    """Mirrors server_core.cc UpdateModelVersionLabelMap: without labels the flag is never
+    consulted, so an explicit false is legal and is passed on as written."""
+    spec = _spec(tmp_path, "    allow_version_labels_for_unavailable_models: false\n")
+    loaded = load_environment(spec)
+    from tfsconf.tfserving.flags import server_flags
+
+    [server] = loaded.resolved.hosts[0].servers
+    rendered = [flag.render() for flag in server_flags(server)]
+    assert "--allow_version_labels_for_unavailable_models=false" in rendered
+
+
+def test_splitting_without_any_batch_size_is_refused(tmp_path: Path) -> None:
+    """Mirrors servables/tensorflow/bundle_factory_util.h GetQueueOptions: with
+    enable_large_batch_splitting and no max_execution_batch_size the execution batch
+    limit is max_batch_size().value(), which is 0 when max_batch_size is unset."""
+    spec = _spec(tmp_path, "    batching: {enabled: true, enable_large_batch_splitting: true}\n")
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].batching.enable_large_batch_splitting",
+        11,
+    )
+    assert "batches of size 0" in found.message
+
+
+@pytest.mark.parametrize("size", ["max_batch_size: 64", "max_execution_batch_size: 32"])
+def test_splitting_with_one_batch_size_is_accepted(tmp_path: Path, size: str) -> None:
+    """Mirrors bundle_factory_util.h GetQueueOptions: either size gives a non-zero
+    execution batch limit."""
+    batching = f"    batching: {{enabled: true, enable_large_batch_splitting: true, {size}}}\n"
+    assert [f for f in _found(_spec(tmp_path, batching)) if f[0] == "error"] == []
+
+
+@pytest.mark.parametrize(
+    ("version", "errors"),
+    [
+        (
+            "2.3.0",
+            [
+                "servers[0].batching.enable_large_batch_splitting",
+                "servers[0].batching.max_execution_batch_size",
+            ],
+        ),
+        ("2.4.0", []),
+    ],
+)
+def test_batching_fields_are_gated_by_release(
+    tmp_path: Path, version: str, errors: list[str]
+) -> None:
+    """Mirrors servables/tensorflow/session_bundle_config.proto message BatchingParameters
+    (enable_large_batch_splitting = 8 and max_execution_batch_size = 9 first at tag
+    2.4.0), parsed by model_servers/server.cc Server::BuildAndStart (ParseProtoTextFile):
+    an older server cannot parse a file naming them."""
+    spec = _spec(
+        tmp_path,
+        "    batching:\n      enabled: true\n      max_batch_size: 64\n"
+        "      enable_large_batch_splitting: true\n      max_execution_batch_size: 32\n",
+        version=version,
+    )
+    found = [(p, line) for severity, p, line in _found(spec) if severity == "error"]
+    assert found == list(zip(errors, [14, 15], strict=False))
+
+
+def test_batching_field_gate_reaches_every_layer(tmp_path: Path) -> None:
+    """Mirrors session_bundle_config.proto BatchingParameters at tag 2.3.0: the field is
+    refused wherever it is written, here in a model's per-model batching."""
+    models = MODEL + "    batching: {max_batch_size: 8, enable_large_batch_splitting: true}\n"
+    spec = _spec(tmp_path, "    batching: {per_model: true}\n", models, version="2.3.0")
+    errors = [(p, line) for severity, p, line in _found(spec) if severity == "error"]
+    assert errors == [("models[0].batching.enable_large_batch_splitting", 17)]
