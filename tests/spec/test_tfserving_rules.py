@@ -176,3 +176,40 @@ def test_batching_field_gate_reaches_every_layer(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "    batching: {per_model: true}\n", models, version="2.3.0")
     errors = [(p, line) for severity, p, line in _found(spec) if severity == "error"]
     assert errors == [("models[0].batching.enable_large_batch_splitting", 17)]
+
+
+# --- A4: thread settings at model level -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("num_batch_threads", "4"), ("thread_pool_name", "mine")]
+)
+def test_thread_settings_in_per_model_batching_are_refused(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    """Mirrors servables/tensorflow/bundle_factory_util.h CreateBatchScheduler (the one
+    thread pool of a server, made from --batching_parameters_file by
+    SavedModelBundleFactory::Create) and bundle_factory_util.cc GetPerModelBatchingParams
+    (a version's batching_params.pbtxt only feeds the queue options)."""
+    models = MODEL + f"    batching: {{max_batch_size: 8, {setting}: {value}}}\n"
+    spec = _spec(tmp_path, "    batching: {per_model: true}\n", models)
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        f"models[0].batching.{setting}",
+        17,
+    )
+    assert "server setting" in found.message
+
+
+def test_thread_settings_in_model_defaults_are_refused(tmp_path: Path) -> None:
+    """Mirrors bundle_factory_util.h CreateBatchScheduler: model defaults are model-level
+    batching too, so they cannot size the shared thread pool either."""
+    server = (
+        "    batching: {per_model: true, num_batch_threads: 4}\n"
+        "    model_defaults: {batching: {num_batch_threads: 8}}\n"
+    )
+    errors = [
+        (p, line) for severity, p, line in _found(_spec(tmp_path, server)) if severity == "error"
+    ]
+    assert errors == [("servers[0].model_defaults.batching.num_batch_threads", 12)]

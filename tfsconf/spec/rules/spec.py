@@ -241,8 +241,13 @@ def _batching_blocks(
             yield ("models", index, "batching"), model.batching, True
 
 
+# The batch thread pool is created once per server from --batching_parameters_file
+# (CreateBatchScheduler); a per-model batching_params.pbtxt only sets queue options.
+_SERVER_ONLY_BATCHING = ("num_batch_threads", "thread_pool_name")
+
+
 def _check_batching_blocks(env: s.Environment, release: tuple[int, int], out: Collector) -> None:
-    for path, block, _model_level in _batching_blocks(env):
+    for path, block, model_level in _batching_blocks(env):
         for name in sorted(block.model_fields_set):
             since = BATCHING_FIELD_SINCE.get(name)
             if since is not None and release < since:
@@ -251,5 +256,14 @@ def _check_batching_blocks(env: s.Environment, release: tuple[int, int], out: Co
                     f"BatchingParameters.{name} needs TF Serving {since[0]}.{since[1]} or "
                     "later: an older server cannot parse the batching file and no batched "
                     "model loads (declared tfserving_version)",
+                    getattr(block, name),
+                )
+            if model_level and name in _SERVER_ONLY_BATCHING:
+                out.error(
+                    (*path, name),
+                    f"{name} is a server setting: the batch thread pool is shared by every "
+                    "model of a server and comes from the server's batching "
+                    "(--batching_parameters_file); a per-model batching file sets only "
+                    "queue options",
                     getattr(block, name),
                 )
