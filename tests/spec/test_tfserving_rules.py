@@ -213,3 +213,32 @@ def test_thread_settings_in_model_defaults_are_refused(tmp_path: Path) -> None:
         (p, line) for severity, p, line in _found(_spec(tmp_path, server)) if severity == "error"
     ]
     assert errors == [("servers[0].model_defaults.batching.num_batch_threads", 12)]
+
+
+# --- B13: configs TF Serving accepts ---------------------------------------------------------
+
+
+def test_max_execution_batch_size_without_splitting_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors bundle_factory_util.h GetQueueOptions: max_execution_batch_size is read only
+    inside the enable_large_batch_splitting branch, so without splitting it is ignored."""
+    batching = "    batching: {enabled: true, max_batch_size: 64, max_execution_batch_size: 32}\n"
+    found = _only(_spec(tmp_path, batching))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "warning",
+        "servers[0].batching.max_execution_batch_size",
+        11,
+    )
+    assert "ignored by TF Serving" in found.message
+
+
+def test_gpu_memory_fraction_above_one_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart, which passes the flag to
+    GPUOptions.per_process_gpu_memory_fraction unchecked; TensorFlow's GPUOptions
+    (core/protobuf/config.proto) documents values above 1 as CUDA unified memory."""
+    found = _only(_spec(tmp_path, "    per_process_gpu_memory_fraction: 1.5\n"))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "warning",
+        "servers[0].per_process_gpu_memory_fraction",
+        11,
+    )
+    assert "unified memory" in found.message

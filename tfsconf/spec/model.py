@@ -89,7 +89,13 @@ class Monitoring(SpecModel):
 class ServerSettings(SpecModel):
     """TF Serving process settings; layered environment -> host group -> server."""
 
-    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = (
+        Field(
+            default=None,
+            description="Share of the GPU's memory this process takes; above 1 TensorFlow uses "
+            "CUDA unified memory (host memory as swap).",
+        )
+    )
     tensorflow_session_parallelism: NonNegative64 | None = None
     tensorflow_intra_op_parallelism: NonNegative64 | None = None
     tensorflow_inter_op_parallelism: NonNegative64 | None = None

@@ -87,11 +87,19 @@ def _check_group_placement(
                         f"host '{host.name}' has {host.gpus} GPU(s): index must be below that",
                         server.gpu,
                     )
-        elif server.settings.per_process_gpu_memory_fraction is not None:
+        fraction = server.settings.per_process_gpu_memory_fraction
+        if server.gpu is not None and fraction is not None and fraction > 1:
+            out.warning(
+                server.settings.origin("per_process_gpu_memory_fraction", sp),
+                "above 1 TensorFlow allocates CUDA unified memory and oversubscribes the GPU "
+                "with host memory as swap: expect much slower inference once it spills",
+                fraction,
+            )
+        elif server.gpu is None and fraction is not None:
             out.error(
                 server.settings.origin("per_process_gpu_memory_fraction", sp),
                 "per_process_gpu_memory_fraction on a CPU server (set gpu, or remove it)",
-                server.settings.per_process_gpu_memory_fraction,
+                fraction,
             )
     by_gpu: dict[int, list[r.Server]] = {}
     for server in servers:
@@ -110,7 +118,7 @@ def _check_group_placement(
                     "per_process_gpu_memory_fraction (otherwise each claims the whole GPU)",
                     gpu,
                 )
-        if all(f is not None for f in fractions):
+        if all(f is not None and f <= 1 for f in fractions):
             total = sum(f for f in fractions if f is not None)
             if total > 1.0 + 1e-9:
                 last = sharing[-1]
@@ -280,9 +288,10 @@ def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector
         )
     if b.max_execution_batch_size is not None:
         if not b.enable_large_batch_splitting:
-            out.error(
+            out.warning(
                 origin("max_execution_batch_size"),
-                "max_execution_batch_size needs enable_large_batch_splitting: true",
+                "ignored by TF Serving: max_execution_batch_size needs "
+                "enable_large_batch_splitting: true",
                 b.max_execution_batch_size,
             )
         elif b.max_batch_size is not None and b.max_execution_batch_size > b.max_batch_size:
