@@ -127,3 +127,29 @@ def test_a_label_under_a_new_latest_policy_is_moved_before_the_policy_changes(
     assert server.activation == "hot-reload"
     assert [p.wait_for for p in server.phases] == [(("ctr", 1045),), (), ()]
     assert server.phases[-1].steps == ("ctr: versions [1043, 1044, 1045] -> latest 1",)
+
+
+def test_the_first_label_on_a_server_is_a_hot_reload(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    """Mirrors model_servers/server_core.cc UpdateModelVersionLabelMap: the label flag is
+    on for every server, so a server's first label changes only models.config."""
+    plan = planner(
+        "    versions: {policy: latest, count: 2}\n",
+        "    versions: {policy: latest, count: 2}\n    labels: {stable: 7}\n",
+    )
+    activations = {address: activation for address, (_, activation) in servers(plan).items()}
+    assert activations and set(activations.values()) == {"hot-reload"}, activations
+    for host in plan.hosts:
+        for server in host.servers:
+            assert not any("flag" in reason for reason in server.reasons), server.reasons
+
+
+def test_dropping_the_last_labels_of_a_server_is_a_hot_reload(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    """Mirrors server_core.cc UpdateModelVersionLabelMap: with the flag always on, a server
+    left without labels keeps its flags."""
+    planner("    labels: {stable: 1043, canary: 1044}\n", "")
+    plan = planner("    labels: {stable: 318, canary: 319}\n", "")
+    assert set(servers(plan).values()) == {("update", "hot-reload")}, servers(plan)

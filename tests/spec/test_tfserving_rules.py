@@ -215,6 +215,22 @@ def test_thread_settings_in_model_defaults_are_refused(tmp_path: Path) -> None:
     assert errors == [("servers[0].model_defaults.batching.num_batch_threads", 12)]
 
 
+# --- B7: the label flag is always on ------------------------------------------------------
+
+
+@pytest.mark.parametrize("models", [MODEL, LABELLED])
+def test_label_flag_is_emitted_with_or_without_labels(tmp_path: Path, models: str) -> None:
+    """Mirrors model_servers/server_core.cc UpdateModelVersionLabelMap (labels checked
+    before any load, also at start) and main.cc, which has the flag from 1.15 on: the flag
+    is set for every server, so adding the first label or dropping the last leaves the
+    flags unchanged and stays a hot reload."""
+    from tfsconf.tfserving.flags import server_flags
+
+    [server] = load_environment(_spec(tmp_path, "", models)).resolved.hosts[0].servers
+    rendered = [flag.render() for flag in server_flags(server)]
+    assert rendered.count("--allow_version_labels_for_unavailable_models=true") == 1
+
+
 # --- B13: configs TF Serving accepts ---------------------------------------------------------
 
 

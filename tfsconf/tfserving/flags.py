@@ -105,19 +105,15 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
     optional("num_request_iterations_for_warmup")
     optional("max_num_load_retries")
     optional("load_retry_interval_micros")
-    labelled = [m for m in server.models if m.labels]
-    if s.allow_version_labels_for_unavailable_models is None and labelled:
-        # TF Serving applies the label map before it loads anything (server_core.cc), so
-        # at start every label points at a version that is not loaded yet: without this
-        # flag a server with labels cannot start. Moving an existing label still needs
-        # the version AVAILABLE (apply pushes such moves in phases).
-        flags.append(
-            Flag(
-                "allow_version_labels_for_unavailable_models",
-                "true",
-                (*labelled[0].spec_path, "labels"),
-            )
-        )
+    if s.allow_version_labels_for_unavailable_models is None:
+        # TF Serving applies the label map before it loads anything (server_core.cc
+        # ReloadConfig, UpdateModelVersionLabelMap), so at start every label points at a
+        # version that is not loaded yet: without this flag a server with labels cannot
+        # start. It is set whether or not the models have labels today, so that adding
+        # the first label or removing the last stays a hot reload instead of a restart.
+        # Moving an existing label still needs the version AVAILABLE (apply pushes such
+        # moves in phases).
+        flags.append(Flag("allow_version_labels_for_unavailable_models", "true", sp))
     else:
         optional("allow_version_labels_for_unavailable_models")
     return tuple(flags)
