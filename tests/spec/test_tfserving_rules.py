@@ -231,6 +231,39 @@ def test_label_flag_is_emitted_with_or_without_labels(tmp_path: Path, models: st
     assert rendered.count("--allow_version_labels_for_unavailable_models=true") == 1
 
 
+# --- B12: gRPC receive limit ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("4194304", "lowers the server's receive limit from 2 GiB to 4194304 bytes"),
+        ("4294967296", "not an int32"),
+    ],
+)
+def test_receive_limit_argument_can_only_lower_the_limit(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart: SetMaxMessageSize(int32 max)
+    comes first, then each --grpc_channel_arguments entry (parsed by absl::SimpleAtoi into
+    an int32, else passed as a string) is added and wins."""
+    args = (
+        "    grpc_channel_arguments:\n"
+        f"      [grpc.max_concurrent_streams=10, grpc.max_receive_message_length={value}]\n"
+    )
+    found = [d for d in _diagnostics(_spec(tmp_path, args)) if d.severity == "warning"]
+    assert [(format_path(d.path), d.line) for d in found] == [
+        ("servers[0].grpc_channel_arguments[1]", 12)
+    ]
+    assert message in found[0].message
+
+
+def test_receive_limit_at_the_server_maximum_is_quiet(tmp_path: Path) -> None:
+    """Mirrors server.cc Server::BuildAndStart: the int32 maximum is the limit already set."""
+    args = "    grpc_channel_arguments: [grpc.max_receive_message_length=2147483647]\n"
+    assert _found(_spec(tmp_path, args)) == []
+
+
 # --- B13: configs TF Serving accepts ---------------------------------------------------------
 
 

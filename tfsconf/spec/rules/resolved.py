@@ -156,6 +156,8 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "gRPC channel argument given twice",
             key,
         )
+    for index, arg in enumerate(s_.grpc_channel_arguments):
+        _check_channel_argument(arg, (*s_.origin("grpc_channel_arguments", sp), index), out)
     if s_.prometheus and server.rest_port == 0:
         out.error(
             s_.origin("monitoring.prometheus", sp),
@@ -207,6 +209,33 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
         reason = flag_missing_reason(flag.name, version)
         if reason is not None:
             out.error(flag.origin, f"{reason} (declared tfserving_version)", flag.render())
+
+
+GRPC_MAX_MESSAGE = 2**31 - 1
+"""server.cc BuildAndStart: builder.SetMaxMessageSize(numeric_limits<int32_t>::max())."""
+
+
+def _check_channel_argument(arg: str, path: Path, out: Collector) -> None:
+    """The model server sets its own 2 GiB message limit before it adds the channel
+    arguments, and an argument given later wins: it can lower the limit, never raise it."""
+    key, _, text = arg.partition("=")
+    if key != "grpc.max_receive_message_length":
+        return
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not -(2**31) <= value <= GRPC_MAX_MESSAGE:
+        # server.cc parses with absl::SimpleAtoi into int32; anything else is passed on
+        # as a string, which gRPC ignores for this integer argument
+        out.warning(path, "not an int32: gRPC ignores it and the 2 GiB limit stays", arg)
+    elif 0 <= value < GRPC_MAX_MESSAGE:
+        out.warning(
+            path,
+            f"lowers the server's receive limit from 2 GiB to {value} bytes; TF Serving "
+            "already accepts messages up to 2 GiB, and this argument cannot raise that",
+            arg,
+        )
 
 
 def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> None:
