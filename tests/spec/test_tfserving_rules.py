@@ -24,7 +24,7 @@ servers:
     group: g
     gpu: 0
 """
-NO_PROFILER = ""
+NO_PROFILER = ", defaults: {server: {enable_profiler: false}}"
 MODEL = """\
 models:
   - name: a
@@ -291,3 +291,134 @@ def test_gpu_memory_fraction_above_one_is_a_warning(tmp_path: Path) -> None:
         11,
     )
     assert "unified memory" in found.message
+
+
+# --- B11: flags GPU operators set ------------------------------------------------------
+
+
+def _server_flags(path: Path) -> list[str]:
+    from tfsconf.tfserving.flags import server_flags
+
+    [server] = load_environment(path).resolved.hosts[0].servers
+    return [flag.render() for flag in server_flags(server)]
+
+
+def test_profiler_left_at_its_default_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.h (Options::enable_profiler = true) and server.cc
+    Server::BuildAndStart, which registers the profiler service on the gRPC server, the
+    same port that serves predictions."""
+    spec = _spec(tmp_path, "")
+    spec.write_text(spec.read_text().replace(NO_PROFILER, ""))
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "warning",
+        "servers[0].name",
+        8,
+    )
+    assert "profiler" in found.message
+    spec.write_text(
+        spec.read_text().replace('tfserving_version: "2.18.0"', 'tfserving_version: "2.4.0"')
+    )
+    assert [d for d in _diagnostics(spec) if "profiler" in d.message] == []
+
+
+GPU_OPERATOR_SETTINGS = """\
+    num_load_threads: 2
+    num_unload_threads: 1
+    xla_gpu_compilation_enabled: true
+    mixed_precision: bfloat16
+    flush_filesystem_caches: false
+    enable_signature_method_name_check: true
+    prefer_tflite_model: true
+    num_tflite_pools: 2
+    num_tflite_interpreters_per_pool: 3
+    enable_serialization_as_tensor_content: true
+    session_config: {gpu_allow_growth: true}
+"""
+
+
+def test_gpu_operator_flags_are_emitted(tmp_path: Path) -> None:
+    """Mirrors model_servers/main.cc main() (the flag names, at tag 2.19.0) and server.cc
+    Server::BuildAndStart (tensorflow_session_config_file is parsed into the session
+    config)."""
+    flags = _server_flags(_spec(tmp_path, GPU_OPERATOR_SETTINGS, version="2.19.0"))
+    for expected in (
+        "--num_load_threads=2",
+        "--num_unload_threads=1",
+        "--enable_profiler=false",
+        "--xla_gpu_compilation_enabled=true",
+        "--mixed_precision=bfloat16",
+        "--flush_filesystem_caches=false",
+        "--enable_signature_method_name_check=true",
+        "--prefer_tflite_model=true",
+        "--num_tflite_pools=2",
+        "--num_tflite_interpreters_per_pool=3",
+        "--enable_serialization_as_tensor_content=true",
+        "--tensorflow_session_config_file=/srv/tfserving/config/s1/current/session_config.pbtxt",
+    ):
+        assert expected in flags
+
+
+@pytest.mark.parametrize(
+    ("version", "too_new"),
+    [
+        (
+            "2.4.0",
+            [
+                "num_load_threads",
+                "num_unload_threads",
+                "xla_gpu_compilation_enabled",
+                "mixed_precision",
+                "num_tflite_pools",
+                "num_tflite_interpreters_per_pool",
+                "enable_serialization_as_tensor_content",
+                "session_config",
+            ],
+        ),
+        ("2.18.0", ["enable_serialization_as_tensor_content"]),
+        ("2.19.0", []),
+    ],
+)
+def test_gpu_operator_flags_are_gated_by_release(
+    tmp_path: Path, version: str, too_new: list[str]
+) -> None:
+    """Mirrors model_servers/main.cc main() at the release tags: each flag is refused on a
+    release whose flag list lacks it (tfsconf/spec/flag_table.py)."""
+    spec = _spec(tmp_path, GPU_OPERATOR_SETTINGS, version=version)
+    errors = sorted(format_path(d.path) for d in _diagnostics(spec) if d.severity == "error")
+    assert errors == sorted(f"servers[0].{name}" for name in too_new)
+
+
+def test_grpc_socket_path_is_refused_in_docker(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart, which listens on
+    "unix:" + grpc_socket_path inside the server's own filesystem (the container)."""
+    found = _only(_spec(tmp_path, "    grpc_socket_path: /run/tfserving/s1.sock\n"))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].grpc_socket_path",
+        11,
+    )
+    native = _spec(tmp_path, "    grpc_socket_path: /run/tfserving/s1.sock\n")
+    native.write_text(
+        native.read_text().replace("environment: rules\n", "environment: rules\nruntime: native\n")
+    )
+    assert "--grpc_socket_path=/run/tfserving/s1.sock" in _server_flags(native)
+
+
+def test_tflite_pools_without_tflite_are_a_warning(tmp_path: Path) -> None:
+    """Mirrors servables/tensorflow/saved_model_bundle_factory.cc (a TF Lite session, which
+    uses the pools, only when prefer_tflite_model and a model.tflite is found)."""
+    found = _only(_spec(tmp_path, "    num_tflite_pools: 2\n"))
+    assert (found.severity, format_path(found.path)) == ("warning", "servers[0].num_tflite_pools")
+
+
+def test_ssl_config_file_is_refused_with_its_reason(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc BuildServerCredentials: with ssl_config_file the
+    gRPC port (and socket) accepts TLS only, which apply's clients do not speak."""
+    found = _only(_spec(tmp_path, "    ssl_config_file: /etc/tfserving/ssl.config\n"))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].ssl_config_file",
+        11,
+    )
+    assert "without TLS" in found.message

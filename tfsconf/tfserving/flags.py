@@ -14,6 +14,8 @@ from tfsconf.resolve import model as r
 from tfsconf.spec.flag_table import FLAG_SINCE, FLAG_UNTIL, READ_THROUGH
 
 OLDEST_SUPPORTED = (1, 15)
+SESSION_CONFIG = "session_config.pbtxt"
+"""The TensorFlow ConfigProto (text format) read by --tensorflow_session_config_file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,29 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
     optional("num_request_iterations_for_warmup")
     optional("max_num_load_retries")
     optional("load_retry_interval_micros")
+    if s.session_config is not None:
+        flags.append(
+            Flag(
+                "tensorflow_session_config_file",
+                config_path(server, SESSION_CONFIG),
+                s.origin("session_config", sp),
+            )
+        )
+    for name in (
+        "num_load_threads",
+        "num_unload_threads",
+        "enable_profiler",
+        "xla_gpu_compilation_enabled",
+        "mixed_precision",
+        "flush_filesystem_caches",
+        "grpc_socket_path",
+        "enable_signature_method_name_check",
+        "prefer_tflite_model",
+        "num_tflite_pools",
+        "num_tflite_interpreters_per_pool",
+        "enable_serialization_as_tensor_content",
+    ):
+        optional(name)
     if s.allow_version_labels_for_unavailable_models is None:
         # TF Serving applies the label map before it loads anything (server_core.cc
         # ReloadConfig, UpdateModelVersionLabelMap), so at start every label points at a

@@ -194,6 +194,7 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "applies labels before it loads anything, so with false the server cannot start",
             False,
         )
+    _check_gpu_operator_settings(server, version, out)
     if not s_.batching_enabled and any(
         k.startswith("batching.") and k != "batching.enabled" for k in s_.origins
     ):
@@ -236,6 +237,45 @@ def _check_channel_argument(arg: str, path: Path, out: Collector) -> None:
             "already accepts messages up to 2 GiB, and this argument cannot raise that",
             arg,
         )
+
+
+def _check_gpu_operator_settings(
+    server: r.Server, version: tuple[int, int], out: Collector
+) -> None:
+    s_ = server.settings
+    sp = server.spec_path
+    if s_.enable_profiler is None and flag_missing_reason("enable_profiler", version) is None:
+        # main.cc/server.cc: the profiler service is registered on the gRPC server
+        # (Server::BuildAndStart) unless --enable_profiler=false; default true
+        out.warning(
+            (*sp, "name"),
+            "TF Serving serves its profiler on the public gRPC port by default: anyone who "
+            "reaches the port can start a trace; set enable_profiler (false to turn it off)",
+            server.name,
+        )
+    if s_.grpc_socket_path is not None and server.runtime == "docker":
+        out.error(
+            s_.origin("grpc_socket_path", sp),
+            "a UNIX socket made inside the container is not reachable from the host (tfsconf "
+            "mounts only read-only config and model directories): use the native or process "
+            "runtime for grpc_socket_path",
+            s_.grpc_socket_path,
+        )
+    if s_.session_config is not None and s_.session_config.gpu_allow_growth and server.gpu is None:
+        out.warning(
+            s_.origin("session_config.gpu_allow_growth", sp),
+            "gpu_allow_growth on a CPU server has no effect",
+            True,
+        )
+    if not s_.prefer_tflite_model:
+        for name in ("num_tflite_pools", "num_tflite_interpreters_per_pool"):
+            if getattr(s_, name) is not None:
+                out.warning(
+                    s_.origin(name, sp),
+                    "only used for TensorFlow Lite models, which load only with "
+                    "prefer_tflite_model: true",
+                    getattr(s_, name),
+                )
 
 
 def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> None:
