@@ -143,3 +143,29 @@ def test_a_restart_does_not_hide_an_unloaded_version(
     unloaded = [r for r in plan.risks if r.kind == "version-unloaded"]
     assert [r.message.split(":")[0] for r in unloaded] == ["ctr version(s) 1043 will be unloaded"]
     assert set(unloaded[0].addresses) == {"stg-1/stg-rank", "stg-2/stg-rank"}
+
+
+def test_the_first_label_on_a_server_is_a_hot_reload(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    """Mirrors model_servers/server_core.cc UpdateModelVersionLabelMap: the label flag is
+    on for every server, so a server's first label changes only models.config."""
+    plan = planner(
+        "    versions: {policy: latest, count: 2}\n",
+        "    versions: {policy: latest, count: 2}\n    labels: {stable: 7}\n",
+    )
+    activations = {address: activation for address, (_, activation) in servers(plan).items()}
+    assert activations and set(activations.values()) == {"hot-reload"}, activations
+    for host in plan.hosts:
+        for server in host.servers:
+            assert not any("flag" in reason for reason in server.reasons), server.reasons
+
+
+def test_dropping_the_last_labels_of_a_server_is_a_hot_reload(
+    planner: Callable[[str, str], Plan],
+) -> None:
+    """Mirrors server_core.cc UpdateModelVersionLabelMap: with the flag always on, a server
+    left without labels keeps its flags."""
+    planner("    labels: {stable: 1043, canary: 1044}\n", "")
+    plan = planner("    labels: {stable: 318, canary: 319}\n", "")
+    assert set(servers(plan).values()) == {("update", "hot-reload")}, servers(plan)

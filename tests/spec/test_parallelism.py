@@ -23,7 +23,7 @@ host_groups:
     defaults:
       server: {{tensorflow_intra_op_parallelism: 8}}
 servers:
-  - {{name: s1, group: g, gpu: 0, models: [a]{inter}}}
+  - {{name: s1, group: g, gpu: 0, enable_profiler: false, models: [a]{inter}}}
 models:
   - {{name: a, base_path: /srv/tfserving/models/a, source: {{kind: local, path: /d/a}}}}
 """

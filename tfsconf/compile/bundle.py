@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tfsconf.compile import images, protos, runtime, warmup_tasks
 from tfsconf.resolve import model as r
-from tfsconf.tfserving.flags import server_flags
+from tfsconf.tfserving.flags import SESSION_CONFIG, server_flags
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 2
@@ -59,6 +59,15 @@ def _monitoring(server: r.Server, env: r.Environment, refs: Mapping[str, str]) -
     return {"monitoring.config": protos.render_monitoring(server, env)}
 
 
+def _session_config(
+    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+) -> dict[str, bytes]:
+    config = server.settings.session_config
+    if config is None:
+        return {}
+    return {SESSION_CONFIG: protos.render_session_config(config, env)}
+
+
 def _flags(server: r.Server, env: r.Environment, refs: Mapping[str, str]) -> dict[str, bytes]:
     text = "".join(flag.render() + "\n" for flag in server_flags(server))
     return {"server.flags": text.encode()}
@@ -75,6 +84,7 @@ SERVER_COMPILERS: Mapping[str, ServerCompiler] = {
     "models_config": _models_config,
     "batching": _batching,
     "monitoring": _monitoring,
+    "session_config": _session_config,
     "flags": _flags,
     "service": _service,
 }

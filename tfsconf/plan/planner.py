@@ -37,6 +37,7 @@ from tfsconf.plan.model import (
 )
 from tfsconf.plan.state import HostState, ServerState, State
 from tfsconf.resolve import model as r
+from tfsconf.tfserving.flags import SESSION_CONFIG
 
 MODELS_CONFIG = "models.config"
 FLAGS = "server.flags"
@@ -187,6 +188,9 @@ def _restart_reasons(name: str, old: bytes | None, new: bytes | None) -> list[st
         if new is None:
             return ["monitoring disabled (read only at start)"]
         return ["monitoring config changed (read only at start)"]
+    if name == SESSION_CONFIG:
+        status = "added" if old is None else "removed" if new is None else "changed"
+        return [f"TensorFlow session config {status} (read only at start)"]
     if name.endswith(".service"):
         return [
             f"service unit {name} "

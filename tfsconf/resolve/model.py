@@ -65,6 +65,13 @@ class Batching(NamedTuple):
     max_execution_batch_size: int | None = None
 
 
+class SessionConfig(NamedTuple):
+    """The TensorFlow ConfigProto fields tfsconf writes to the session config file."""
+
+    gpu_allow_growth: bool | None = None
+    allow_soft_placement: bool | None = None
+
+
 class ServerSettings(NamedTuple):
     per_process_gpu_memory_fraction: float | None = None
     tensorflow_session_parallelism: int | None = None
@@ -88,6 +95,19 @@ class ServerSettings(NamedTuple):
     batching_enabled: bool = False
     batching_per_model: bool = False
     batching: Batching | None = None
+    session_config: SessionConfig | None = None
+    num_load_threads: int | None = None
+    num_unload_threads: int | None = None
+    enable_profiler: bool | None = None
+    xla_gpu_compilation_enabled: bool | None = None
+    mixed_precision: str | None = None
+    flush_filesystem_caches: bool | None = None
+    grpc_socket_path: str | None = None
+    enable_signature_method_name_check: bool | None = None
+    prefer_tflite_model: bool | None = None
+    num_tflite_pools: int | None = None
+    num_tflite_interpreters_per_pool: int | None = None
+    enable_serialization_as_tensor_content: bool | None = None
     origins: Mapping[str, Path] = NO_ORIGINS
 
     def origin(self, name: str, fallback: Path) -> Path:

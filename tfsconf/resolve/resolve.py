@@ -94,8 +94,11 @@ def _server_settings(values: dict[str, object], origins: dict[str, Path]) -> r.S
     flat = {
         k: v
         for k, v in values.items()
-        if "." not in k and k not in ("monitoring", "batching") and v is not None
+        if "." not in k and k not in ("monitoring", "batching", "session_config") and v is not None
     }
+    session = _sub(values, "session_config.")
+    if "session_config" in origins:
+        flat["session_config"] = r.SessionConfig(**cast(dict[str, Any], session))
     if "grpc_channel_arguments" in flat:
         flat["grpc_channel_arguments"] = tuple(cast(list[str], flat["grpc_channel_arguments"]))
     monitoring = _sub(values, "monitoring.")

@@ -30,6 +30,9 @@ _REFUSED_KEYS = {
     "load a model with it ('No request-logger-creator provided')",
     "custom_model_config": "custom_model_config is not offered: the stock TF Serving server "
     "aborts (LOG(FATAL)) on it",
+    "ssl_config_file": "ssl_config_file is not offered yet: apply reloads, health-checks and "
+    "smoke-tests every server over its gRPC port without TLS, so a TLS-only port would fail "
+    "every rollout",
 }
 
 

@@ -86,10 +86,35 @@ class Monitoring(SpecModel):
     path: UrlPath | None = None
 
 
+class SessionConfig(SpecModel):
+    """What tfsconf writes into --tensorflow_session_config_file (a TensorFlow ConfigProto).
+
+    The memory fraction and the parallelism are not here: TF Serving overwrites those
+    fields of the file from their own flags (server.cc BuildAndStart).
+    """
+
+    gpu_allow_growth: bool | None = Field(
+        default=None,
+        description="GPUOptions.allow_growth: take GPU memory as needed instead of the "
+        "whole per_process_gpu_memory_fraction at start.",
+    )
+    allow_soft_placement: bool | None = Field(
+        default=None,
+        description="ConfigProto.allow_soft_placement: run an op on CPU when it has no GPU "
+        "kernel instead of failing the load.",
+    )
+
+
 class ServerSettings(SpecModel):
     """TF Serving process settings; layered environment -> host group -> server."""
 
-    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = (
+        Field(
+            default=None,
+            description="Share of the GPU's memory this process takes; above 1 TensorFlow uses "
+            "CUDA unified memory (host memory as swap).",
+        )
+    )
     tensorflow_session_parallelism: NonNegative64 | None = None
     tensorflow_intra_op_parallelism: NonNegative64 | None = None
     tensorflow_inter_op_parallelism: NonNegative64 | None = None
@@ -113,6 +138,28 @@ class ServerSettings(SpecModel):
     load_retry_interval_micros: NonNegative64 | None = None
     allow_version_labels_for_unavailable_models: bool | None = None
     batching: ServerBatching | None = None
+    session_config: SessionConfig | None = None
+    num_load_threads: NonNegative | None = Field(
+        default=None, description="0 (TF Serving's default): versions load one at a time."
+    )
+    num_unload_threads: NonNegative | None = None
+    enable_profiler: bool | None = Field(
+        default=None,
+        description="TF Serving's default is true: the profiler service answers on the "
+        "public gRPC port.",
+    )
+    xla_gpu_compilation_enabled: bool | None = None
+    mixed_precision: Literal["bfloat16"] | None = None
+    flush_filesystem_caches: bool | None = None
+    grpc_socket_path: AbsolutePath | None = Field(
+        default=None,
+        description="Also serve gRPC on this UNIX socket (native and process runtimes).",
+    )
+    enable_signature_method_name_check: bool | None = None
+    prefer_tflite_model: bool | None = None
+    num_tflite_pools: Positive | None = None
+    num_tflite_interpreters_per_pool: Positive | None = None
+    enable_serialization_as_tensor_content: bool | None = None
 
 
 # --- model settings that layer -----------------------------------------------------------

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
-from tfsconf.spec.flag_table import FLAG_SINCE, FLAG_UNTIL
+from tfsconf.spec.flag_table import FLAG_SINCE, FLAG_UNTIL, READ_THROUGH
 
 OLDEST_SUPPORTED = (1, 15)
+SESSION_CONFIG = "session_config.pbtxt"
+"""The TensorFlow ConfigProto (text format) read by --tensorflow_session_config_file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +107,38 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
     optional("num_request_iterations_for_warmup")
     optional("max_num_load_retries")
     optional("load_retry_interval_micros")
-    labelled = [m for m in server.models if m.labels]
-    if s.allow_version_labels_for_unavailable_models is None and labelled:
-        # TF Serving applies the label map before it loads anything (server_core.cc), so
-        # at start every label points at a version that is not loaded yet: without this
-        # flag a server with labels cannot start. Moving an existing label still needs
-        # the version AVAILABLE (apply pushes such moves in phases).
+    if s.session_config is not None:
         flags.append(
             Flag(
-                "allow_version_labels_for_unavailable_models",
-                "true",
-                (*labelled[0].spec_path, "labels"),
+                "tensorflow_session_config_file",
+                config_path(server, SESSION_CONFIG),
+                s.origin("session_config", sp),
             )
         )
+    for name in (
+        "num_load_threads",
+        "num_unload_threads",
+        "enable_profiler",
+        "xla_gpu_compilation_enabled",
+        "mixed_precision",
+        "flush_filesystem_caches",
+        "grpc_socket_path",
+        "enable_signature_method_name_check",
+        "prefer_tflite_model",
+        "num_tflite_pools",
+        "num_tflite_interpreters_per_pool",
+        "enable_serialization_as_tensor_content",
+    ):
+        optional(name)
+    if s.allow_version_labels_for_unavailable_models is None:
+        # TF Serving applies the label map before it loads anything (server_core.cc
+        # ReloadConfig, UpdateModelVersionLabelMap), so at start every label points at a
+        # version that is not loaded yet: without this flag a server with labels cannot
+        # start. It is set whether or not the models have labels today, so that adding
+        # the first label or removing the last stays a hot reload instead of a restart.
+        # Moving an existing label still needs the version AVAILABLE (apply pushes such
+        # moves in phases).
+        flags.append(Flag("allow_version_labels_for_unavailable_models", "true", sp))
     else:
         optional("allow_version_labels_for_unavailable_models")
     return tuple(flags)
@@ -129,7 +150,7 @@ def parse_version(version: str) -> tuple[int, int]:
 
 
 def newest_known() -> tuple[int, int]:
-    return max(FLAG_SINCE.values())
+    return READ_THROUGH
 
 
 def flag_missing_reason(name: str, version: tuple[int, int]) -> str | None:

@@ -87,11 +87,19 @@ def _check_group_placement(
                         f"host '{host.name}' has {host.gpus} GPU(s): index must be below that",
                         server.gpu,
                     )
-        elif server.settings.per_process_gpu_memory_fraction is not None:
+        fraction = server.settings.per_process_gpu_memory_fraction
+        if server.gpu is not None and fraction is not None and fraction > 1:
+            out.warning(
+                server.settings.origin("per_process_gpu_memory_fraction", sp),
+                "above 1 TensorFlow allocates CUDA unified memory and oversubscribes the GPU "
+                "with host memory as swap: expect much slower inference once it spills",
+                fraction,
+            )
+        elif server.gpu is None and fraction is not None:
             out.error(
                 server.settings.origin("per_process_gpu_memory_fraction", sp),
                 "per_process_gpu_memory_fraction on a CPU server (set gpu, or remove it)",
-                server.settings.per_process_gpu_memory_fraction,
+                fraction,
             )
     by_gpu: dict[int, list[r.Server]] = {}
     for server in servers:
@@ -110,7 +118,7 @@ def _check_group_placement(
                     "per_process_gpu_memory_fraction (otherwise each claims the whole GPU)",
                     gpu,
                 )
-        if all(f is not None for f in fractions):
+        if all(f is not None and f <= 1 for f in fractions):
             total = sum(f for f in fractions if f is not None)
             if total > 1.0 + 1e-9:
                 last = sharing[-1]
@@ -149,6 +157,8 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "gRPC channel argument given twice",
             key,
         )
+    for index, arg in enumerate(s_.grpc_channel_arguments):
+        _check_channel_argument(arg, (*s_.origin("grpc_channel_arguments", sp), index), out)
     if s_.prometheus and server.rest_port == 0:
         out.error(
             s_.origin("monitoring.prometheus", sp),
@@ -167,6 +177,25 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "model_config_reload: poll needs model_config_file_poll_wait_seconds > 0",
             "poll",
         )
+    if s_.file_system_poll_wait_seconds == 0:
+        # FileSystemStoragePathSource polls the disk once when it starts and then only
+        # from its polling thread; UpdateConfig (every config reload) never polls.
+        out.error(
+            s_.origin("file_system_poll_wait_seconds", sp),
+            "0 polls the model directories once at start only: a config reload (RPC or "
+            "poll) never polls them again, so no new version or model would load until a "
+            "restart",
+            0,
+        )
+    labelled = [m for m in server.models if m.labels]
+    if s_.allow_version_labels_for_unavailable_models is False and labelled:
+        out.error(
+            s_.origin("allow_version_labels_for_unavailable_models", sp),
+            f"server '{server.name}' serves labelled model '{labelled[0].name}': TF Serving "
+            "applies labels before it loads anything, so with false the server cannot start",
+            False,
+        )
+    _check_gpu_operator_settings(server, version, out)
     if not s_.batching_enabled and any(
         k.startswith("batching.") and k != "batching.enabled" for k in s_.origins
     ):
@@ -182,6 +211,72 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
         reason = flag_missing_reason(flag.name, version)
         if reason is not None:
             out.error(flag.origin, f"{reason} (declared tfserving_version)", flag.render())
+
+
+GRPC_MAX_MESSAGE = 2**31 - 1
+"""server.cc BuildAndStart: builder.SetMaxMessageSize(numeric_limits<int32_t>::max())."""
+
+
+def _check_channel_argument(arg: str, path: Path, out: Collector) -> None:
+    """The model server sets its own 2 GiB message limit before it adds the channel
+    arguments, and an argument given later wins: it can lower the limit, never raise it."""
+    key, _, text = arg.partition("=")
+    if key != "grpc.max_receive_message_length":
+        return
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not -(2**31) <= value <= GRPC_MAX_MESSAGE:
+        # server.cc parses with absl::SimpleAtoi into int32; anything else is passed on
+        # as a string, which gRPC ignores for this integer argument
+        out.warning(path, "not an int32: gRPC ignores it and the 2 GiB limit stays", arg)
+    elif 0 <= value < GRPC_MAX_MESSAGE:
+        out.warning(
+            path,
+            f"lowers the server's receive limit from 2 GiB to {value} bytes; TF Serving "
+            "already accepts messages up to 2 GiB, and this argument cannot raise that",
+            arg,
+        )
+
+
+def _check_gpu_operator_settings(
+    server: r.Server, version: tuple[int, int], out: Collector
+) -> None:
+    s_ = server.settings
+    sp = server.spec_path
+    if s_.enable_profiler is None and flag_missing_reason("enable_profiler", version) is None:
+        # main.cc/server.cc: the profiler service is registered on the gRPC server
+        # (Server::BuildAndStart) unless --enable_profiler=false; default true
+        out.warning(
+            (*sp, "name"),
+            "TF Serving serves its profiler on the public gRPC port by default: anyone who "
+            "reaches the port can start a trace; set enable_profiler (false to turn it off)",
+            server.name,
+        )
+    if s_.grpc_socket_path is not None and server.runtime == "docker":
+        out.error(
+            s_.origin("grpc_socket_path", sp),
+            "a UNIX socket made inside the container is not reachable from the host (tfsconf "
+            "mounts only read-only config and model directories): use the native or process "
+            "runtime for grpc_socket_path",
+            s_.grpc_socket_path,
+        )
+    if s_.session_config is not None and s_.session_config.gpu_allow_growth and server.gpu is None:
+        out.warning(
+            s_.origin("session_config.gpu_allow_growth", sp),
+            "gpu_allow_growth on a CPU server has no effect",
+            True,
+        )
+    if not s_.prefer_tflite_model:
+        for name in ("num_tflite_pools", "num_tflite_interpreters_per_pool"):
+            if getattr(s_, name) is not None:
+                out.warning(
+                    s_.origin(name, sp),
+                    "only used for TensorFlow Lite models, which load only with "
+                    "prefer_tflite_model: true",
+                    getattr(s_, name),
+                )
 
 
 def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> None:
@@ -252,11 +347,21 @@ def _check_batching(b: r.Batching, origin: Callable[[str], Path], out: Collector
                 f"last entry of allowed_batch_sizes must equal max_batch_size ({b.max_batch_size})",
                 sizes[-1],
             )
+    no_size = b.max_batch_size is None and b.max_execution_batch_size is None
+    if b.enable_large_batch_splitting and no_size:
+        # GetQueueOptions falls back to max_batch_size, whose unset wrapper reads as 0
+        out.error(
+            origin("enable_large_batch_splitting"),
+            "large batch splitting needs max_batch_size or max_execution_batch_size "
+            "(with neither, TF Serving executes batches of size 0)",
+            True,
+        )
     if b.max_execution_batch_size is not None:
         if not b.enable_large_batch_splitting:
-            out.error(
+            out.warning(
                 origin("max_execution_batch_size"),
-                "max_execution_batch_size needs enable_large_batch_splitting: true",
+                "ignored by TF Serving: max_execution_batch_size needs "
+                "enable_large_batch_splitting: true",
                 b.max_execution_batch_size,
             )
         elif b.max_batch_size is not None and b.max_execution_batch_size > b.max_batch_size:

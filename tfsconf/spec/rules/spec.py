@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path as FsPath
 from pathlib import PurePosixPath
 
 from tfsconf.diagnostics import Path
 from tfsconf.spec import model as s
 from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, check_readable, confine
+from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE
 from tfsconf.spec.rules.collector import Collector, duplicates
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
@@ -65,6 +68,7 @@ def check_references(
         )
     if env.image.tag is not None and env.image.registry is None:
         out.error(("image", "tag"), "a pre-built image tag needs image.registry to pull it from")
+    _check_batching_blocks(env, major_minor, out)
 
     defaults = [(("defaults",), env.defaults)] + [
         (("host_groups", name, "defaults"), g.defaults) for name, g in env.host_groups.items()
@@ -236,3 +240,55 @@ def _check_sample_format(
             f"cannot tell the sample format from the extension (known: {known}); set warmup.format",
             warmup.samples,
         )
+
+
+def _batching_blocks(
+    env: s.Environment,
+) -> Iterator[tuple[Path, s.BatchingParameters, bool]]:
+    """Every batching block as written: (path, block, is it model-level)."""
+    layers: list[tuple[Path, s.Defaults | None]] = [(("defaults",), env.defaults)]
+    layers += [(("host_groups", n, "defaults"), g.defaults) for n, g in env.host_groups.items()]
+    for path, defaults in layers:
+        server_block = defaults.server if defaults is not None else None
+        model_block = defaults.model if defaults is not None else None
+        if server_block is not None and server_block.batching is not None:
+            yield (*path, "server", "batching"), server_block.batching, False
+        if model_block is not None and model_block.batching is not None:
+            yield (*path, "model", "batching"), model_block.batching, True
+    for index, server in enumerate(env.servers):
+        if server.batching is not None:
+            yield ("servers", index, "batching"), server.batching, False
+        if server.model_defaults is not None and server.model_defaults.batching is not None:
+            path = ("servers", index, "model_defaults", "batching")
+            yield path, server.model_defaults.batching, True
+    for index, model in enumerate(env.models):
+        if model.batching is not None:
+            yield ("models", index, "batching"), model.batching, True
+
+
+# The batch thread pool is created once per server from --batching_parameters_file
+# (CreateBatchScheduler); a per-model batching_params.pbtxt only sets queue options.
+_SERVER_ONLY_BATCHING = ("num_batch_threads", "thread_pool_name")
+
+
+def _check_batching_blocks(env: s.Environment, release: tuple[int, int], out: Collector) -> None:
+    for path, block, model_level in _batching_blocks(env):
+        for name in sorted(block.model_fields_set):
+            since = BATCHING_FIELD_SINCE.get(name)
+            if since is not None and release < since:
+                out.error(
+                    (*path, name),
+                    f"BatchingParameters.{name} needs TF Serving {since[0]}.{since[1]} or "
+                    "later: an older server cannot parse the batching file and no batched "
+                    "model loads (declared tfserving_version)",
+                    getattr(block, name),
+                )
+            if model_level and name in _SERVER_ONLY_BATCHING:
+                out.error(
+                    (*path, name),
+                    f"{name} is a server setting: the batch thread pool is shared by every "
+                    "model of a server and comes from the server's batching "
+                    "(--batching_parameters_file); a per-model batching file sets only "
+                    "queue options",
+                    getattr(block, name),
+                )
