@@ -563,7 +563,7 @@ def test_warmup_files_are_checked_when_a_version_loads(
     final = {version: (state, code, message) for version, state, code, message in server.status()}
     assert final[4] == ("AVAILABLE", "OK", "")
     assert final[1] == ("AVAILABLE", "OK", "")
-    assert final[2][:2] == ("END", "DATA_LOSS")
+    assert final[2][:2] == ("END", "DATA_LOSS")  # framing: the crc does not match
     assert final[3][:2] == ("END", "INVALID_ARGUMENT")
     assert "exceeds the maximum (1000)" in final[3][2]
     assert final[5][:2] == ("END", "INVALID_ARGUMENT")
@@ -1189,3 +1189,48 @@ def test_loads_run_one_at_a_time_without_load_threads(
     wait_for(all_swapped, 30, "version 2 of every model on both servers")
     assert not any(samples[0]), "with --num_load_threads=0 two loads overlapped"
     assert any(samples[3]), "with --num_load_threads=3 no two loads overlapped"
+
+
+def _signatures(**outputs_by_name: tuple[str, tuple[str, ...]]) -> dict[str, Any]:
+    graph = pb.saved_model.SavedModel().meta_graphs.add()
+    for name, (method, outputs) in outputs_by_name.items():
+        signature = graph.signature_def[name]
+        signature.method_name = method
+        signature.inputs["inputs"].dtype = DT_STRING
+        for output in outputs:
+            signature.outputs[output].dtype = DT_FLOAT
+    return dict(graph.signature_def)
+
+
+def test_classify_and_regress_warmup_records_need_fitting_signatures() -> None:
+    """classifier.cc GetClassificationSignatureDef/PreProcessClassification, regressor.cc
+    PreProcessRegression, predict_util.cc RunPredict: the signature a classify or regress
+    warmup record names must exist with one input and the expected outputs; with
+    --enable_signature_method_name_check its method_name must match."""
+    signatures = _signatures(
+        serving_default=(standin.CLASSIFY_METHOD, ("classes", "scores")),
+        reg=(standin.REGRESS_METHOD, ("outputs",)),
+        odd=(standin.PREDICT_METHOD, ("probabilities",)),
+    )
+    check = standin.check_example_signature
+    check(signatures, "", "classify_log", True)
+    check(signatures, "reg", "regress_log", True)
+    cases = [
+        ("nope", "classify_log", False, "No signature was found with the name: nope"),
+        ("odd", "classify_log", False, 'at least one of "classes" or "scores"'),
+        ("odd", "regress_log", False, "No regression outputs"),
+        ("", "regress_log", False, "Expected one output Tensor."),
+        ("reg", "classify_log", True, "method_name to be tensorflow/serving/classify"),
+    ]
+    for name, kind, method_check, message in cases:
+        with pytest.raises(standin.TfError, match=message):
+            check(signatures, name, kind, method_check)
+    request = pb.predict.PredictRequest()
+    request.model_spec.signature_name = "odd"
+    request.inputs["inputs"].dtype = DT_STRING
+    standin.check_predict_request(signatures, request, True)
+    weird = _signatures(serving_default=("custom/method", ("x",)))
+    request.model_spec.signature_name = ""
+    standin.check_predict_request(weird, request, False)
+    with pytest.raises(standin.TfError, match="Expected prediction signature method_name"):
+        standin.check_predict_request(weird, request, True)

@@ -669,6 +669,8 @@ class LoadOptions:
     batching: bool
     per_model_batching: bool
     global_batching: Any  # parsed BatchingParameters when batching is on, else None
+    # --enable_signature_method_name_check (SetSignatureMethodNameCheckFeature, server.cc)
+    method_name_check: bool = False
 
 
 @dataclass
@@ -722,7 +724,7 @@ def load_version(path: str, options: LoadOptions) -> Loaded:
     signatures = dict(graphs[0].signature_def)
     warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
     if options.warmup and os.path.isfile(warmup):
-        _check_warmup(warmup, signatures, batching)
+        _check_warmup(warmup, signatures, batching, options.method_name_check)
     return Loaded(signatures, batching)
 
 
@@ -793,7 +795,9 @@ def _version_batching(path: str, options: LoadOptions) -> Any:
     return params
 
 
-def _check_warmup(warmup: str, signatures: dict[str, Any], batching: Any) -> None:
+def _check_warmup(
+    warmup: str, signatures: dict[str, Any], batching: Any, method_check: bool
+) -> None:
     """RunSavedModelWarmup (servables/tensorflow/saved_model_warmup_util.cc): every record
     is run against the loaded session, which is the batching session when the version is
     batched, so a record the batch queue refuses fails the load like a bad record."""
@@ -803,21 +807,67 @@ def _check_warmup(warmup: str, signatures: dict[str, Any], batching: Any) -> Non
         try:
             entry.ParseFromString(data)
         except Exception:
-            raise TfError("DATA_LOSS", f"Failed to parse warmup record from {warmup}") from None
+            raise TfError(
+                "INVALID_ARGUMENT", f"Failed to parse warmup record from {warmup}"
+            ) from None
         kind = entry.WhichOneof("log_type")
         if kind not in ("predict_log", "classify_log", "regress_log", "multi_inference_log"):
             raise TfError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind}")
         try:
             if kind == "predict_log":
-                check_predict_request(signatures, entry.predict_log.request)
+                check_predict_request(signatures, entry.predict_log.request, method_check)
                 if batching is not None:
                     check_batched_run(batching, request_dims(entry.predict_log.request))
-            elif batching is not None:
-                # classify/regress/multi_inference feed one serialized Example per row.
+            else:
                 request = getattr(entry, kind).request
-                check_batched_run(batching, [[_example_count(request.input)]])
+                if kind in ("classify_log", "regress_log"):
+                    check_example_signature(
+                        signatures, request.model_spec.signature_name, kind, method_check
+                    )
+                if batching is not None:
+                    # classify/regress/multi_inference feed one serialized Example per row.
+                    check_batched_run(batching, [[_example_count(request.input)]])
         except TfError as error:
             raise TfError(error.code, f"warmup request failed: {error.message}") from None
+
+
+def check_example_signature(
+    signatures: dict[str, Any], name: str, kind: str, method_check: bool
+) -> None:
+    """GetClassificationSignatureDef/PreProcessClassification (servables/tensorflow/
+    classifier.cc) and their regressor.cc counterparts, 2.18.0, as RunClassify/RunRegress
+    apply them to a warmup record: the signature exists, has one input, and classify has
+    one or two outputs among which "classes" or "scores", regress one output "outputs";
+    with --enable_signature_method_name_check, the method_name."""
+    name = name or "serving_default"
+    if name not in signatures:
+        raise TfError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
+    signature = signatures[name]
+    method = CLASSIFY_METHOD if kind == "classify_log" else REGRESS_METHOD
+    if method_check and signature.method_name != method:
+        what = "classification" if kind == "classify_log" else "regression"
+        raise TfError(
+            "INVALID_ARGUMENT",
+            f"Expected {what} signature method_name to be {method}. Was: {signature.method_name}",
+        )
+    if len(signature.inputs) != 1:
+        raise TfError("INVALID_ARGUMENT", "Expected one input Tensor.")
+    outputs = set(signature.outputs)
+    if kind == "classify_log":
+        if len(outputs) not in (1, 2):
+            raise TfError(
+                "INVALID_ARGUMENT", f"Expected one or two output Tensors, found {len(outputs)}"
+            )
+        if not outputs & {"classes", "scores"}:
+            raise TfError(
+                "INVALID_ARGUMENT",
+                "Expected classification signature outputs to contain at least one of "
+                '"classes" or "scores".',
+            )
+    elif len(outputs) != 1:
+        raise TfError("INVALID_ARGUMENT", "Expected one output Tensor.")
+    elif "outputs" not in outputs:
+        raise TfError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
 
 
 def _example_count(tf_input: Any) -> int:
@@ -848,13 +898,29 @@ def _dtype_name(dtype: int) -> str:
         return str(dtype)
 
 
-def check_predict_request(signatures: dict[str, Any], request: Any) -> tuple[str, Any]:
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def check_predict_request(
+    signatures: dict[str, Any], request: Any, method_check: bool = False
+) -> tuple[str, Any]:
     name = request.model_spec.signature_name or "serving_default"
     if name not in signatures:
         raise TfError(
             "INVALID_ARGUMENT", f'Serving signature name: "{name}" not found in signature def'
         )
     signature = signatures[name]
+    # predict_util.cc RunPredict, 2.18.0
+    allowed = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+    if method_check and signature.method_name not in allowed:
+        raise TfError(
+            "INTERNAL",
+            "Expected prediction signature method_name to be one of {"
+            + ", ".join(allowed)
+            + f"}}. Was: {signature.method_name}",
+        )
     sent, wanted = set(request.inputs), set(signature.inputs)
     if sent != wanted:
         raise TfError(
@@ -1429,7 +1495,9 @@ def predict(core: Core, request: Any, response: Any) -> None:
         number = None
     version = core.serving(spec.name, number)
     assert version.loaded is not None
-    signature_name, signature = check_predict_request(version.loaded.signatures, request)
+    signature_name, signature = check_predict_request(
+        version.loaded.signatures, request, core.load_options.method_name_check
+    )
     if version.loaded.batching is not None:
         # The session of a batched version is the batching session
         # (SavedModelBundleFactory::InternalCreateSavedModelBundle): Predict goes through it.
@@ -1621,6 +1689,7 @@ def _startup(flags: dict[str, Any], stop: threading.Event) -> tuple[Core, Any]:
             if bundle_config.HasField("batching_parameters")
             else None
         ),
+        method_name_check=flags["enable_signature_method_name_check"],
     )
     seconds = float(os.environ.get(LOAD_SECONDS_NAME, "0.3"))
     core = Core(
