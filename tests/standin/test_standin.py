@@ -322,7 +322,11 @@ def test_flags_need_equals_and_known_names() -> None:
             standin.parse_flags(bad)
 
 
-def test_unknown_flag_and_equal_ports_exit_1(tmp_path: Path) -> None:
+def test_stricter_than_tf_serving_unknown_flag_and_equal_ports_exit_1(tmp_path: Path) -> None:
+    """Stand-in strictness, NOT TF Serving behaviour: main.cc only prints an unknown
+    argument and server.cc only logs equal gRPC/REST ports (and skips REST); both start.
+    The stand-in exits 1 so that tfsconf emitting either is caught. A missing
+    --model_config_file is a real start-up failure (ParseProtoTextFile)."""
     config = tmp_path / "models.config"
     config.write_text("")
     cases = [
