@@ -322,7 +322,11 @@ def test_flags_need_equals_and_known_names() -> None:
             standin.parse_flags(bad)
 
 
-def test_unknown_flag_and_equal_ports_exit_1(tmp_path: Path) -> None:
+def test_stricter_than_tf_serving_unknown_flag_and_equal_ports_exit_1(tmp_path: Path) -> None:
+    """Stand-in strictness, NOT TF Serving behaviour: main.cc only prints an unknown
+    argument and server.cc only logs equal gRPC/REST ports (and skips REST); both start.
+    The stand-in exits 1 so that tfsconf emitting either is caught. A missing
+    --model_config_file is a real start-up failure (ParseProtoTextFile)."""
     config = tmp_path / "models.config"
     config.write_text("")
     cases = [
@@ -353,7 +357,7 @@ def test_a_config_parse_error_exits_1(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert "cannot parse" in done.stderr
+    assert "Invalid protobuf file" in done.stderr
 
 
 # --------------------------------------------------------------------------------------
@@ -393,11 +397,11 @@ def test_ports_open_after_the_initial_load_then_status_and_rest(
         {"error": "Could not find any versions of model nope"},
     )
     assert server.rest("/v1/models/mixed/versions/2")[0] == 404
-    assert server.rest("/v1/models/mixed/labels/stable") == (
-        404,
-        {"error": "Unrecognized servable version label: stable"},
-    )
-    assert server.rest("/v1/other")[0] == 404
+    # the label is never resolved by a status call: every version, even for no such label
+    assert server.rest("/v1/models/mixed/labels/stable") == (200, expected)
+    assert server.rest("/V1/MODELS/mixed") == (200, expected)  # the regexes are (?i)
+    assert server.rest("/v1/other") == (400, {"error": "Malformed request: GET /v1/other"})
+    assert server.rest("/v2/models/mixed")[0] == 404
     error = rpc_error(lambda: server.status("nope"))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert server.stop() == 0
@@ -440,22 +444,22 @@ def test_a_label_may_only_move_onto_an_available_version(
         lambda: server.reload(config_text(model_entry("mixed", base, both, stable=2)))
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    for part in ("stable", "version 2", "model mixed", "not currently available"):
-        assert part in error.details()
+    assert error.details() == (
+        "Request to assign label to version 2 of model mixed, which is not currently "
+        "available for inference"
+    )
     time.sleep(1.3)  # longer than one file-system poll: the rejected config did not apply
     assert server.status() == [(1, "AVAILABLE", "OK", "")]
     error = rpc_error(lambda: server.predict(mixed_request(version_label="stable")))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     server.reload(config_text(model_entry("mixed", base, both, stable=1)))
-    assert server.status(label="stable") == [(1, "AVAILABLE", "OK", "")]
-    assert server.rest("/v1/models/mixed/labels/stable")[1]["model_version_status"][0] == {
-        "version": "1",
-        "state": "AVAILABLE",
-        "status": {"error_code": "OK", "error_message": ""},
-    }
     assert server.predict(mixed_request(version_label="stable")).model_spec.version.value == 1
     wait_for(lambda: server.states() == {1: "AVAILABLE", 2: "AVAILABLE"}, 10, "version 2")
+    # GetModelStatus reads only model_spec.version: a label, known or not, lists them all
+    every = [(2, "AVAILABLE", "OK", ""), (1, "AVAILABLE", "OK", "")]
+    assert server.status(label="stable") == every
+    assert server.status(label="nope") == every
     server.reload(config_text(model_entry("mixed", base, both, stable=2)))
     assert server.predict(mixed_request(version_label="stable")).model_spec.version.value == 2
 
@@ -563,7 +567,7 @@ def test_warmup_files_are_checked_when_a_version_loads(
     final = {version: (state, code, message) for version, state, code, message in server.status()}
     assert final[4] == ("AVAILABLE", "OK", "")
     assert final[1] == ("AVAILABLE", "OK", "")
-    assert final[2][:2] == ("END", "DATA_LOSS")
+    assert final[2][:2] == ("END", "DATA_LOSS")  # framing: the crc does not match
     assert final[3][:2] == ("END", "INVALID_ARGUMENT")
     assert "exceeds the maximum (1000)" in final[3][2]
     assert final[5][:2] == ("END", "INVALID_ARGUMENT")
@@ -698,7 +702,10 @@ def test_batching_parameters_are_parsed_at_start_and_checked_at_load(
     mismatched.write_text(
         "max_batch_size { value: 32 } allowed_batch_sizes: 8 allowed_batch_sizes: 16"
     )
-    for path, message in ((malformed, "cannot parse"), (mismatched, "must match max_batch_size")):
+    for path, message in (
+        (malformed, "Invalid protobuf file"),
+        (mismatched, "must match max_batch_size"),
+    ):
         server = start(
             config,
             "--enable_batching=true",
@@ -720,7 +727,7 @@ def test_batching_parameters_are_parsed_at_start_and_checked_at_load(
         ready=False,
     )
     assert server.wait_exit() == 1  # the highest version is awaited at startup
-    assert "max_batch_size must be positive" in server.log()
+    assert "input_batch_size_limit must be positive; was 0" in server.log()
     own.write_text("max_batch_size { value: 16 } allowed_batch_sizes: 8 allowed_batch_sizes: 16")
     server = start(
         config_text(model_entry("mixed", base, "all {}")),
@@ -729,3 +736,505 @@ def test_batching_parameters_are_parsed_at_start_and_checked_at_load(
         f"--batching_parameters_file={mismatched}",  # versions without a file: not batched
     )
     wait_for(lambda: server.states() == {1: "AVAILABLE", 2: "AVAILABLE"}, 10, "both versions")
+
+
+# --------------------------------------------------------------------------------------
+# rules mirrored from TF Serving 2.18.0 (each docstring names the source)
+# --------------------------------------------------------------------------------------
+
+
+def batching(text: str) -> Any:
+    from google.protobuf import text_format
+
+    return text_format.Parse(text, standin.batching_parameters_class()())
+
+
+def refused_batching(text: str) -> str:
+    with pytest.raises(standin.TfError) as caught:
+        standin.check_batching_parameters(batching(text))
+    assert caught.value.code == "INVALID_ARGUMENT"
+    return caught.value.message
+
+
+def test_allowed_batch_sizes_end_at_max_batch_size_with_or_without_splitting() -> None:
+    """bundle_factory_util.cc WrapSessionForBatching: the last allowed size must equal
+    max_batch_size (1000 when unset) whether or not large batch splitting is on."""
+    split = "enable_large_batch_splitting { value: true } max_execution_batch_size { value: 4 } "
+    standin.check_batching_parameters(
+        batching(
+            "max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 8 " + split
+        )
+    )
+    message = refused_batching(
+        "max_batch_size { value: 8 } allowed_batch_sizes: 2 allowed_batch_sizes: 4 " + split
+    )
+    assert message == (
+        "Last entry in allowed_batch_sizes must match max_batch_size; last entry was 4; expected 8"
+    )
+    assert "expected 1000" in refused_batching("allowed_batch_sizes: 8")
+    standin.check_batching_parameters(batching("allowed_batch_sizes: 10 allowed_batch_sizes: 1000"))
+
+
+def test_queue_options_are_checked_as_add_queue_does() -> None:
+    """bundle_factory_util.h GetQueueOptions and shared_batch_scheduler.h AddQueue: with
+    splitting, max_execution_batch_size (else max_batch_size's value, 0 when unset) may
+    not exceed max_batch_size (1000 when unset); positive limit and queue length,
+    non-negative timeout. A 0-sized execution batch is refused (stricter than TF)."""
+    split = "enable_large_batch_splitting { value: true } "
+    assert "greater than or equal to max_execution_batch_size (8 < 16)" in refused_batching(
+        split + "max_batch_size { value: 8 } max_execution_batch_size { value: 16 }"
+    )
+    standin.check_batching_parameters(batching(split + "max_execution_batch_size { value: 16 }"))
+    standin.check_batching_parameters(batching(split + "max_batch_size { value: 16 }"))
+    assert "0-sized batches" in refused_batching(split)
+    assert "input_batch_size_limit must be positive; was 0" in refused_batching(
+        "max_batch_size { value: 0 }"
+    )
+    assert "batch_timeout_micros must be non-negative" in refused_batching(
+        "batch_timeout_micros { value: -1 }"
+    )
+    assert "max_enqueued_batches must be positive" in refused_batching(
+        "max_enqueued_batches { value: 0 }"
+    )
+    # the thread pool is checked once, at start (SharedBatchScheduler::Create), not per queue
+    standin.check_batching_parameters(batching("num_batch_threads { value: 0 }"))
+    with pytest.raises(standin.TfError, match="num_batch_threads must be positive; was 0"):
+        standin.check_scheduler_parameters(batching("num_batch_threads { value: 0 }"))
+    standin.check_scheduler_parameters(batching(""))
+
+
+def test_a_batched_run_is_sized_by_its_inputs_first_dimension() -> None:
+    """batching_util.h ComputeTensorBatchSize and shared_batch_scheduler.h
+    ValidateBatchTaskQueueCapacity: inputs of rank >= 1 with one 0th-dimension size, at
+    most max_batch_size (also with splitting)."""
+    limit = batching("max_batch_size { value: 4 }")
+    standin.check_batched_run(limit, [[4, 3], [4]])
+    cases = [
+        ([[5, 3], [5]], "Task size 5 is larger than maximum input batch size 4"),
+        ([[2], [3]], "must have equal 0th-dimension size"),
+        ([[2], []], "must have at least one dimension"),
+        ([], "must have at least one input tensor"),
+    ]
+    for dims, message in cases:
+        with pytest.raises(standin.TfError, match=message):
+            standin.check_batched_run(limit, dims)
+    split = batching(
+        "max_batch_size { value: 4 } enable_large_batch_splitting { value: true } "
+        "max_execution_batch_size { value: 2 }"
+    )
+    standin.check_batched_run(split, [[4]])
+    with pytest.raises(standin.TfError, match="Task size 5"):
+        standin.check_batched_run(split, [[5]])
+
+
+def test_channel_arguments_are_parsed_as_the_server_splits_them() -> None:
+    """server.cc parseGrpcChannelArgs: ',' then '=' with empty pieces kept (an empty piece
+    or one without '=' crashes the server, an extra '=' is dropped: all refused here);
+    int32 values as ints."""
+    assert standin._channel_arguments("") == []
+    assert standin._channel_arguments("grpc.a=5,grpc.b=x,grpc.c=4294967296") == [
+        ("grpc.a", 5),
+        ("grpc.b", "x"),
+        ("grpc.c", "4294967296"),
+    ]
+    for bad in ("grpc.a=5,", "grpc.a", "grpc.a=1=2", " grpc.a=1", "=1"):
+        with pytest.raises(standin.FlagError):
+            standin._channel_arguments(bad)
+
+
+def _core_with_states() -> Any:
+    options = standin.LoadOptions(frozenset({"serve"}), True, False, False, None)
+    core = standin.Core(
+        flags=standin.parse_flags([]), load_seconds=0, load_options=options, stop=threading.Event()
+    )
+    core.monitor = {"m": {1: ("AVAILABLE", "OK", "", 1), 2: ("END", "NOT_FOUND", "gone", 2)}}
+    core.labels = {"m": {"stable": 1}}
+    return core
+
+
+def test_model_status_ignores_the_version_label() -> None:
+    """get_model_status_impl.cc GetModelStatusWithModelSpec reads only model_spec.version;
+    http_rest_api_handler.cc ProcessModelStatusRequest passes a REST label to it."""
+    core = _core_with_states()
+    every = [(2, "END", "NOT_FOUND", "gone"), (1, "AVAILABLE", "OK", "")]
+    for label in ("stable", "no_such_label", ""):
+        request = pb.status.GetModelStatusRequest()
+        request.model_spec.name = "m"
+        request.model_spec.version_label = label
+        response = standin.model_status(core, request)
+        assert [
+            (
+                e.version,
+                pb.status.ModelVersionStatus.State.Name(e.state),
+                standin._code_name(e.status.error_code),
+                e.status.error_message,
+            )
+            for e in response.model_version_status
+        ] == every
+        code, body = standin.rest_status(core, f"/v1/models/m/labels/{label or 'x'}")
+        assert (code, [e["version"] for e in body["model_version_status"]]) == (200, ["2", "1"])
+    assert standin.rest_status(core, "/v1/models/m/versions/2")[1]["model_version_status"][0][
+        "status"
+    ] == {"error_code": "NOT_FOUND", "error_message": "gone"}
+    assert standin.rest_status(core, "/v1/models/m/versions/3") == (
+        404,
+        {"error": "Could not find version 3 of model m"},
+    )
+    assert standin.rest_status(core, "/v1/models") == (
+        400,
+        {"error": "Missing model name in request."},
+    )
+    assert standin.rest_status(core, "/v1/models/m/versions/x") == (
+        400,
+        {"error": "Malformed request: GET /v1/models/m/versions/x"},
+    )
+
+
+def _start_and_exit(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(STANDIN), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TFS_STANDIN_BIND": "127.0.0.1", **(env or {})},
+    )
+
+
+def test_start_up_refusals(tmp_path: Path) -> None:
+    """server.cc BuildAndStart, 2.18.0: a batching file needs --enable_batching; the three
+    parallelism flags may not all be set; the session, platform, monitoring and SSL files
+    must parse as their messages (monitoring only with the REST API on; SSL aborts);
+    ALTS excludes SSL; some gRPC port or socket; server.cc LoadCustomModelConfig for a
+    custom_model_config. Each server exits 1 without serving."""
+    empty = tmp_path / "empty.config"
+    empty.write_text("model_config_list { }\n")
+    files = {
+        "batching": "max_batch_size { value: 8 }",
+        "bad_monitoring": "prometheus_config { enable: yes }",
+        "bad_ssl": "server_key: 1 2",
+        "bad_session": "gpu_options { allow_groth: true }",
+        "bad_platform": 'platform_configs { key: "tensorflow" value { nope: 1 } }',
+        "threads": "num_batch_threads { value: 0 }",
+        "custom": "custom_model_config { }",
+        "ssl": 'server_key: "k" server_cert: "c"',
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = tmp_path / f"{name}.txt"
+        paths[name].write_text(text + "\n")
+    ports = iter(free_ports(2 * 12))
+    common = [f"--model_config_file={empty}"]
+    cases = {
+        "batching file alone": (
+            [f"--batching_parameters_file={paths['batching']}"],
+            "batching_parameters_file is set without setting server_options.enable_batching",
+        ),
+        "three parallelism flags": (
+            [
+                "--tensorflow_session_parallelism=2",
+                "--tensorflow_intra_op_parallelism=2",
+                "--tensorflow_inter_op_parallelism=2",
+            ],
+            "You cannot configure all.",
+        ),
+        "monitoring": ([f"--monitoring_config_file={paths['bad_monitoring']}"], "Invalid"),
+        "ssl": ([f"--ssl_config_file={paths['bad_ssl']}"], "Invalid protobuf file"),
+        "session": ([f"--tensorflow_session_config_file={paths['bad_session']}"], "Invalid"),
+        "platform": ([f"--platform_config_file={paths['bad_platform']}"], "Invalid"),
+        "scheduler": (
+            ["--enable_batching", f"--batching_parameters_file={paths['threads']}"],
+            "num_batch_threads must be positive; was 0",
+        ),
+        "alts": (
+            ["--use_alts_credentials=true", f"--ssl_config_file={paths['ssl']}"],
+            "Either use_alts_credentials must be false or ssl_config_file must be empty.",
+        ),
+        "no grpc port": (["--port=0"], "At least one of server_options.grpc_port"),
+        "channel arguments": (["--grpc_channel_arguments=grpc.a=1,"], "is not key=value"),
+        "custom model config": (
+            [f"--model_config_file={paths['custom']}"],
+            "ModelServer does not yet support custom model config.",
+        ),
+    }
+    running = {}
+    for name, (args, _) in cases.items():
+        port_args = [f"--port={next(ports)}", f"--rest_api_port={next(ports)}"]
+        if name == "no grpc port":
+            port_args = ["--rest_api_port=0"]
+        running[name] = _start_and_exit([*port_args, *common, *args])
+    for name, (_, message) in cases.items():
+        proc = running[name]
+        _, stderr = proc.communicate(timeout=60)
+        assert (name, proc.returncode) == (name, 1), stderr
+        assert message in stderr, (name, stderr)
+        assert "Running gRPC ModelServer" not in stderr, name
+
+
+def test_what_the_start_up_rules_let_through(tmp_path: Path, start: Callable[..., Server]) -> None:
+    """server.cc BuildAndStart: intra and inter parallelism together are fine (only all
+    three are refused); --monitoring_config_file is read only when the REST API is on;
+    --enable_batching without a file batches with the defaults."""
+    bad_monitoring = tmp_path / "monitoring.txt"
+    bad_monitoring.write_text("prometheus_config { enable: yes }\n")
+    server = start(
+        "model_config_list { }\n",
+        "--tensorflow_intra_op_parallelism=2",
+        "--tensorflow_inter_op_parallelism=2",
+        "--rest_api_port=0",
+        f"--monitoring_config_file={bad_monitoring}",
+        "--enable_batching=true",
+    )
+    assert server.proc.poll() is None
+    assert not port_open(server.rest_port)
+
+
+@pytest.mark.slow
+def test_warmup_and_predict_go_through_the_batch_queue(
+    built: Path, tmp_path: Path, start: Callable[..., Server]
+) -> None:
+    """saved_model_bundle_factory.cc: a batched version's session is the batching session,
+    and RunSavedModelWarmup (saved_model_warmup_util.cc) and Predict both run through it:
+    a warmup request larger than max_batch_size fails the load (shared_batch_scheduler.h
+    ValidateBatchTaskQueueCapacity); with splitting, max_batch_size is still the limit and
+    allowed_batch_sizes still ends at it. Per-version files (GetPerModelBatchingParams)
+    give each version its own queue; a version without one is unbatched."""
+    base = tmp_path / "models" / "mixed"
+    add_version(built, base, 1)  # the first config awaits the highest version: keep it good
+    warm3 = [warmup_record(mixed_request(batch=3))]
+    params = {
+        2: "max_batch_size { value: 2 }",  # warmup of 3 refused
+        3: (  # the rule the stand-in used to get wrong: last allowed == max_batch_size
+            "max_batch_size { value: 4 } allowed_batch_sizes: 2 allowed_batch_sizes: 4 "
+            "enable_large_batch_splitting { value: true } max_execution_batch_size { value: 2 }"
+        ),
+        4: (
+            "max_batch_size { value: 4 } allowed_batch_sizes: 1 allowed_batch_sizes: 2 "
+            "enable_large_batch_splitting { value: true } max_execution_batch_size { value: 2 }"
+        ),
+        5: None,  # no file: not batched
+    }
+    for number, text in params.items():
+        target = add_version(built, base, number)
+        write_tfrecords(target / "assets.extra" / "tf_serving_warmup_requests", warm3)
+        if text is not None:
+            (target / "batching_params.pbtxt").write_text(text + "\n")
+    small = add_version(built, base, 6)
+    (small / "batching_params.pbtxt").write_text("max_batch_size { value: 2 }\n")
+    server = start(
+        config_text(model_entry("mixed", base, "specific { versions: 1 }")),
+        "--enable_batching=true",
+        "--enable_per_model_batching_parameters=true",
+        "--max_num_load_retries=0",
+    )
+    server.reload(config_text(model_entry("mixed", base, "all {}")))
+    wait_for(
+        lambda: (
+            len(server.states()) == 6
+            and all(s in ("AVAILABLE", "END") for s in server.states().values())
+        ),
+        30,
+        "every version to settle",
+    )
+    final = {version: (state, code, message) for version, state, code, message in server.status()}
+    assert final[2][:2] == ("END", "INVALID_ARGUMENT")
+    assert "Task size 3 is larger than maximum input batch size 2" in final[2][2]
+    assert final[3] == ("AVAILABLE", "OK", "")
+    assert final[4][:2] == ("END", "INVALID_ARGUMENT")
+    assert "last entry was 2; expected 4" in final[4][2]
+    assert final[5] == ("AVAILABLE", "OK", "")
+    assert final[6] == ("AVAILABLE", "OK", "")
+
+    assert server.predict(mixed_request(batch=2, version=6)).model_spec.version.value == 6
+    error = rpc_error(lambda: server.predict(mixed_request(batch=3, version=6)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Task size 3 is larger than maximum input batch size 2" in error.details()
+    assert server.predict(mixed_request(batch=3, version=5)).model_spec.version.value == 5
+
+    logged = config_text(model_entry("mixed", base, "all {}")).replace(
+        'model_platform: "tensorflow" ',
+        'model_platform: "tensorflow" logging_config { sampling_config { sampling_rate: 1 } } ',
+    )
+    error = rpc_error(lambda: server.reload(logged))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "No request-logger-creator provided.",
+    )
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key.read_text(), cert.read_text()
+
+
+def _text_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid text-format string
+
+
+@pytest.mark.slow
+def test_ssl_monitoring_and_platform_files_take_effect(
+    built: Path, tmp_path: Path, start: Callable[..., Server]
+) -> None:
+    """server.cc BuildServerCredentials: with an SSLConfig the gRPC port speaks TLS only;
+    http_server.cc CreateAndStartHttpServer: prometheus_config.enable serves the page at
+    its path on the REST port; BuildAndStart with --platform_config_file: the
+    PlatformConfigMap's SessionBundleConfig replaces the flags (here its batching)."""
+    base = tmp_path / "models" / "mixed"
+    add_version(built, base, 1)
+    key, cert = _self_signed(tmp_path)
+    ssl = tmp_path / "ssl.config"
+    ssl.write_text(f"server_key: {_text_string(key)}\nserver_cert: {_text_string(cert)}\n")
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics/here" }\n')
+    server = start(
+        config_text(model_entry("mixed", base)),
+        f"--ssl_config_file={ssl}",
+        f"--monitoring_config_file={monitoring}",
+    )
+    insecure = rpc_error(server.status)
+    assert insecure.code() == grpc.StatusCode.UNAVAILABLE
+    credentials = grpc.ssl_channel_credentials(root_certificates=cert.encode())
+    with grpc.secure_channel(f"127.0.0.1:{server.grpc_port}", credentials) as channel:
+        request = pb.status.GetModelStatusRequest()
+        request.model_spec.name = "mixed"
+        stub = pb.model_service_grpc.ModelServiceStub(channel)
+        reply = stub.GetModelStatus(request, timeout=10)
+        assert [e.version for e in reply.model_version_status] == [1]
+    url = f"http://127.0.0.1:{server.rest_port}/metrics/here"
+    with urllib.request.urlopen(url, timeout=5) as page:
+        text = page.read().decode()
+    assert f'load_attempt_count{{model_path="{base}/1",status="success"}} 1' in text
+    assert server.rest("/v1/models/mixed")[0] == 200
+
+    platform = tmp_path / "platform.config"
+    platform.write_text(
+        'platform_configs { key: "tensorflow" value { source_adapter_config {\n'
+        "  [type.googleapis.com/tensorflow.serving.SavedModelBundleSourceAdapterConfig] {\n"
+        "    legacy_config { batching_parameters { max_batch_size { value: 2 } }\n"
+        '      saved_model_tags: "serve" } } } } }\n'
+    )
+    server = start(
+        config_text(model_entry("mixed", base)),
+        f"--platform_config_file={platform}",
+        "--enable_batching=false",  # ignored: the platform config decides
+    )
+    assert server.predict(mixed_request(batch=2)).model_spec.version.value == 1
+    error = rpc_error(lambda: server.predict(mixed_request(batch=3)))
+    assert "Task size 3 is larger than maximum input batch size 2" in error.details()
+
+
+def _loading_together(server: Server, models: tuple[str, ...]) -> bool:
+    states = [server.states(name) for name in models]
+    return sum("LOADING" in s.values() for s in states) > 1
+
+
+@pytest.mark.slow
+def test_loads_run_one_at_a_time_without_load_threads(
+    built: Path, tmp_path: Path, start: Callable[..., Server]
+) -> None:
+    """basic_manager.cc CreateExecutor: --num_load_threads=0 (the default) loads inline in
+    the manager thread, one version at a time across all models; with threads, loads of
+    different models overlap. The first config loads with num_initial_load_threads
+    (server_core.h; load_servables_fast.cc ConnectSourcesWithFastInitialLoad), so the
+    initial loads overlap either way. Load times come from the stand-in's test-only
+    TFS_STANDIN_LOAD_SECONDS file in each version directory."""
+    models = ("a", "b", "c")
+    servers = {}
+    for threads in (0, 3):
+        root = tmp_path / f"threads-{threads}"
+        for name in models:
+            first = add_version(built, root / name, 1)
+            (first / standin.LOAD_SECONDS_NAME).write_text("1.0\n")
+        servers[threads] = start(
+            config_text(*(model_entry(name, root / name) for name in models)),
+            f"--num_load_threads={threads}",
+            "--file_system_poll_wait_seconds=1",
+        )
+    for threads, server in servers.items():
+        log = server.log()
+        first_done = log.index("Successfully loaded")
+        assert all(log.index(f"{{name: {name} version: 1}}") < first_done for name in models)
+        root = tmp_path / f"threads-{threads}"
+        for name in models:
+            staging = add_version(built, root / name, ".staging-2")
+            (staging / standin.LOAD_SECONDS_NAME).write_text("1.0\n")
+            staging.rename(root / name / "2")
+    samples: dict[int, list[bool]] = {0: [], 3: []}
+
+    def all_swapped() -> bool:
+        done = True
+        for threads, server in servers.items():
+            samples[threads].append(_loading_together(server, models))
+            done = done and all(server.states(n).get(2) == "AVAILABLE" for n in models)
+        return done
+
+    wait_for(all_swapped, 30, "version 2 of every model on both servers")
+    assert not any(samples[0]), "with --num_load_threads=0 two loads overlapped"
+    assert any(samples[3]), "with --num_load_threads=3 no two loads overlapped"
+
+
+def _signatures(**outputs_by_name: tuple[str, tuple[str, ...]]) -> dict[str, Any]:
+    graph = pb.saved_model.SavedModel().meta_graphs.add()
+    for name, (method, outputs) in outputs_by_name.items():
+        signature = graph.signature_def[name]
+        signature.method_name = method
+        signature.inputs["inputs"].dtype = DT_STRING
+        for output in outputs:
+            signature.outputs[output].dtype = DT_FLOAT
+    return dict(graph.signature_def)
+
+
+def test_classify_and_regress_warmup_records_need_fitting_signatures() -> None:
+    """classifier.cc GetClassificationSignatureDef/PreProcessClassification, regressor.cc
+    PreProcessRegression, predict_util.cc RunPredict: the signature a classify or regress
+    warmup record names must exist with one input and the expected outputs; with
+    --enable_signature_method_name_check its method_name must match."""
+    signatures = _signatures(
+        serving_default=(standin.CLASSIFY_METHOD, ("classes", "scores")),
+        reg=(standin.REGRESS_METHOD, ("outputs",)),
+        odd=(standin.PREDICT_METHOD, ("probabilities",)),
+    )
+    check = standin.check_example_signature
+    check(signatures, "", "classify_log", True)
+    check(signatures, "reg", "regress_log", True)
+    cases = [
+        ("nope", "classify_log", False, "No signature was found with the name: nope"),
+        ("odd", "classify_log", False, 'at least one of "classes" or "scores"'),
+        ("odd", "regress_log", False, "No regression outputs"),
+        ("", "regress_log", False, "Expected one output Tensor."),
+        ("reg", "classify_log", True, "method_name to be tensorflow/serving/classify"),
+    ]
+    for name, kind, method_check, message in cases:
+        with pytest.raises(standin.TfError, match=message):
+            check(signatures, name, kind, method_check)
+    request = pb.predict.PredictRequest()
+    request.model_spec.signature_name = "odd"
+    request.inputs["inputs"].dtype = DT_STRING
+    standin.check_predict_request(signatures, request, True)
+    weird = _signatures(serving_default=("custom/method", ("x",)))
+    request.model_spec.signature_name = ""
+    standin.check_predict_request(weird, request, False)
+    with pytest.raises(standin.TfError, match="Expected prediction signature method_name"):
+        standin.check_predict_request(weird, request, True)

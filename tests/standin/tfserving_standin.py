@@ -2,28 +2,44 @@
 
 This is not TF Serving and never serves a real model. The test bed starts it in place of
 ``tensorflow_model_server`` (same ``--name=value`` flags) so that tfsconf's apply playbooks
-can be exercised against the part of TF Serving's behaviour tfsconf depends on:
+can be exercised against the part of TF Serving's behaviour tfsconf depends on. Each rule
+cites the TF Serving source it mirrors, read at tag 2.18.0 of tensorflow/serving (and
+TensorFlow's core/kernels/batching_util/shared_batch_scheduler.h for the batch queue):
 
+* start-up (model_servers/server.cc BuildAndStart): the model config, batching, session,
+  platform, monitoring and SSL config files parsed with the real messages (or messages
+  described here with the same fields where the pip wheel lacks them), and the refusals:
+  a batching file without --enable_batching, all three parallelism flags, ALTS with SSL;
 * the ModelServerConfig life cycle: ``--model_config_file`` (text format, real generated
   class), optional file polling, gRPC ``ModelService/HandleReloadConfigRequest``;
 * version discovery under each ``base_path`` (numeric child names only), version
   policies, and a missing ``base_path`` stalling the file-system poll of every model;
+* the manager: one action per 100 ms, unloads first; loads run in the manager thread
+  itself (one at a time, retries included) when --num_load_threads is 0, as by default,
+  except while the first config loads;
 * loading: START -> LOADING -> AVAILABLE, or END with an error status when the version
-  directory is not a complete SavedModel, its warmup file is bad, its batching parameters
-  are bad, or it holds a file named ``TFS_STANDIN_FAIL_LOAD``; load retries;
-  availability-preserving swaps (the old version serves until the new one is AVAILABLE);
+  directory is not a complete SavedModel, its batching parameters are bad, a warmup
+  record is bad or is refused by the batch queue, or it holds a file named
+  ``TFS_STANDIN_FAIL_LOAD``; load retries; availability-preserving swaps;
 * version labels and their FAILED_PRECONDITION rules;
-* ``ModelService/GetModelStatus``, ``PredictionService/Predict`` and REST
-  ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]``.
+* ``ModelService/GetModelStatus`` (a label is ignored: every version is returned),
+  ``PredictionService/Predict`` (through the batch queue of a batched version), REST
+  ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]`` and the Prometheus page.
+
+Where the stand-in is stricter than TF Serving it says so at the rule ("stricter than TF
+Serving"): it refuses what the real server would accept and then silently misbehave on
+(unknown flags, equal gRPC and REST ports, malformed channel arguments, unordered
+allowed_batch_sizes, a 0-sized execution batch).
 
 Predict checks the request against the version's SignatureDef (read from saved_model.pb)
 and answers with zero-filled tensors of the declared dtypes and shapes: outputs are NOT
 computed. TensorFlow's runtime is never imported; only the generated protobuf modules.
 
-Environment: TFS_STANDIN_ROOT (prefix for every absolute path opened), TFS_STANDIN_BIND
-(bind address, default 0.0.0.0), TFS_STANDIN_LOAD_SECONDS (time one load takes, default
-0.3). Run: ``python tfserving_standin.py --port=8500 --rest_api_port=8501
---model_config_file=/srv/.../models.config``.
+Environment (test-only, no TF Serving counterpart): TFS_STANDIN_ROOT (prefix for every
+absolute path opened), TFS_STANDIN_BIND (bind address, default 0.0.0.0),
+TFS_STANDIN_LOAD_SECONDS (time one load attempt takes, default 0.3; a file of that name in
+a version directory overrides it for that version). Run: ``python tfserving_standin.py
+--port=8500 --rest_api_port=8501 --model_config_file=/srv/.../models.config``.
 """
 
 from __future__ import annotations
@@ -41,6 +57,7 @@ import sys
 import threading
 import time
 import types
+import urllib.parse
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +80,9 @@ _PB2 = {
     "tensor_bundle": "tensorflow.core.protobuf.tensor_bundle_pb2",
     "tensor": "tensorflow.core.framework.tensor_pb2",
     "types": "tensorflow.core.framework.types_pb2",
+    "session_config": "tensorflow.core.protobuf.config_pb2",
+    "named_tensor": "tensorflow.core.protobuf.named_tensor_pb2",
+    "platform_config": "tensorflow_serving.config.platform_config_pb2",
 }
 
 _protos_cache: list[types.SimpleNamespace] = []
@@ -114,7 +134,25 @@ TF_CODES = {
     "UNAVAILABLE": 14,
     "DATA_LOSS": 15,
 }
-HTTP_FOR_CODE = {"OK": 200, "NOT_FOUND": 404, "INVALID_ARGUMENT": 400, "UNAVAILABLE": 503}
+# ToHTTPStatusCode (model_servers/http_server.cc, 2.18.0).
+HTTP_FOR_CODE = {
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+}
 
 
 class TfError(Exception):
@@ -183,6 +221,10 @@ FLAG_TYPES: dict[str, tuple[type, Any]] = {
     "mixed_precision": (str, ""),
     "skip_initialize_tpu": (bool, True),
     "enable_grpc_healthcheck_service": (bool, False),
+    # 2.18.0 main.cc has these too; 2.20.0 adds enable_serialization_as_tensor_content.
+    "num_tflite_pools": (int, 0),
+    "num_tflite_interpreters_per_pool": (int, 1),
+    "enable_serialization_as_tensor_content": (bool, False),
 }
 
 
@@ -191,7 +233,10 @@ class FlagError(Exception):
 
 
 def parse_flags(argv: list[str]) -> dict[str, Any]:
-    """--name=value for every flag; a bare --name only for booleans (= true)."""
+    """--name=value for every flag; a bare --name only for booleans (= true)
+    (tensorflow::Flags::Parse as main.cc calls it). Stricter than TF Serving: main.cc only
+    prints an argument it cannot use ("unknown argument", e.g. an unknown flag or
+    ``--port 9000``) and starts with the default; the stand-in refuses it."""
     values = {name: default for name, (_kind, default) in FLAG_TYPES.items()}
     for arg in argv:
         match = re.fullmatch(r"--?([A-Za-z0-9_]+)(?:=(.*))?", arg, re.DOTALL)
@@ -303,106 +348,272 @@ def read_tfrecords(path: str, limit: int) -> list[bytes]:
 
 
 # --------------------------------------------------------------------------------------
-# BatchingParameters (not shipped as pb2: described here with TF Serving's field numbers)
+# TF Serving messages the pip wheel does not ship (described here, same names and numbers)
 # --------------------------------------------------------------------------------------
 
-_BATCHING_FIELDS = (
-    ("max_batch_size", 1, "Int64Value", False),
-    ("batch_timeout_micros", 2, "Int64Value", False),
-    ("max_enqueued_batches", 3, "Int64Value", False),
-    ("num_batch_threads", 4, "Int64Value", False),
-    ("thread_pool_name", 5, "StringValue", False),
-    ("allowed_batch_sizes", 6, "int64", True),
-    ("pad_variable_length_inputs", 7, "bool", False),
-    ("enable_large_batch_splitting", 8, "BoolValue", False),
-    ("max_execution_batch_size", 9, "Int64Value", False),
-)
-_batching_class: list[Any] = []
+# tensorflow-serving-api ships model_server_config_pb2 and platform_config_pb2 but not
+# session_bundle_config.proto, saved_model_bundle_source_adapter.proto,
+# monitoring_config.proto or ssl_config.proto. Their messages are described here with the
+# field names, numbers and types of TF Serving 2.18.0 (those files at tag 2.18.0), so that
+# text_format parses exactly what the server's ParseProtoTextFile would.
+_I64 = ".google.protobuf.Int64Value"
+_MESSAGES: dict[str, tuple[tuple[str, int, str], ...]] = {
+    # servables/tensorflow/session_bundle_config.proto
+    "BatchingParameters": (
+        ("max_batch_size", 1, _I64),
+        ("batch_timeout_micros", 2, _I64),
+        ("max_enqueued_batches", 3, _I64),
+        ("num_batch_threads", 4, _I64),
+        ("thread_pool_name", 5, ".google.protobuf.StringValue"),
+        ("allowed_batch_sizes", 6, "repeated int64"),
+        ("pad_variable_length_inputs", 7, "bool"),
+        ("enable_large_batch_splitting", 8, ".google.protobuf.BoolValue"),
+        ("max_execution_batch_size", 9, _I64),
+    ),
+    "ModelWarmupOptions": (
+        ("num_request_iterations", 1, ".google.protobuf.Int32Value"),
+        ("num_model_warmup_threads", 2, ".google.protobuf.Int32Value"),
+        ("model_name", 3, "string"),
+        ("model_version", 4, "int64"),
+        ("enable_all_batch_sizes_warmup", 5, "bool"),
+    ),
+    "SessionBundleConfig": (
+        ("session_target", 1, "string"),
+        ("session_config", 2, ".tensorflow.ConfigProto"),
+        ("batching_parameters", 3, ".tensorflow.serving.BatchingParameters"),
+        ("session_run_load_threadpool_index", 4, ".google.protobuf.Int32Value"),
+        ("experimental_transient_ram_bytes_during_load", 5, "uint64"),
+        ("saved_model_tags", 6, "repeated string"),
+        ("experimental_fixed_input_tensors", 778, "repeated .tensorflow.NamedTensorProto"),
+        ("enable_model_warmup", 779, "bool"),
+        ("model_warmup_options", 780, ".tensorflow.serving.ModelWarmupOptions"),
+        ("enable_session_metadata", 781, "bool"),
+        ("remove_unused_fields_from_bundle_metagraph", 782, "bool"),
+        ("prefer_tflite_model", 783, "bool"),
+        ("resource_estimation_uses_validation_result", 784, "bool"),
+        ("num_tflite_interpreters", 785, "int32"),
+        ("num_tflite_interpreters_per_pool", 786, "int32"),
+        ("num_tflite_pools", 787, "int32"),
+        ("wrap_session_with_no_threading_params", 788, "bool"),
+        ("enable_per_model_batching_params", 789, "bool"),
+        ("enable_saved_model_config", 790, "bool"),
+        ("mixed_precision", 791, "string"),
+    ),
+    # servables/tensorflow/saved_model_bundle_source_adapter.proto
+    "SavedModelBundleSourceAdapterConfig": (
+        ("legacy_config", 1000, ".tensorflow.serving.SessionBundleConfig"),
+    ),
+    # config/monitoring_config.proto
+    "PrometheusConfig": (("enable", 1, "bool"), ("path", 2, "string")),
+    "MonitoringConfig": (("prometheus_config", 1, ".tensorflow.serving.PrometheusConfig"),),
+    # config/ssl_config.proto
+    "SSLConfig": (
+        ("server_key", 1, "string"),
+        ("server_cert", 2, "string"),
+        ("custom_ca", 3, "string"),
+        ("client_verify", 4, "bool"),
+    ),
+}
+_SCALARS = {"int64": "TYPE_INT64", "int32": "TYPE_INT32", "uint64": "TYPE_UINT64"}
+_SCALARS.update({"bool": "TYPE_BOOL", "string": "TYPE_STRING"})
+_message_pool: list[Any] = []
+
+
+def message_pool() -> Any:
+    """A descriptor pool holding the messages above and every file they depend on (copied
+    from the generated modules), so that an Any in a PlatformConfigMap can be expanded."""
+    if _message_pool:
+        return _message_pool[0]
+    from google.protobuf import descriptor_pb2, descriptor_pool, wrappers_pb2
+
+    pb = protos()
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(file: Any) -> None:
+        if file.name in added:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        copy = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(copy)
+        pool.Add(copy)
+        added.add(file.name)
+
+    for module in (wrappers_pb2, pb.session_config, pb.named_tensor):
+        add(module.DESCRIPTOR)
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="tfserving_standin/serving_messages.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=sorted(added),
+    )
+    fd = descriptor_pb2.FieldDescriptorProto
+    for message_name, fields in _MESSAGES.items():
+        message = fdp.message_type.add(name=message_name)
+        for name, number, declared in fields:
+            repeated = declared.startswith("repeated ")
+            kind = declared.removeprefix("repeated ")
+            entry = message.field.add(name=name, number=number)
+            entry.label = fd.LABEL_REPEATED if repeated else fd.LABEL_OPTIONAL
+            if kind in _SCALARS:
+                entry.type = getattr(fd, _SCALARS[kind])
+            else:
+                entry.type = fd.TYPE_MESSAGE
+                entry.type_name = kind
+    pool.Add(fdp)
+    _message_pool.append(pool)
+    return pool
+
+
+def message_class(name: str) -> Any:
+    from google.protobuf import message_factory
+
+    pool = message_pool()
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
 
 
 def batching_parameters_class() -> Any:
-    if _batching_class:
-        return _batching_class[0]
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+    return message_class("BatchingParameters")
 
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name="tfserving_standin/batching_parameters.proto",
-        package="tensorflow.serving",
-        syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )
-    message = fdp.message_type.add(name="BatchingParameters")
-    fd = descriptor_pb2.FieldDescriptorProto
-    for name, number, kind, repeated in _BATCHING_FIELDS:
-        entry = message.field.add(name=name, number=number)
-        entry.label = fd.LABEL_REPEATED if repeated else fd.LABEL_OPTIONAL
-        if kind == "int64":
-            entry.type = fd.TYPE_INT64
-        elif kind == "bool":
-            entry.type = fd.TYPE_BOOL
-        else:
-            entry.type = fd.TYPE_MESSAGE
-            entry.type_name = f".google.protobuf.{kind}"
-    pool = descriptor_pool.DescriptorPool()
-    wrappers = descriptor_pb2.FileDescriptorProto()
-    wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-    pool.Add(wrappers)
-    pool.Add(fdp)
-    cls = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
-    )
-    _batching_class.append(cls)
-    return cls
+
+def parse_text_file(path: str, message: Any, *, on_host: bool = False) -> Any:
+    """ParseProtoTextFile (util/proto_util.h, 2.18.0): the file as a
+    text-format `message`; INVALID_ARGUMENT when it does not parse. `path` is as given to
+    the server (TFS_STANDIN_ROOT is applied here) unless `on_host`."""
+    from google.protobuf import text_format
+
+    with open(path if on_host else host_path(path), encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        text_format.Parse(text, message, descriptor_pool=message_pool())
+    except text_format.ParseError as error:
+        kind = message.DESCRIPTOR.name
+        raise TfError(
+            "INVALID_ARGUMENT", f"Invalid protobuf file: '{path}' (as {kind}: {error})"
+        ) from None
+    return message
 
 
 def parse_batching_parameters(path: str) -> Any:
-    from google.protobuf import text_format
+    return parse_text_file(path, batching_parameters_class()())
 
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    params = batching_parameters_class()()
-    try:
-        text_format.Parse(text, params)
-    except text_format.ParseError as error:
+
+# Defaults of the queue (SharedBatchScheduler::QueueOptions in TensorFlow's
+# core/kernels/batching_util/shared_batch_scheduler.h) that an unset field leaves in place.
+DEFAULT_INPUT_BATCH_SIZE_LIMIT = 1000
+DEFAULT_MAX_ENQUEUED_BATCHES = 10
+
+
+def input_batch_size_limit(params: Any) -> int:
+    """GetQueueOptions (servables/tensorflow/bundle_factory_util.h): max_batch_size when
+    set, otherwise the queue's default."""
+    if params.HasField("max_batch_size"):
+        return int(params.max_batch_size.value)
+    return DEFAULT_INPUT_BATCH_SIZE_LIMIT
+
+
+def check_scheduler_parameters(params: Any) -> None:
+    """The shared batch thread pool, built once when the server starts
+    (SavedModelBundleFactory::Create -> CreateBatchScheduler in
+    servables/tensorflow/saved_model_bundle_factory.cc and bundle_factory_util.h; the check
+    is SharedBatchScheduler::Create): only num_batch_threads and thread_pool_name are read."""
+    if params.HasField("num_batch_threads") and params.num_batch_threads.value < 1:
         raise TfError(
-            "INVALID_ARGUMENT", f"cannot parse {path} as BatchingParameters: {error}"
-        ) from None
-    return params
+            "INVALID_ARGUMENT",
+            f"num_batch_threads must be positive; was {params.num_batch_threads.value}",
+        )
 
 
 def check_batching_parameters(params: Any) -> None:
-    """The rules TF Serving applies when a batched model loads."""
-
-    def value(name: str, default: int) -> int:
-        return getattr(params, name).value if params.HasField(name) else default
-
-    max_batch = value("max_batch_size", 1000)
-    if max_batch <= 0:
-        raise TfError("INVALID_ARGUMENT", "max_batch_size must be positive")
-    if value("batch_timeout_micros", 0) < 0:
-        raise TfError("INVALID_ARGUMENT", "batch_timeout_micros must be non-negative")
-    if value("max_enqueued_batches", 10) < 1:
-        raise TfError("INVALID_ARGUMENT", "max_enqueued_batches must be positive")
-    if value("num_batch_threads", 1) < 1:
-        raise TfError("INVALID_ARGUMENT", "num_batch_threads must be positive")
+    """The queue a batched version gets when it loads: WrapSessionForBatching
+    (servables/tensorflow/bundle_factory_util.cc, 2.18.0), GetQueueOptions
+    (bundle_factory_util.h) and SharedBatchScheduler::AddQueue (TensorFlow's
+    shared_batch_scheduler.h). Any error fails the load of that version."""
+    limit = input_batch_size_limit(params)
+    sizes = list(params.allowed_batch_sizes)
+    # WrapSessionForBatching compares with max_batch_size (its default when unset), with or
+    # without large batch splitting; max_execution_batch_size plays no part here.
+    if sizes and sizes[-1] != limit:
+        raise TfError(
+            "INVALID_ARGUMENT",
+            "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+            f"{sizes[-1]}; expected {limit}",
+        )
+    # Stricter than TF Serving (tfsconf policy): the model server never checks the order;
+    # only CreateBasicBatchingSession (batching/batching_session.cc), unused by the model
+    # server, does.
+    if any(size <= 0 for size in sizes) or any(b <= a for a, b in itertools.pairwise(sizes)):
+        raise TfError(
+            "INVALID_ARGUMENT",
+            "allowed_batch_sizes entries must be positive and increasing "
+            "(stand-in policy; TF Serving's model server does not check this)",
+        )
+    # AddQueue (input_batch_size_limit is a size_t there: a negative value wraps around;
+    # the stand-in refuses it).
+    if limit <= 0:
+        raise TfError("INVALID_ARGUMENT", f"input_batch_size_limit must be positive; was {limit}")
+    if params.HasField("batch_timeout_micros") and params.batch_timeout_micros.value < 0:
+        raise TfError(
+            "INVALID_ARGUMENT",
+            f"batch_timeout_micros must be non-negative; was {params.batch_timeout_micros.value}",
+        )
     splitting = params.HasField("enable_large_batch_splitting") and (
         params.enable_large_batch_splitting.value
     )
-    last_must_match = max_batch
-    if splitting and params.HasField("max_execution_batch_size"):
-        if params.max_execution_batch_size.value > max_batch:
-            raise TfError("INVALID_ARGUMENT", "max_execution_batch_size must be <= max_batch_size")
-        last_must_match = params.max_execution_batch_size.value
-    sizes = list(params.allowed_batch_sizes)
-    if sizes:
-        if any(size <= 0 for size in sizes) or any(b <= a for a, b in itertools.pairwise(sizes)):
+    enqueued = (
+        params.max_enqueued_batches.value
+        if params.HasField("max_enqueued_batches")
+        else DEFAULT_MAX_ENQUEUED_BATCHES
+    )
+    # AddQueue: 0 is an error (recent TensorFlow rewrites 0 to 1 when not splitting; the
+    # stand-in refuses it either way, and a negative value, which wraps around in size_t).
+    if enqueued <= 0:
+        raise TfError("INVALID_ARGUMENT", f"max_enqueued_batches must be positive; was {enqueued}")
+    if splitting:
+        # GetQueueOptions: without max_execution_batch_size, max_batch_size().value(),
+        # which is 0 when max_batch_size is unset as well.
+        if params.HasField("max_execution_batch_size"):
+            execution = int(params.max_execution_batch_size.value)
+        else:
+            execution = int(params.max_batch_size.value)
+        if limit < execution:
             raise TfError(
-                "INVALID_ARGUMENT", "allowed_batch_sizes entries must be positive and increasing"
+                "INVALID_ARGUMENT",
+                "When enable_large_batch_splitting is true, input_batch_size_limit must be "
+                f"greater than or equal to max_execution_batch_size ({limit} < {execution})",
             )
-        if sizes[-1] != last_must_match:
+        # Stricter than TF Serving, which accepts it and then forms batches of size 0.
+        if execution <= 0:
             raise TfError(
-                "INVALID_ARGUMENT", "Last entry in allowed_batch_sizes must match max_batch_size"
+                "INVALID_ARGUMENT",
+                f"max_execution_batch_size is {execution} with large batch splitting on "
+                "(stand-in policy: TF Serving accepts it and forms 0-sized batches)",
             )
+
+
+def check_batched_run(params: Any, dims: list[list[int]]) -> None:
+    """What a batched session does with one Run(): ComputeTensorBatchSize
+    (batching/batching_util.h, 2.18.0) then the queue's task size check
+    (Queue::ValidateBatchTaskQueueCapacity, TensorFlow's shared_batch_scheduler.h). `dims`
+    holds the shape of every input tensor."""
+    if not dims:
+        raise TfError("INVALID_ARGUMENT", "Batching Run() must have at least one input tensor")
+    if any(not shape for shape in dims):
+        raise TfError(
+            "INVALID_ARGUMENT", "Batching Run() input tensors must have at least one dimension"
+        )
+    sizes = {shape[0] for shape in dims}
+    if len(sizes) > 1:
+        raise TfError(
+            "INVALID_ARGUMENT", "Batching Run() input tensors must have equal 0th-dimension size"
+        )
+    size, limit = sizes.pop(), input_batch_size_limit(params)
+    if size > limit:
+        raise TfError(
+            "INVALID_ARGUMENT",
+            f"Task size {size} is larger than maximum input batch size {limit}",
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -426,6 +637,25 @@ class RestServer(ThreadingHTTPServer):
 
 
 FAIL_MARKER = "TFS_STANDIN_FAIL_LOAD"
+PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"  # kBatchingParamsFilename
+# Test-only (no TF Serving counterpart): how long one load attempt of a version takes. The
+# TFS_STANDIN_LOAD_SECONDS environment variable sets it for every version; a file of that
+# name in a version directory, holding a number of seconds, sets it for that version.
+LOAD_SECONDS_NAME = "TFS_STANDIN_LOAD_SECONDS"
+MANAGE_STATE_INTERVAL_SECONDS = 0.1  # AspiredVersionsManager::Options, 100 * 1000 us
+# ServerCore::Options::num_initial_load_threads (model_servers/server_core.h, 2.18.0).
+NUM_INITIAL_LOAD_THREADS = 4 * (os.cpu_count() or 1)
+
+
+def load_seconds(path: str, default: float) -> float:
+    """The test-only load time of the version at `path` (see LOAD_SECONDS_NAME)."""
+    try:
+        with open(os.path.join(path, LOAD_SECONDS_NAME), encoding="utf-8") as handle:
+            return float(handle.read().strip())
+    except (OSError, ValueError):
+        return default
+
+
 MAX_WARMUP_RECORDS = 1000
 _DTYPE_SIZES = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 11: 1, 12: 1, 13: 4}
 _DTYPE_SIZES.update({14: 2, 15: 2, 16: 2, 17: 2, 18: 16, 19: 2, 22: 4, 23: 8})
@@ -438,11 +668,23 @@ class LoadOptions:
     warmup: bool
     batching: bool
     per_model_batching: bool
-    global_batching: Any  # parsed BatchingParameters or None
+    global_batching: Any  # parsed BatchingParameters when batching is on, else None
+    # --enable_signature_method_name_check (SetSignatureMethodNameCheckFeature, server.cc)
+    method_name_check: bool = False
 
 
-def load_version(path: str, options: LoadOptions) -> dict[str, Any]:
-    """Check a version directory the way a real load would fail; return its signatures."""
+@dataclass
+class Loaded:
+    """What a successful load leaves behind: the SignatureDefs and the BatchingParameters
+    of the version's queue (None: the version is served unbatched)."""
+
+    signatures: dict[str, Any]
+    batching: Any
+
+
+def load_version(path: str, options: LoadOptions) -> Loaded:
+    """Check a version directory the way a real load would fail (SavedModelBundleFactory::
+    InternalCreateSavedModelBundle, then RunSavedModelWarmup, saved_model_warmup_util.cc)."""
     pb = protos()
     if not os.path.isdir(path):
         raise TfError("NOT_FOUND", f"SavedModel directory {path} does not exist")
@@ -478,13 +720,12 @@ def load_version(path: str, options: LoadOptions) -> dict[str, Any]:
             + " }",
         )
     _check_variables(path)
-    if options.batching:
-        _check_batching(path, options)
+    batching = _version_batching(path, options) if options.batching else None
     signatures = dict(graphs[0].signature_def)
     warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
     if options.warmup and os.path.isfile(warmup):
-        _check_warmup(warmup, signatures)
-    return signatures
+        _check_warmup(warmup, signatures, batching, options.method_name_check)
+    return Loaded(signatures, batching)
 
 
 def _check_variables(path: str) -> None:
@@ -537,32 +778,111 @@ def _num_shards_from_index(index: str) -> int | None:
     return header.num_shards if header.num_shards > 0 else None
 
 
-def _check_batching(path: str, options: LoadOptions) -> None:
+def _version_batching(path: str, options: LoadOptions) -> Any:
+    """GetPerModelBatchingParams (servables/tensorflow/bundle_factory_util.cc, 2.18.0): with
+    per-model parameters on, the version's own batching_params.pbtxt or, without one, no
+    batching at all; otherwise the server-wide parameters. The queue is then checked as
+    WrapSessionForBatching does. Thread settings in a per-model file are ignored: the
+    thread pool is the server-wide one."""
     if options.per_model_batching:
-        own = os.path.join(path, "batching_params.pbtxt")
+        own = os.path.join(path, PER_MODEL_BATCHING_FILE)
         if not os.path.isfile(own):
-            return  # not batched
-        check_batching_parameters(parse_batching_parameters(own))
-    elif options.global_batching is not None:
-        check_batching_parameters(options.global_batching)
+            return None
+        params = parse_text_file(own, batching_parameters_class()(), on_host=True)
+    else:
+        params = options.global_batching
+    check_batching_parameters(params)
+    return params
 
 
-def _check_warmup(warmup: str, signatures: dict[str, Any]) -> None:
+def _check_warmup(
+    warmup: str, signatures: dict[str, Any], batching: Any, method_check: bool
+) -> None:
+    """RunSavedModelWarmup (servables/tensorflow/saved_model_warmup_util.cc): every record
+    is run against the loaded session, which is the batching session when the version is
+    batched, so a record the batch queue refuses fails the load like a bad record."""
     pb = protos()
     for data in read_tfrecords(warmup, MAX_WARMUP_RECORDS):
         entry = pb.prediction_log.PredictionLog()
         try:
             entry.ParseFromString(data)
         except Exception:
-            raise TfError("DATA_LOSS", f"Failed to parse warmup record from {warmup}") from None
+            raise TfError(
+                "INVALID_ARGUMENT", f"Failed to parse warmup record from {warmup}"
+            ) from None
         kind = entry.WhichOneof("log_type")
         if kind not in ("predict_log", "classify_log", "regress_log", "multi_inference_log"):
             raise TfError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind}")
-        if kind == "predict_log":
-            try:
-                check_predict_request(signatures, entry.predict_log.request)
-            except TfError as error:
-                raise TfError(error.code, f"warmup request failed: {error.message}") from None
+        try:
+            if kind == "predict_log":
+                check_predict_request(signatures, entry.predict_log.request, method_check)
+                if batching is not None:
+                    check_batched_run(batching, request_dims(entry.predict_log.request))
+            else:
+                request = getattr(entry, kind).request
+                if kind in ("classify_log", "regress_log"):
+                    check_example_signature(
+                        signatures, request.model_spec.signature_name, kind, method_check
+                    )
+                if batching is not None:
+                    # classify/regress/multi_inference feed one serialized Example per row.
+                    check_batched_run(batching, [[_example_count(request.input)]])
+        except TfError as error:
+            raise TfError(error.code, f"warmup request failed: {error.message}") from None
+
+
+def check_example_signature(
+    signatures: dict[str, Any], name: str, kind: str, method_check: bool
+) -> None:
+    """GetClassificationSignatureDef/PreProcessClassification (servables/tensorflow/
+    classifier.cc) and their regressor.cc counterparts, 2.18.0, as RunClassify/RunRegress
+    apply them to a warmup record: the signature exists, has one input, and classify has
+    one or two outputs among which "classes" or "scores", regress one output "outputs";
+    with --enable_signature_method_name_check, the method_name."""
+    name = name or "serving_default"
+    if name not in signatures:
+        raise TfError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
+    signature = signatures[name]
+    method = CLASSIFY_METHOD if kind == "classify_log" else REGRESS_METHOD
+    if method_check and signature.method_name != method:
+        what = "classification" if kind == "classify_log" else "regression"
+        raise TfError(
+            "INVALID_ARGUMENT",
+            f"Expected {what} signature method_name to be {method}. Was: {signature.method_name}",
+        )
+    if len(signature.inputs) != 1:
+        raise TfError("INVALID_ARGUMENT", "Expected one input Tensor.")
+    outputs = set(signature.outputs)
+    if kind == "classify_log":
+        if len(outputs) not in (1, 2):
+            raise TfError(
+                "INVALID_ARGUMENT", f"Expected one or two output Tensors, found {len(outputs)}"
+            )
+        if not outputs & {"classes", "scores"}:
+            raise TfError(
+                "INVALID_ARGUMENT",
+                "Expected classification signature outputs to contain at least one of "
+                '"classes" or "scores".',
+            )
+    elif len(outputs) != 1:
+        raise TfError("INVALID_ARGUMENT", "Expected one output Tensor.")
+    elif "outputs" not in outputs:
+        raise TfError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
+
+
+def _example_count(tf_input: Any) -> int:
+    kind = tf_input.WhichOneof("kind")
+    if kind is None:
+        return 0
+    return len(getattr(tf_input, kind).examples)
+
+
+def request_dims(request: Any) -> list[list[int]]:
+    """The shape of every input tensor of a PredictRequest (a TensorProto without a shape
+    is a scalar)."""
+    return [
+        [d.size for d in request.inputs[key].tensor_shape.dim] for key in sorted(request.inputs)
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -578,13 +898,29 @@ def _dtype_name(dtype: int) -> str:
         return str(dtype)
 
 
-def check_predict_request(signatures: dict[str, Any], request: Any) -> tuple[str, Any]:
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def check_predict_request(
+    signatures: dict[str, Any], request: Any, method_check: bool = False
+) -> tuple[str, Any]:
     name = request.model_spec.signature_name or "serving_default"
     if name not in signatures:
         raise TfError(
             "INVALID_ARGUMENT", f'Serving signature name: "{name}" not found in signature def'
         )
     signature = signatures[name]
+    # predict_util.cc RunPredict, 2.18.0
+    allowed = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+    if method_check and signature.method_name not in allowed:
+        raise TfError(
+            "INTERNAL",
+            "Expected prediction signature method_name to be one of {"
+            + ", ".join(allowed)
+            + f"}}. Was: {signature.method_name}",
+        )
     sent, wanted = set(request.inputs), set(signature.inputs)
     if sent != wanted:
         raise TfError(
@@ -658,9 +994,10 @@ class Version:
 
     number: int
     path: str  # where it lives on this host (TFS_STANDIN_ROOT already applied)
-    phase: str = "new"  # new, loading, ready, unloading, error
+    # new, load_requested, loading, ready, unload_requested, unloading, error
+    phase: str = "new"
     aspired: bool = True
-    signatures: dict[str, Any] = field(default_factory=dict)
+    loaded: Loaded | None = None
 
 
 @dataclass
@@ -676,12 +1013,16 @@ class Core:
     load_seconds: float
     load_options: LoadOptions
     stop: threading.Event
+    platforms: frozenset[str] = frozenset({"tensorflow"})
     lock: threading.Condition = field(default_factory=threading.Condition)
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     config: Any = None  # current ModelServerConfig
     sources: dict[str, Source] = field(default_factory=dict)
     managed: dict[str, dict[int, Version]] = field(default_factory=dict)
-    busy: set[str] = field(default_factory=set)
+    initial_load: bool = True  # the first config is loading (num_initial_load_threads)
+    # (model path, "success" or "fail") -> load attempts, for the Prometheus page
+    load_attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    executors: dict[str, tuple[int, futures.ThreadPoolExecutor]] = field(default_factory=dict)
     # monitor: model -> version -> (state, code, message, event sequence number)
     monitor: dict[str, dict[int, tuple[str, str, str, int]]] = field(default_factory=dict)
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -716,14 +1057,15 @@ class Core:
                 log("I", "Taking no action for empty config.")
                 return
             if kind == "custom_model_config":
-                raise TfError(
-                    "INVALID_ARGUMENT", "Missing custom_model_config_loader in ServerCore Options"
-                )
+                # server.cc LoadCustomModelConfig: LOG(FATAL), the process aborts.
+                raise TfError("INTERNAL", "ModelServer does not yet support custom model config.")
             models = list(new_config.model_config_list.config)
             self._validate(models)
+            # ReloadConfig stores the new config BEFORE UpdateModelVersionLabelMap, so a
+            # config refused for its labels is still the one the next reload is compared to.
+            self.config = new_config
             new_labels = self._check_labels(models)
             with self.lock:
-                self.config = new_config
                 self.labels = new_labels
                 started = self.seq
                 added = [m.name for m in models if m.name not in self.sources]
@@ -737,12 +1079,10 @@ class Core:
                 self.lock.notify_all()
             log("I", f"Adding/updating models: {sorted(wanted)}")
             self._await_models(added if not first else sorted(wanted), started)
-            with_logging = [m.name for m in models if m.HasField("logging_config")]
-            if with_logging:
-                raise TfError(
-                    "FAILED_PRECONDITION",
-                    f"No request-logger-creator provided (logging_config of {with_logging[0]})",
-                )
+            # MaybeUpdateServerRequestLogger, after the models are added: the model server
+            # gives ServerCore no request-logger creator (core/server_request_logger.cc).
+            if any(m.HasField("logging_config") for m in models):
+                raise TfError("INVALID_ARGUMENT", "No request-logger-creator provided.")
 
     def _validate(self, models: list[Any]) -> None:
         seen: set[str] = set()
@@ -769,7 +1109,7 @@ class Core:
                     f"Illegal to change a model's platform. For model {m.name} platform was "
                     f"{old_platforms[m.name]} and new platform requested is {platform}",
                 )
-            if platform != "tensorflow":
+            if platform not in self.platforms:
                 raise TfError(
                     "INVALID_ARGUMENT", f"Model {m.name} requests unsupported platform {platform}"
                 )
@@ -788,8 +1128,7 @@ class Core:
                         raise TfError(
                             "FAILED_PRECONDITION",
                             f"Request to assign label to version {version} of model {m.name}, "
-                            f"which is not currently available for inference "
-                            f"(label: {label})",
+                            "which is not currently available for inference",
                         )
                     result.setdefault(m.name, {})[label] = version
         return result
@@ -866,25 +1205,66 @@ class Core:
         self.lock.notify_all()
 
     # ---- the manager ---------------------------------------------------------------
+    # AspiredVersionsManager (core/aspired_versions_manager.cc, 2.18.0): every
+    # manage_state_interval_micros (100 ms) one thread takes ONE action over all models:
+    # each model's AvailabilityPreservingPolicy proposes at most one, unloads go before
+    # loads (CompareActions), and the first is performed. BasicManager
+    # (core/basic_manager.cc) runs a load on its load executor and an unload on its unload
+    # executor; with 0 threads that executor is inline, i.e. the action runs in the manager
+    # thread itself and nothing else happens until it ends (retries included). While the
+    # first config loads, ServerCore uses num_initial_load_threads (4 x CPUs) load threads
+    # (ConnectSourcesWithFastInitialLoad, core/load_servables_fast.cc), then
+    # --num_load_threads.
     def manage_forever(self) -> None:
+        try:
+            while not self.stop.wait(MANAGE_STATE_INTERVAL_SECONDS):
+                self.manage_once()
+        except BaseException:  # a stand-in bug: die loudly rather than hang its tests
+            import traceback
+
+            log("E", f"manager thread failed:\n{traceback.format_exc()}")
+            os._exit(70)
+
+    def manage_once(self) -> None:
         with self.lock:
-            while not self.stop.is_set():
-                for model, versions in self.managed.items():
-                    if model in self.busy:
-                        continue
-                    action = _next_action(list(versions.values()))
-                    if action is None:
-                        continue
-                    kind, version = action
-                    self.busy.add(model)
-                    target = self._load if kind == "load" else self._unload
-                    threading.Thread(target=target, args=(model, version), daemon=True).start()
-                self.lock.wait(0.1)
+            candidates = []
+            for model in sorted(self.managed):
+                action = _next_action(list(self.managed[model].values()))
+                if action is not None:
+                    candidates.append((action[0] != "unload", model, *action))
+            if not candidates:
+                return
+            _, model, kind, version = min(candidates, key=lambda c: c[:2])
+            version.phase = "load_requested" if kind == "load" else "unload_requested"
+            threads = self._threads(kind)
+        target = self._load if kind == "load" else self._unload
+        if threads == 0:
+            target(model, version)
+        else:
+            self._executor(kind, threads).submit(target, model, version)
+
+    def _threads(self, kind: str) -> int:
+        if kind == "unload":
+            return int(self.flags["num_unload_threads"])
+        if self.initial_load:
+            return NUM_INITIAL_LOAD_THREADS
+        return int(self.flags["num_load_threads"])
+
+    def _executor(self, kind: str, threads: int) -> futures.ThreadPoolExecutor:
+        current = self.executors.get(kind)
+        if current is None or current[0] != threads:
+            if current is not None:
+                current[1].shutdown(wait=False)
+            pool = futures.ThreadPoolExecutor(threads, thread_name_prefix=f"standin-{kind}")
+            self.executors[kind] = current = (threads, pool)
+        return current[1]
 
     def _sleep(self, seconds: float) -> None:
         self.stop.wait(seconds)
 
     def _load(self, model: str, version: Version) -> None:
+        """BasicManager::ExecuteLoad and LoaderHarness::Load (core/loader_harness.cc): the
+        load with its retries, LOADING first, then AVAILABLE or END with the error."""
         with self.lock:
             version.phase = "loading"
             self._publish(model, version.number, "LOADING")
@@ -892,25 +1272,26 @@ class Core:
         retries = self.flags["max_num_load_retries"]
         error = TfError("UNKNOWN", "not loaded")
         for attempt in range(retries + 1):
-            self._sleep(self.load_seconds)
+            self._sleep(load_seconds(version.path, self.load_seconds))
             try:
-                signatures = load_version(version.path, self.load_options)
+                loaded = load_version(version.path, self.load_options)
             except TfError as caught:
                 error = caught
             except Exception as caught:  # an unreadable file and the like
                 error = TfError("UNKNOWN", f"{type(caught).__name__}: {caught}")
             else:
+                self._count_attempt(version.path, "success")
                 with self.lock:
-                    version.signatures = signatures
+                    version.loaded = loaded
                     version.phase = "ready"
                     self._publish(model, version.number, "AVAILABLE")
-                    self.busy.discard(model)
                 log(
                     "I",
                     f"Successfully loaded servable version {{name: {model} "
                     f"version: {version.number}}}",
                 )
                 return
+            self._count_attempt(version.path, "fail")
             log(
                 "E",
                 f"Loading servable: {{name: {model} version: {version.number}}} failed: {error}",
@@ -924,7 +1305,23 @@ class Core:
             self._publish(model, version.number, "END", error.code, error.message)
             if not version.aspired:
                 self.managed.get(model, {}).pop(version.number, None)
-            self.busy.discard(model)
+
+    def _count_attempt(self, path: str, status: str) -> None:
+        with self.lock:
+            key = (path, status)
+            self.load_attempts[key] = self.load_attempts.get(key, 0) + 1
+
+    def prometheus_page(self) -> str:
+        """The Prometheus text page (util/prometheus_exporter.cc: '/' in a metric name
+        becomes ':'), holding TensorFlow's /tensorflow/cc/saved_model/load_attempt_count
+        counter (the only metric the stand-in keeps)."""
+        name = ":tensorflow:cc:saved_model:load_attempt_count"
+        lines = [f"# TYPE {name} counter"]
+        with self.lock:
+            for (path, status), count in sorted(self.load_attempts.items()):
+                escaped = path.replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'{name}{{model_path="{escaped}",status="{status}"}} {count}')
+        return "\n".join(lines) + "\n"
 
     def _unload(self, model: str, version: Version) -> None:
         with self.lock:
@@ -932,10 +1329,9 @@ class Core:
             self._publish(model, version.number, "UNLOADING")
         self._sleep(min(self.load_seconds, 0.1))
         with self.lock:
-            version.signatures = {}
+            version.loaded = None
             self._publish(model, version.number, "END")
             self.managed.get(model, {}).pop(version.number, None)
-            self.busy.discard(model)
         log("I", f"Unloaded servable version {{name: {model} version: {version.number}}}")
 
     # ---- lookups for requests ---------------------------------------------------------
@@ -1019,24 +1415,16 @@ def _abort_with(context: Any, error: TfError) -> None:
 
 
 def model_status(core: Core, request: Any) -> Any:
+    """GetModelStatusImpl::GetModelStatus (model_servers/get_model_status_impl.cc, 2.18.0):
+    a `version` selects that version; anything else, a version_label included (it is
+    never resolved), returns every version the state monitor knows, highest first."""
     pb = protos()
     if not request.HasField("model_spec"):
         raise TfError("INVALID_ARGUMENT", "Missing ModelSpec")
     spec = request.model_spec
     states = core.version_states(spec.name)
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version_label":
-        # Real gRPC GetModelStatus ignores version_label (it reads only `version`); here a
-        # label resolves through the label map, and an unknown one is NOT_FOUND.
-        try:
-            wanted = core.label_version(spec.name, spec.version_label)
-        except TfError as error:
-            raise TfError("NOT_FOUND", error.message) from None
-    elif choice == "version":
+    if spec.HasField("version"):
         wanted = spec.version.value
-    else:
-        wanted = None
-    if wanted is not None:
         states = [s for s in states if s[0] == wanted]
         if not states:
             raise TfError("NOT_FOUND", f"Could not find version {wanted} of model {spec.name}")
@@ -1106,7 +1494,14 @@ def predict(core: Core, request: Any, response: Any) -> None:
     else:
         number = None
     version = core.serving(spec.name, number)
-    signature_name, signature = check_predict_request(version.signatures, request)
+    assert version.loaded is not None
+    signature_name, signature = check_predict_request(
+        version.loaded.signatures, request, core.load_options.method_name_check
+    )
+    if version.loaded.batching is not None:
+        # The session of a batched version is the batching session
+        # (SavedModelBundleFactory::InternalCreateSavedModelBundle): Predict goes through it.
+        check_batched_run(version.loaded.batching, request_dims(request))
     response.model_spec.name = spec.name
     response.model_spec.version.value = version.number
     response.model_spec.signature_name = signature_name
@@ -1117,55 +1512,85 @@ def predict(core: Core, request: Any, response: Any) -> None:
 # REST
 # --------------------------------------------------------------------------------------
 
-_STATUS_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?")
+# http_server.cc RestApiRequestDispatcher: paths matching kHTTPRestApiHandlerPathRegex go
+# to the REST handler; http_rest_api_util.cc kModelStatusApiRegex parses a GET.
+_REST_PATH = re.compile(r"(?i)/v1/.*")
+_STATUS_PATH = re.compile(
+    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
+)
+_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
 
 
-def make_rest_handler(core: Core) -> type[BaseHTTPRequestHandler]:
+def rest_status(core: Core, path: str) -> tuple[int, dict[str, Any]]:
+    """HttpRestApiHandler::ProcessRequest for a GET (model_servers/http_rest_api_handler.cc,
+    http_rest_api_util.cc ParseModelInfo/FillModelSpecWithNameVersionAndLabel, 2.18.0) and
+    the HTTP code of ToHTTPStatusCode (http_server.cc)."""
     pb = protos()
+    match = _STATUS_PATH.fullmatch(path)
+    try:
+        if match is None:
+            raise TfError("INVALID_ARGUMENT", f"Malformed request: GET {path}")
+        name, version, label, subresource = match.groups()
+        if subresource == "metadata":
+            raise TfError("UNIMPLEMENTED", "the stand-in serves no model metadata")
+        if not name:
+            raise TfError("INVALID_ARGUMENT", "Missing model name in request.")
+        request = pb.status.GetModelStatusRequest()
+        request.model_spec.name = urllib.parse.unquote(name)
+        if version is not None:
+            request.model_spec.version.value = int(version)
+        if label is not None:
+            request.model_spec.version_label = urllib.parse.unquote(label)
+        response = model_status(core, request)
+    except TfError as error:
+        return HTTP_FOR_CODE.get(error.code, 500), {"error": error.message}
+    return 200, {
+        "model_version_status": [
+            {
+                "version": str(entry.version),
+                "state": pb.status.ModelVersionStatus.State.Name(entry.state),
+                "status": {
+                    "error_code": _code_name(entry.status.error_code),
+                    "error_message": entry.status.error_message,
+                },
+            }
+            for entry in response.model_version_status
+        ]
+    }
+
+
+def make_rest_handler(core: Core, monitoring: Any) -> type[BaseHTTPRequestHandler]:
+    prometheus = None
+    if monitoring.prometheus_config.enable:
+        prometheus = monitoring.prometheus_config.path or _PROMETHEUS_PATH
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            match = _STATUS_PATH.fullmatch(self.path.split("?", 1)[0])
-            if match is None:
-                self._reply(404, {"error": f"Malformed request: GET {self.path}"})
-                return
-            request = pb.status.GetModelStatusRequest()
-            request.model_spec.name = match.group(1)
-            if match.group(2) is not None:
-                request.model_spec.version.value = int(match.group(2))
-            elif match.group(3) is not None:
-                request.model_spec.version_label = match.group(3)
-            try:
-                response = model_status(core, request)
-            except TfError as error:
-                self._reply(HTTP_FOR_CODE.get(error.code, 500), {"error": error.message})
-                return
-            body = {
-                "model_version_status": [
-                    {
-                        "version": str(entry.version),
-                        "state": pb.status.ModelVersionStatus.State.Name(entry.state),
-                        "status": {
-                            "error_code": _code_name(entry.status.error_code),
-                            "error_message": entry.status.error_message,
-                        },
-                    }
-                    for entry in response.model_version_status
-                ]
-            }
-            self._reply(200, body)
+            path = self.path.split("?", 1)[0]
+            if prometheus is not None and path == prometheus:
+                self._reply_text(200, core.prometheus_page())
+            elif _REST_PATH.fullmatch(path) is None:
+                self._reply(404, {"error": f"no handler for GET {path}"})
+            else:
+                self._reply(*rest_status(core, path))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
-            self._reply(404, {"error": "the TF Serving stand-in serves no REST predictions"})
+            self._reply(501, {"error": "the TF Serving stand-in serves no REST predictions"})
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             data = (json.dumps(body, indent=1) + "\n").encode()
+            self._send(status, "application/json", data)
+
+        def _reply_text(self, status: int, text: str) -> None:
+            self._send(status, "text/plain", text.encode())
+
+        def _send(self, status: int, kind: str, data: bytes) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -1189,44 +1614,53 @@ def _code_name(number: int) -> str:
 
 
 def read_model_config(path: str) -> Any:
-    from google.protobuf import text_format
-
-    config = protos().server_config.ModelServerConfig()
-    with open(host_path(path), encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as error:
-        raise TfError(
-            "INVALID_ARGUMENT", f"cannot parse {path} as ModelServerConfig: {error}"
-        ) from None
-    return config
+    return parse_text_file(path, protos().server_config.ModelServerConfig())
 
 
 def _channel_arguments(text: str) -> list[tuple[str, Any]]:
+    """parseGrpcChannelArgs (model_servers/server.cc, 2.18.0): split at ',' keeping empty
+    pieces, each piece split at '='; an empty piece or one without '=' reads past the
+    split result (a crash), a second '=' silently drops the rest. A value that parses as
+    int32 is passed as an int, anything else as a string. The stand-in refuses all three
+    malformed shapes, and a key with surrounding spaces (gRPC ignores unknown keys)."""
     options: list[tuple[str, Any]] = []
-    for entry in filter(None, text.split(",")):
-        if "=" not in entry:
-            raise FlagError(f"--grpc_channel_arguments entry without '=': {entry!r}")
-        key, raw = entry.split("=", 1)
-        options.append((key.strip(), int(raw) if re.fullmatch(r"-?\d+", raw) else raw))
+    if not text:
+        return options
+    for entry in text.split(","):
+        if entry.count("=") != 1:
+            raise FlagError(
+                f"--grpc_channel_arguments entry {entry!r} is not key=value "
+                "(TF Serving crashes or truncates it)"
+            )
+        key, raw = entry.split("=")
+        if not key or key != key.strip():
+            raise FlagError(f"--grpc_channel_arguments key {key!r} is not a gRPC argument")
+        number = int(raw) if re.fullmatch(r"-?\d+", raw) else None
+        fits = number is not None and -(2**31) <= number < 2**31
+        options.append((key, number if fits else raw))
     return options
 
 
 def _startup(flags: dict[str, Any], stop: threading.Event) -> tuple[Core, Any]:
-    """Everything before the ports open. Raises FlagError/TfError/OSError on failure."""
+    """Server::BuildAndStart (model_servers/server.cc, 2.18.0) up to ServerCore::Create,
+    in its order. Raises FlagError/TfError/OSError on failure."""
+    # Stricter than TF Serving, which logs an error and starts without the REST API.
     if flags["rest_api_port"] != 0 and flags["rest_api_port"] == flags["port"]:
         raise FlagError("--rest_api_port and --port cannot be the same")
     _channel_arguments(flags["grpc_channel_arguments"])
-    global_batching = None
-    if flags["enable_batching"] and flags["batching_parameters_file"]:
-        global_batching = parse_batching_parameters(host_path(flags["batching_parameters_file"]))
-    elif flags["batching_parameters_file"]:
-        log("W", "--batching_parameters_file is ignored without --enable_batching=true")
-    for name in ("monitoring_config_file", "ssl_config_file", "platform_config_file"):
-        if flags[name]:
-            with open(host_path(flags[name]), encoding="utf-8") as handle:
-                handle.read()  # readable text; its content is not interpreted
+    if flags["port"] == 0 and not flags["grpc_socket_path"]:
+        raise TfError(
+            "INVALID_ARGUMENT",
+            "At least one of server_options.grpc_port or server_options.grpc_socket_path "
+            "must be set.",
+        )
+    if flags["use_alts_credentials"]:
+        if flags["ssl_config_file"]:
+            raise TfError(
+                "INVALID_ARGUMENT",
+                "Either use_alts_credentials must be false or ssl_config_file must be empty.",
+            )
+        raise FlagError("the stand-in cannot serve ALTS credentials")
     if flags["model_config_file"]:
         config = read_model_config(flags["model_config_file"])
     elif flags["model_base_path"]:
@@ -1237,19 +1671,105 @@ def _startup(flags: dict[str, Any], stop: threading.Event) -> tuple[Core, Any]:
         entry.model_platform = "tensorflow"
     else:
         raise FlagError("Both --model_base_path and --model_config_file are empty")
+    if flags["platform_config_file"]:
+        bundle_config, platforms = _platform_config(flags["platform_config_file"])
+    else:
+        bundle_config, platforms = _session_bundle_config(flags), {"tensorflow"}
+    if bundle_config.HasField("batching_parameters"):
+        check_scheduler_parameters(bundle_config.batching_parameters)
+    if flags["thread_pool_factory_config_file"]:
+        raise FlagError("the stand-in does not read --thread_pool_factory_config_file")
     options = LoadOptions(
-        tags=frozenset(t for t in flags["saved_model_tags"].split(",") if t),
-        warmup=flags["enable_model_warmup"],
-        batching=flags["enable_batching"],
-        per_model_batching=flags["enable_per_model_batching_parameters"],
-        global_batching=global_batching,
+        tags=frozenset(bundle_config.saved_model_tags) or frozenset({"serve"}),
+        warmup=bundle_config.enable_model_warmup,
+        batching=bundle_config.HasField("batching_parameters"),
+        per_model_batching=bundle_config.enable_per_model_batching_params,
+        global_batching=(
+            bundle_config.batching_parameters
+            if bundle_config.HasField("batching_parameters")
+            else None
+        ),
+        method_name_check=flags["enable_signature_method_name_check"],
     )
-    load_seconds = float(os.environ.get("TFS_STANDIN_LOAD_SECONDS", "0.3"))
-    core = Core(flags=flags, load_seconds=load_seconds, load_options=options, stop=stop)
+    seconds = float(os.environ.get(LOAD_SECONDS_NAME, "0.3"))
+    core = Core(
+        flags=flags,
+        load_seconds=seconds,
+        load_options=options,
+        stop=stop,
+        platforms=frozenset(platforms),
+    )
     threading.Thread(target=core.manage_forever, daemon=True).start()
     threading.Thread(target=_poll_versions, args=(core,), daemon=True).start()
-    core.reload(config, first=True)
+    try:
+        core.reload(config, first=True)
+    finally:
+        with core.lock:
+            core.initial_load = False
     return core, config
+
+
+def _session_bundle_config(flags: dict[str, Any]) -> Any:
+    """The SessionBundleConfig BuildAndStart derives from the flags when there is no
+    --platform_config_file."""
+    bundle = message_class("SessionBundleConfig")()
+    if flags["enable_batching"]:
+        params = bundle.batching_parameters
+        if flags["batching_parameters_file"]:
+            parse_text_file(flags["batching_parameters_file"], params)
+        else:
+            params.thread_pool_name.value = "model_server_batch_threads"
+        bundle.enable_per_model_batching_params = flags["enable_per_model_batching_parameters"]
+    elif flags["batching_parameters_file"]:
+        raise TfError(
+            "INVALID_ARGUMENT",
+            "server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.",
+        )
+    if flags["tensorflow_session_config_file"]:
+        parse_text_file(flags["tensorflow_session_config_file"], bundle.session_config)
+    parallelism = (
+        flags["tensorflow_intra_op_parallelism"],
+        flags["tensorflow_inter_op_parallelism"],
+        flags["tensorflow_session_parallelism"],
+    )
+    if all(value > 0 for value in parallelism):
+        raise TfError(
+            "INVALID_ARGUMENT",
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, "
+            "server_options.tensorflow_inter_op_parallelism) separately. "
+            "You cannot configure all.",
+        )
+    # str_util::Split keeps empty pieces ("serve," is the tags {"serve", ""}).
+    bundle.saved_model_tags.extend(flags["saved_model_tags"].split(","))
+    bundle.enable_model_warmup = flags["enable_model_warmup"]
+    return bundle
+
+
+def _platform_config(path: str) -> tuple[Any, set[str]]:
+    """--platform_config_file: a PlatformConfigMap (the real generated class) whose entries
+    the batching, parallelism, GPU and warmup flags no longer reach (BuildAndStart). The
+    stand-in serves the SavedModel platform only: every entry must hold a
+    SavedModelBundleSourceAdapterConfig, whose legacy_config is used as the flags' result
+    would be."""
+    platform_map = parse_text_file(path, protos().platform_config.PlatformConfigMap())
+    adapter_type = message_class("SavedModelBundleSourceAdapterConfig")
+    bundle = None
+    for name in sorted(platform_map.platform_configs):
+        packed = platform_map.platform_configs[name].source_adapter_config
+        adapter = adapter_type()
+        if not packed.Unpack(adapter):
+            raise FlagError(
+                f"{path}: platform {name}: the stand-in serves only "
+                f"SavedModelBundleSourceAdapterConfig, not {packed.type_url or 'nothing'}"
+            )
+        if bundle is not None and bundle != adapter.legacy_config:
+            raise FlagError(f"{path}: the stand-in needs one configuration for all platforms")
+        bundle = adapter.legacy_config
+    if bundle is None:
+        bundle = message_class("SessionBundleConfig")()
+    return bundle, set(platform_map.platform_configs)
 
 
 def _poll_versions(core: Core) -> None:
@@ -1290,18 +1810,33 @@ def _serve(core: Core) -> tuple[Any, Any]:
     pb = protos()
     pb.model_service_grpc.add_ModelServiceServicer_to_server(model_service, server)
     pb.prediction_service_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    credentials = _server_credentials(flags["ssl_config_file"])
     address = f"[{bind}]:{flags['port']}" if ":" in bind else f"{bind}:{flags['port']}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as error:
-        raise OSError(f"cannot bind gRPC to {address}: {error}") from None
-    if not bound:
-        raise OSError(f"cannot bind gRPC to {address}")
+    if flags["port"] != 0:
+        try:
+            bound = (
+                server.add_secure_port(address, credentials)
+                if credentials
+                else (server.add_insecure_port(address))
+            )
+        except RuntimeError as error:
+            raise OSError(f"cannot bind gRPC to {address}: {error}") from None
+        if not bound:
+            raise OSError(f"cannot bind gRPC to {address}")
     if flags["grpc_socket_path"]:
-        server.add_insecure_port(f"unix:{host_path(flags['grpc_socket_path'])}")
+        socket_address = f"unix:{host_path(flags['grpc_socket_path'])}"
+        if credentials:
+            server.add_secure_port(socket_address, credentials)
+        else:
+            server.add_insecure_port(socket_address)
     rest = None
-    if flags["rest_api_port"] > 0:
-        rest = RestServer((bind, flags["rest_api_port"]), make_rest_handler(core))
+    if flags["rest_api_port"] != 0:
+        # BuildAndStart reads --monitoring_config_file only when the REST API is exported.
+        monitoring = message_class("MonitoringConfig")()
+        if flags["monitoring_config_file"]:
+            parse_text_file(flags["monitoring_config_file"], monitoring)
+        handler = make_rest_handler(core, monitoring)
+        rest = RestServer((bind, flags["rest_api_port"]), handler)
         rest.daemon_threads = True
         threading.Thread(
             target=rest.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
@@ -1311,6 +1846,28 @@ def _serve(core: Core) -> tuple[Any, Any]:
     if rest is not None:
         log("I", f"Exporting HTTP/REST API at:{bind}:{flags['rest_api_port']} ...")
     return server, rest
+
+
+def _server_credentials(ssl_config_file: str) -> Any:
+    """BuildServerCredentials (model_servers/server.cc, 2.18.0): with --ssl_config_file the
+    gRPC ports serve TLS with the SSLConfig's key and certificate (client certificates
+    required and checked against custom_ca when client_verify); the file must parse
+    (TF_CHECK_OK: the real server aborts). None: insecure."""
+    if not ssl_config_file:
+        return None
+    import grpc
+
+    ssl = parse_text_file(ssl_config_file, message_class("SSLConfig")())
+    try:
+        return grpc.ssl_server_credentials(
+            [(ssl.server_key.encode(), ssl.server_cert.encode())],
+            root_certificates=ssl.custom_ca.encode() or None,
+            require_client_auth=ssl.client_verify,
+        )
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise TfError(
+            "INVALID_ARGUMENT", f"{ssl_config_file}: unusable SSLConfig: {error}"
+        ) from None
 
 
 def main(argv: list[str]) -> int:
