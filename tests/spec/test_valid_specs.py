@@ -26,6 +26,7 @@ TOP_LEVEL_KEYS = {
     "paths",
     "connection",
     "runtime",
+    "docker_network",
     "rollout",
     "defaults",
     "host_groups",

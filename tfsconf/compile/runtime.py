@@ -22,12 +22,19 @@ def unit_name(server: r.Server) -> str:
 
 def docker_argv(server: r.Server, image_ref: str) -> list[str]:
     """The docker run command line, one option (with its value) per entry."""
-    argv = [f"/usr/bin/docker run --rm --name {container_name(server)}"]
+    # --init: tini as PID 1 forwards SIGTERM; the server installs no SIGTERM handler, and
+    # as PID 1 it would ignore the signal, so `docker stop` waited out its whole timeout
+    # and killed it (tensorflow/serving#1853)
+    argv = [f"/usr/bin/docker run --rm --init --name {container_name(server)}"]
     if server.gpu is not None:
         argv.append(f"--gpus device={server.gpu}")
-    argv.append(f"--publish {server.grpc_port}:{server.grpc_port}")
-    if server.rest_port:
-        argv.append(f"--publish {server.rest_port}:{server.rest_port}")
+    if server.docker_network == "host":
+        # the server binds its ports on the host itself; nothing to publish
+        argv.append("--network host")
+    else:
+        argv.append(f"--publish {server.grpc_port}:{server.grpc_port}")
+        if server.rest_port:
+            argv.append(f"--publish {server.rest_port}:{server.rest_port}")
     # read-only: the server never writes its config or models; apply does, on the host
     for path in (server.model_root, server.config_dir):
         argv.append(f"--mount type=bind,source={path},target={path},readonly")

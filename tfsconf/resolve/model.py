@@ -51,6 +51,7 @@ def lookup_origin(origins: Mapping[str, Path], name: str, fallback: Path) -> Pat
 
 
 AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
+DockerNetwork = Literal["bridge", "host"]
 
 
 class Batching(NamedTuple):
@@ -194,6 +195,7 @@ class Server(NamedTuple):
     settings: ServerSettings
     models: tuple[Model, ...]
     spec_path: Path
+    docker_network: DockerNetwork = "bridge"
 
 
 class Connection(NamedTuple):

@@ -16,27 +16,12 @@ from pydantic import BaseModel
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
 from tfsconf.spec import model as s
+from tfsconf.tfserving.images import default_allocator
 
 _LEAF_BLOCKS = ("warmup",)
 _SERVER_FIELDS = frozenset(s.ServerSettings.model_fields)
 _MODEL_FIELDS = frozenset(s.ModelSettings.model_fields)
 _BATCHING_FIELDS = frozenset(s.BatchingParameters.model_fields)
-
-ALLOCATORS: Mapping[str, tuple[str | None, str | None, str | None]] = {
-    # kind: (pinned Ubuntu 22.04 package, file to preload, default MALLOC_CONF)
-    "jemalloc": (
-        "libjemalloc2=5.2.1-4ubuntu1",
-        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
-        # background purging returns freed model memory to the OS between requests
-        "background_thread:true",
-    ),
-    "tcmalloc": (
-        "libgoogle-perftools4=2.9.1-0ubuntu3",
-        "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
-        None,
-    ),
-    "system": (None, None, None),
-}
 
 Layers = Sequence[tuple[BaseModel | None, Path]]
 
@@ -181,7 +166,12 @@ def _model(
 def _images(env: s.Environment, kinds: Iterable[str]) -> tuple[r.Image, ...]:
     images = []
     alloc = env.image.allocator
-    package, library, conf = ALLOCATORS[alloc.kind]
+    # the release's own pin and path (tfsconf/tfserving/images.py); validate refuses a spec
+    # that needs a default the table does not have
+    default = default_allocator(env.tfserving_version, alloc.kind)
+    package, library, conf = (
+        (default.package, default.library, default.malloc_conf) if default else (None, None, None)
+    )
     for kind in sorted(set(kinds)):
         suffix = "-gpu" if kind == "gpu" else ""
         images.append(
@@ -275,6 +265,7 @@ def resolve_environment(env: s.Environment, *, spec_file: str, spec_sha256: str)
                 settings=settings,
                 models=tuple(models),
                 spec_path=spath,
+                docker_network=group.docker_network or env.docker_network,
             )
         )
     hosts: list[r.Host] = []

@@ -253,10 +253,13 @@ class Allocator(SpecModel):
     kind: Literal["jemalloc", "tcmalloc", "system"] = "jemalloc"
     malloc_conf: EnvValue | None = None
     package: AptPackage | None = Field(
-        default=None, description="Pinned package; defaults to the Ubuntu 22.04 one."
+        default=None,
+        description="Pinned package, name=version; defaults to the one of the Ubuntu under "
+        "the tensorflow/serving release (known for 2.5 to 2.20).",
     )
     library: AbsolutePath | None = Field(
-        default=None, description="File to LD_PRELOAD; defaults to the Ubuntu 22.04 path."
+        default=None,
+        description="File to LD_PRELOAD; defaults to the package's file for the release.",
     )
 
 
@@ -300,9 +303,17 @@ class Rollout(SpecModel):
     keep_releases: Annotated[int, Field(ge=1, le=100)] | None = None
 
 
+DockerNetwork = Literal["bridge", "host"]
+_NETWORK_HELP = (
+    "Container networking of the docker runtime: bridge publishes the server's ports, host "
+    "shares the host's network stack (no NAT, no docker-proxy; needs no bridge on the host)."
+)
+
+
 class HostGroup(SpecModel):
     hosts: list[Host]
     runtime: Literal["docker", "native", "process"] | None = None
+    docker_network: DockerNetwork | None = Field(default=None, description=_NETWORK_HELP)
     connection: Connection | None = None
     rollout: Rollout | None = None
     defaults: Defaults | None = None
@@ -335,6 +346,7 @@ class Environment(SpecModel):
     paths: Paths = Paths()
     connection: Connection | None = None
     runtime: Literal["docker", "native", "process"] = "docker"
+    docker_network: DockerNetwork = Field(default="bridge", description=_NETWORK_HELP)
     rollout: Rollout | None = None
     defaults: Defaults | None = None
     host_groups: dict[Name, HostGroup]

@@ -12,6 +12,7 @@ from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, check_readable, c
 from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE
 from tfsconf.spec.rules.collector import Collector, duplicates
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
+from tfsconf.tfserving.images import default_allocator, known_range
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
 
 
@@ -54,15 +55,14 @@ def check_references(
         out.error(
             ("image", "allocator", "kind"), "the system allocator takes no package or library"
         )
-    default_base = env.image.base_gpu is None or env.image.base_cpu is None
-    pinned_default = alloc.kind != "system" and (alloc.package is None or alloc.library is None)
-    if default_base and pinned_default and parse_version(env.tfserving_version) < UBUNTU_2204_FROM:
+    needs_default = alloc.kind != "system" and (alloc.package is None or alloc.library is None)
+    if needs_default and default_allocator(env.tfserving_version, alloc.kind) is None:
         written = "allocator" in env.image.model_fields_set and "image" in env.model_fields_set
         out.error(
             ("image", "allocator") if written else ("tfserving_version",),
-            "the default allocator package and path are for the Ubuntu 22.04 base of "
-            f"tensorflow/serving {UBUNTU_2204_FROM[0]}.{UBUNTU_2204_FROM[1]} and later; older "
-            "images use an older Ubuntu: set allocator.package and allocator.library",
+            f"tfsconf knows the {alloc.kind} package and path of the tensorflow/serving "
+            f"images of releases {known_range()} only (the base Ubuntu differs by release): "
+            "set allocator.package and allocator.library for this one",
             env.tfserving_version,
         )
     if env.image.tag is not None and env.image.registry is None:
@@ -84,11 +84,6 @@ def check_references(
                 spec_dir,
                 root,
             )
-
-
-# tfsconf's assumption (DOMAIN.md: the images are Ubuntu 22.04; releases around 2.5-2.8 were
-# built on Ubuntu 18.04): below this release the pinned default allocator is not offered.
-UBUNTU_2204_FROM = (2, 14)
 
 
 def check_models(
