@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfsconf.warmup.crc32c import crc32c, mask, masked_crc32c, unmask
+from tfsconf.warmup import crc32c as crc_module
+from tfsconf.warmup.crc32c import crc32c, mask, masked_crc32c, python_crc32c, unmask
 
 
 @pytest.mark.parametrize(
@@ -20,6 +21,19 @@ from tfsconf.warmup.crc32c import crc32c, mask, masked_crc32c, unmask
 )
 def test_known_vectors(data: bytes, expected: int) -> None:
     assert crc32c(data) == expected
+    assert python_crc32c(data) == expected
+
+
+def test_the_c_extension_is_used_where_installed() -> None:
+    """The dev install has google-crc32c with its C extension: crc32c must use it."""
+    assert crc_module.IMPLEMENTATION == "c"
+
+
+def test_c_and_python_agree_on_running_checksums() -> None:
+    data = bytes(range(256)) * 41 + b"tail"
+    for cut in (0, 1, 100, len(data)):
+        head = python_crc32c(data[:cut])
+        assert crc32c(data[cut:], head) == python_crc32c(data[cut:], head) == crc32c(data)
 
 
 def test_running_checksum_equals_one_pass() -> None:
