@@ -139,3 +139,17 @@ def test_validate_json_reports_a_missing_file_as_json(tmp_path: Path) -> None:
         "error": f"{tmp_path / 'nope.yaml'}: no such file",
         "diagnostics": [],
     }
+
+
+def test_version_prints_the_package_version() -> None:
+    from tfsconf import __version__
+
+    run = tfsconf("--version")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"tfsconf {__version__}\n"
+
+
+def test_shell_completion_script_is_offered() -> None:
+    run = tfsconf("--show-completion", "bash")
+    assert run.returncode == 0, run.stderr
+    assert "_TFSCONF_COMPLETE=complete_bash" in run.stdout

@@ -22,9 +22,8 @@ from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
 
 app = typer.Typer(
     name="tfsconf",
-    help="Declarative config compiler for TensorFlow Serving fleets.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -36,6 +35,36 @@ app.command("apply")(apply_cli.apply)
 app.command("status")(apply_cli.status)
 app.command("rollback")(apply_cli.rollback)
 app.command("check")(check_cli.check)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tfsconf import __version__
+
+        print(f"tfsconf {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declarative config compiler for TensorFlow Serving fleets.
+
+    Examples:
+
+      tfsconf validate environments/production.yaml
+
+      tfsconf plan environments/production.yaml --base origin/main
+
+      tfsconf apply environments/production.yaml
+    """
+
 
 SpecArg = Annotated[
     Path,
@@ -155,7 +184,7 @@ def main() -> None:
     """Console entry point. Usage errors exit 1, not click's 2: 2 means "the plan has
     changes" to scripts, and a typo must never read as that."""
     try:
-        result = app(standalone_mode=False)
+        result = app(standalone_mode=False, prog_name="tfsconf")
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(EXIT_ERROR)
