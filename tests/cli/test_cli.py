@@ -45,6 +45,7 @@ def test_validate_json_reports_diagnostics_on_stdout(spec: Path) -> None:
     run = tfsconf("validate", str(spec), "--format", "json")
     assert run.returncode == 1
     report = json.loads(run.stdout)
+    assert report["schema_version"] == 1
     assert report["valid"] is False
     errors = [d for d in report["diagnostics"] if d["severity"] == "error"]
     assert errors == [
@@ -135,6 +136,7 @@ def test_validate_json_reports_a_missing_file_as_json(tmp_path: Path) -> None:
     run = tfsconf("validate", str(tmp_path / "nope.yaml"), "--format", "json")
     assert run.returncode == 1
     assert json.loads(run.stdout) == {
+        "schema_version": 1,
         "valid": False,
         "error": f"{tmp_path / 'nope.yaml'}: no such file",
         "diagnostics": [],

@@ -103,16 +103,29 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text", root: RootOpt = N
             if fmt != "json":
                 raise
             diagnostics = [d.as_json() for d in exc.diagnostics]
-            print(json.dumps({"valid": False, "diagnostics": diagnostics}, indent=2))
+            print(
+                json.dumps(
+                    {"schema_version": 1, "valid": False, "diagnostics": diagnostics}, indent=2
+                )
+            )
             return EXIT_ERROR
         except UserError as exc:
             if fmt != "json":
                 raise
-            print(json.dumps({"valid": False, "error": str(exc), "diagnostics": []}, indent=2))
+            print(
+                json.dumps(
+                    {"schema_version": 1, "valid": False, "error": str(exc), "diagnostics": []},
+                    indent=2,
+                )
+            )
             return EXIT_ERROR
         if fmt == "json":
             diagnostics = [d.as_json() for d in loaded.warnings]
-            print(json.dumps({"valid": True, "diagnostics": diagnostics}, indent=2))
+            print(
+                json.dumps(
+                    {"schema_version": 1, "valid": True, "diagnostics": diagnostics}, indent=2
+                )
+            )
             return EXIT_OK
         for warning in loaded.warnings:
             _emit(warning.render())
