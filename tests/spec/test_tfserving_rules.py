@@ -499,3 +499,15 @@ def test_mixed_precision_other_than_bfloat16_is_refused(tmp_path: Path) -> None:
         "servers[0].mixed_precision",
         11,
     )
+
+
+def test_gpu_allow_growth_on_a_cpu_server_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart (the session config reaches
+    TensorFlow's GPUOptions, which only a GPU device reads)."""
+    spec = _spec(tmp_path, "    session_config: {gpu_allow_growth: true}\n")
+    spec.write_text(spec.read_text().replace("    gpu: 0\n", ""))
+    found = _only(spec)
+    assert (found.severity, format_path(found.path)) == (
+        "warning",
+        "servers[0].session_config.gpu_allow_growth",
+    )
