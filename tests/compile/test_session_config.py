@@ -3,13 +3,16 @@ subset message, and TensorFlow's own class must read it as the same fields."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import text_format
 
 from tfsconf.compile.bundle import build_bundle
 from tfsconf.protos import session_config_pb2
 from tfsconf.spec.load import load_environment
+from tfsconf.warmup.protos import import_without_tensorflow
 
 SPEC = """\
 environment: sess
@@ -29,12 +32,18 @@ models:
 """
 
 
+def _tensorflow_config_pb2() -> Any:
+    """TensorFlow's own generated module, read without starting the TensorFlow runtime."""
+    return import_without_tensorflow(
+        lambda: importlib.import_module("tensorflow.core.protobuf.config_pb2")
+    )
+
+
 def test_session_config_is_a_tensorflow_config_proto(tmp_path: Path) -> None:
     """Mirrors model_servers/server.cc Server::BuildAndStart, which parses
     --tensorflow_session_config_file with ParseProtoTextFile into the ConfigProto of
     SessionBundleConfig.session_config (tensorflow/core/protobuf/config.proto)."""
-    from tensorflow.core.protobuf import config_pb2
-
+    config_pb2 = _tensorflow_config_pb2()
     spec = tmp_path / "sess.yaml"
     spec.write_text(SPEC)
     bundle = build_bundle(load_environment(spec).resolved)
@@ -56,8 +65,8 @@ def test_session_config_fields_have_tensorflows_numbers_and_types() -> None:
     """Mirrors tensorflow/core/protobuf/config.proto (ConfigProto, GPUOptions): every field
     of tfsconf's subset has TensorFlow's name, number and type, so the wire and text forms
     agree."""
-    from tensorflow.core.protobuf import config_pb2
-
+    config_pb2 = _tensorflow_config_pb2()
+    assert config_pb2.ConfigProto.DESCRIPTOR.full_name == "tensorflow.ConfigProto"
     pairs = [
         (session_config_pb2.ConfigProto.DESCRIPTOR, config_pb2.ConfigProto.DESCRIPTOR),
         (session_config_pb2.GPUOptions.DESCRIPTOR, config_pb2.GPUOptions.DESCRIPTOR),

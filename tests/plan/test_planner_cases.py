@@ -169,3 +169,15 @@ def test_dropping_the_last_labels_of_a_server_is_a_hot_reload(
     planner("    labels: {stable: 1043, canary: 1044}\n", "")
     plan = planner("    labels: {stable: 318, canary: 319}\n", "")
     assert set(servers(plan).values()) == {("update", "hot-reload")}, servers(plan)
+
+
+def test_a_session_config_restarts_its_server(planner: Callable[[str, str], Plan]) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart: the session config file is
+    parsed once, at start, so adding it (and its flag) is a restart."""
+    plan = planner(
+        "    tensorflow_session_parallelism: 4\n",
+        "    tensorflow_session_parallelism: 4\n    session_config: {allow_soft_placement: true}\n",
+    )
+    assert set(servers(plan).values()) == {("update", "restart")}, servers(plan)
+    reasons = plan.hosts[0].servers[0].reasons
+    assert "TensorFlow session config added (read only at start)" in reasons, reasons

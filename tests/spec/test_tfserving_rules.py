@@ -175,7 +175,12 @@ def test_batching_field_gate_reaches_every_layer(tmp_path: Path) -> None:
     models = MODEL + "    batching: {max_batch_size: 8, enable_large_batch_splitting: true}\n"
     spec = _spec(tmp_path, "    batching: {per_model: true}\n", models, version="2.3.0")
     errors = [(p, line) for severity, p, line in _found(spec) if severity == "error"]
-    assert errors == [("models[0].batching.enable_large_batch_splitting", 17)]
+    assert ("models[0].batching.enable_large_batch_splitting", 17) in errors
+    # per-model batching itself needs 2.11: that flag's error may be reported in the same run
+    assert set(errors) <= {
+        ("models[0].batching.enable_large_batch_splitting", 17),
+        ("servers[0].batching.per_model", 11),
+    }, errors
 
 
 # --- A4: thread settings at model level -----------------------------------------------
@@ -422,3 +427,92 @@ def test_ssl_config_file_is_refused_with_its_reason(tmp_path: Path) -> None:
         11,
     )
     assert "without TLS" in found.message
+
+
+# --- existing rules without a test of their own --------------------------------------------
+
+
+def test_two_models_on_one_base_path_are_refused_by_policy(tmp_path: Path) -> None:
+    """TF Serving accepts it (model_servers/server_core.cc ValidateModelConfigList checks
+    names, not paths); tfsconf refuses it because the per-version files and each model's
+    sync would share one directory."""
+    models = MODEL + (
+        "  - name: b\n    base_path: /srv/tfserving/models/a\n"
+        "    source: {kind: local, path: /d/b}\n"
+    )
+    spec = _spec(tmp_path, "", models)
+    spec.write_text(spec.read_text().replace("models: [a]", "models: [a, b]"))
+    found = _only(spec)
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "models[1].base_path",
+        17,
+    )
+
+
+def test_batching_parameters_without_batching_are_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart: without --enable_batching no
+    batching parameters are read."""
+    found = _only(_spec(tmp_path, "    batching: {enabled: false, max_batch_size: 8}\n"))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "warning",
+        "servers[0].batching.enabled",
+        11,
+    )
+
+
+def test_model_without_batching_on_a_per_model_server_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors servables/tensorflow/bundle_factory_util.cc GetPerModelBatchingParams: with
+    per-model batching a version without batching_params.pbtxt is served unbatched."""
+    found = _only(_spec(tmp_path, "    batching: {per_model: true}\n"))
+    assert (found.severity, format_path(found.path)) == ("warning", "models[0].name")
+    assert "will not batch it" in found.message
+
+
+WARMUP = MODEL + "    warmup: {samples: s.jsonl, records: 4, batch_sizes: [1, 128]}\n"
+
+
+def test_warmup_with_warmup_disabled_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart (set_enable_model_warmup from
+    --enable_model_warmup): the warmup file is not replayed."""
+    (tmp_path / "s.jsonl").write_text('{"x": [1.0]}\n')
+    found = _only(_spec(tmp_path, "    enable_model_warmup: false\n", WARMUP))
+    assert (found.severity, format_path(found.path)) == ("warning", "models[0].warmup")
+
+
+def test_warmup_batch_over_max_batch_size_is_refused(tmp_path: Path) -> None:
+    """Mirrors batching/batching_session.cc BatchingSession::Run (a batch larger than the
+    queue's max_batch_size is refused), which every warmup record goes through."""
+    (tmp_path / "s.jsonl").write_text('{"x": [1.0]}\n')
+    batching = "    batching: {enabled: true, max_batch_size: 64}\n"
+    found = _only(_spec(tmp_path, batching, WARMUP))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "models[0].warmup",
+        17,
+    )
+    assert "exceeds max_batch_size 64" in found.message
+
+
+def test_mixed_precision_other_than_bfloat16_is_refused(tmp_path: Path) -> None:
+    """Mirrors servables/tensorflow/saved_model_bundle_factory.cc
+    SavedModelBundleFactory::InternalCreateSavedModelBundle: only "bfloat16" turns on the
+    rewrite; any other value is logged and ignored, so the spec refuses it."""
+    found = _only(_spec(tmp_path, "    mixed_precision: float16\n"))
+    assert (found.severity, format_path(found.path), found.line) == (
+        "error",
+        "servers[0].mixed_precision",
+        11,
+    )
+
+
+def test_gpu_allow_growth_on_a_cpu_server_is_a_warning(tmp_path: Path) -> None:
+    """Mirrors model_servers/server.cc Server::BuildAndStart (the session config reaches
+    TensorFlow's GPUOptions, which only a GPU device reads)."""
+    spec = _spec(tmp_path, "    session_config: {gpu_allow_growth: true}\n")
+    spec.write_text(spec.read_text().replace("    gpu: 0\n", ""))
+    found = _only(spec)
+    assert (found.severity, format_path(found.path)) == (
+        "warning",
+        "servers[0].session_config.gpu_allow_growth",
+    )
