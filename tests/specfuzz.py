@@ -255,9 +255,11 @@ def _payload(m: Mutant, rng: random.Random) -> None:
     if strings and rng.random() < 0.8:
         path = rng.choice(strings)
         old = _get(m.data, path)
-        _get(m.data, path[:-1])[path[-1]] = rng.choice([payload, old + payload[len(PREFIX) :]])
-        if rng.random() < 0.5 and old:  # keep the old value as the prefix, then PREFIX
-            _get(m.data, path[:-1])[path[-1]] = old + "-" + payload
+        # the payload alone, or after the value it replaces (which keeps its pattern's
+        # leading part valid, so the separator is what gets tested)
+        _get(m.data, path[:-1])[path[-1]] = rng.choice(
+            [payload, old + payload, old + "-" + payload]
+        )
     else:
         _set_somewhere(m, rng, payload, leaves_only=True)
 
