@@ -3,12 +3,12 @@
 Each run gets a fresh private_data_dir: ansible-runner writes env/extravars and
 env/cmdline there, and a later run in the same directory would silently read them back.
 Variables go in as an extravars file (never on a command line, where `ps` shows them),
-results come back from the runner's events as typed values.
+results come back from the runner's events as typed values. The inventory and the
+variables are written by tfsconf.apply.unsafe: Ansible never templates any of their values.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfsconf.apply import unsafe
 from tfsconf.errors import UserError
 
 
@@ -117,7 +118,8 @@ def run(
     try:
         (data_dir / "project").symlink_to(playbooks_dir())
         (data_dir / "inventory").mkdir()
-        (data_dir / "inventory" / "hosts.json").write_text(json.dumps(dict(inventory)))
+        hosts_file = data_dir / "inventory" / "hosts.json"
+        hosts_file.write_text(unsafe.inventory(inventory))
         os.chmod(data_dir, 0o700)
 
         def on_event(event: dict[str, Any]) -> bool:
@@ -126,15 +128,15 @@ def run(
 
         # variables in a file: a command line has a 128 KiB limit per argument and shows in ps
         variables = data_dir / "vars.json"
-        variables.write_text(json.dumps(dict(extravars)))
-        variables.chmod(0o600)
+        variables.touch(0o600)
+        variables.write_text(unsafe.variables(extravars))
         cmdline = ["--forks", str(forks), "-e", f"@{variables}"]
         if check:
             cmdline.append("--check")
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             playbook=playbook,
-            inventory=str(data_dir / "inventory" / "hosts.json"),
+            inventory=str(hosts_file),
             limit=",".join(limit) if limit else None,
             cmdline=" ".join(cmdline),
             quiet=True,
