@@ -45,7 +45,7 @@ class Diagnostic:
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        text = f"{where}: {self.severity}: {format_path(self.path)}: {self.message}"
+        text = f"{where}: {self.severity}: {format_path(self.path)}: {_mask(self.message)}"
         if self.has_value:
             text += f" (got: {_show(self.value)})"
         return text
@@ -57,15 +57,21 @@ class Diagnostic:
             "column": self.column,
             "path": format_path(self.path),
             "severity": self.severity,
-            "message": self.message,
+            "message": _mask(self.message),
         }
         if self.has_value:
             data["value"] = _show(self.value)
         return data
 
 
+def _mask(text: str) -> str:
+    from tfsconf.secrets import mask
+
+    return mask(text)
+
+
 def _show(value: object) -> str:
-    text = repr(value)
+    text = _mask(repr(value))  # before shortening, which could cut a secret's marks off
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -153,13 +153,38 @@ EnvValue = Annotated[
         "letters, digits and _ : , . / = + - only (no spaces, quotes or shell characters)",
     ),
 ]
-Url = Annotated[
+_URL = re.compile(
+    r"(https?|webhdfs|swebhdfs)://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?"
+    r"(\?[A-Za-z0-9._~%=&+-]*)?"
+)
+
+
+def _check_url(value: str) -> str:
+    from tfsconf.secrets import url_secrets
+
+    carried = url_secrets(value)
+    if carried:
+        # the diagnostic shows the value masked (tfsconf.secrets.mask)
+        raise ValueError(
+            f"must not carry a secret ({', '.join(carried)}): name an environment variable "
+            "holding it in source.auth instead (README: Credentials)"
+        )
+    if not _URL.fullmatch(value):
+        raise ValueError("must be an http(s):// or (s)webhdfs:// URL without spaces or quotes")
+    return value
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
+EnvName = Annotated[
     str,
     _matcher(
-        r"(https?|webhdfs|swebhdfs)://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?"
-        r"(\?[A-Za-z0-9._~%=&+-]*)?",
-        "an http(s):// or (s)webhdfs:// URL without credentials, spaces or quotes",
+        r"[A-Za-z_][A-Za-z0-9_]{0,127}",
+        "the name of an environment variable: letters, digits and '_', not starting with a digit",
     ),
+]
+UserName = Annotated[
+    str,
+    _matcher(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}", "a user name: letters, digits and . _ @ + -"),
 ]
 GrpcChannelArgument = Annotated[
     str,
