@@ -45,7 +45,7 @@ class Diagnostic:
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        text = f"{where}: {self.severity}: {format_path(self.path)}: {self.message}"
+        text = f"{where}: {self.severity}: {format_path(self.path)}: {_mask(self.message)}"
         if self.has_value:
             text += f" (got: {_show(self.value)})"
         return text
@@ -57,21 +57,29 @@ class Diagnostic:
             "column": self.column,
             "path": format_path(self.path),
             "severity": self.severity,
-            "message": self.message,
+            "message": _mask(self.message),
         }
         if self.has_value:
             data["value"] = _show(self.value)
         return data
 
 
+def _mask(text: str) -> str:
+    from tfsconf.secrets import mask
+
+    return mask(text)
+
+
 def _show(value: object) -> str:
     """The offending value, short: a huge integer is described, not printed (Python refuses
-    to print one of more than 4300 digits, and nobody reads one), a long text is cut first."""
+    to print one of more than 4300 digits, and nobody reads one); a long text is cut to a
+    bounded prefix, then secrets in it are masked, then it is shortened for display (masking
+    before the display cut, which could otherwise leave part of a secret unmarked)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
         return f"<an integer of {value.bit_length()} bits>"
-    if isinstance(value, str | bytes) and len(value) > 80:
-        value = value[:80]
-    text = repr(value)
+    if isinstance(value, str | bytes) and len(value) > 4096:
+        value = value[:4096]
+    text = _mask(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

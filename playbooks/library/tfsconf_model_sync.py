@@ -59,6 +59,16 @@ options:
         default: sha256
         choices: [sha256, md5]
         description: md5 (http only) reads C(<url>/<version>/MD5SUMS) instead of the manifest.
+  auth:
+    type: dict
+    description:
+      - Credentials for an http source (HTTP basic) or a webhdfs source (delegation token).
+        Sent only to the source's own origin (not to a host it redirects to) and never
+        returned or logged (C(secret) is a no_log option).
+    suboptions:
+      scheme: {type: str, required: true, choices: [basic, delegation]}
+      username: {type: str, description: The user name for basic.}
+      secret: {type: str, required: true, no_log: true, description: Password or token.}
   warmup_file:
     type: path
     description: A file on the host placed at assets.extra/tf_serving_warmup_requests.
@@ -347,16 +357,27 @@ class LocalSource(Source):
 class HttpSource(Source):
     """http(s) directory listing-free source; webhdfs is this with another URL scheme."""
 
-    def __init__(self, location: str, version: int, timeout: float, checksums: str) -> None:
+    def __init__(
+        self,
+        location: str,
+        version: int,
+        timeout: float,
+        checksums: str,
+        auth: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(version, timeout)
         self.base = location.rstrip("/") + f"/{version}/"
         self.checksums = checksums
+        self.auth = auth
+        self.opener = urllib.request.build_opener(SameOriginAuth())
 
     def url(self, rel: str) -> str:
+        """The URL requested (a delegation token included)."""
         return self.base + urllib.parse.quote(rel)
 
     def where(self, rel: str) -> str:
-        return redact(self.url(rel))
+        """The URL shown in messages: never a credential."""
+        return redact(self.base + urllib.parse.quote(rel))
 
     def open(self, rel: str) -> io.BufferedIOBase:
         url = self.url(rel)
@@ -367,10 +388,11 @@ class HttpSource(Source):
             token += urllib.parse.unquote(parts.password or "")
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
             url = redact(url)
+        elif self.auth is not None and self.auth["scheme"] == "basic":
+            token = f"{self.auth.get('username') or ''}:{self.auth['secret']}"
+            headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked)
-        response: http.client.HTTPResponse = urllib.request.urlopen(  # noqa: S310
-            request, timeout=self.timeout
-        )
+        response: http.client.HTTPResponse = self.opener.open(request, timeout=self.timeout)
         return response
 
     def entries(self) -> list[Entry]:
@@ -388,21 +410,52 @@ class HttpSource(Source):
 class WebHdfsSource(HttpSource):
     """WebHDFS REST: GET http://host:port/webhdfs/v1<path>?op=OPEN, redirected to a datanode."""
 
-    def __init__(self, location: str, version: int, timeout: float) -> None:
+    def __init__(
+        self, location: str, version: int, timeout: float, auth: dict[str, Any] | None = None
+    ) -> None:
         parts = urllib.parse.urlsplit(location)
         if not parts.hostname or not parts.port:
             raise SyncError(f"{redact(location)}: expected webhdfs://host:port/path")
         path = parts.path.rstrip("/")
         http_base = f"http://{parts.netloc}/webhdfs/v1{urllib.parse.quote(path)}"
-        super().__init__(http_base, version, timeout, "sha256")
+        super().__init__(http_base, version, timeout, "sha256", auth)
         self.location = location
 
     def url(self, rel: str) -> str:
-        return super().url(rel) + "?op=OPEN"
+        url = super().url(rel) + "?op=OPEN"
+        if self.auth is not None and self.auth["scheme"] == "delegation":
+            url += "&delegation=" + urllib.parse.quote(self.auth["secret"], safe="")
+        return url
+
+    def where(self, rel: str) -> str:
+        return super().where(rel) + "?op=OPEN"
 
 
-def make_source(spec: dict[str, Any], version: int, timeout: float) -> Source:
+class SameOriginAuth(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but sends credentials only to the origin they were meant for
+    (urllib would hand an Authorization header to any host a server redirects to)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) != origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
+def make_source(
+    spec: dict[str, Any], version: int, timeout: float, auth: dict[str, Any] | None = None
+) -> Source:
     kind, location, checksums = spec["kind"], spec["location"], spec["checksums"]
+    if auth is not None and (kind, auth["scheme"]) not in (
+        ("http", "basic"),
+        ("webhdfs", "delegation"),
+    ):
+        raise SyncError(f"auth scheme {auth['scheme']} is not for a {kind} source")
     if checksums == "md5" and kind != "http":
         raise SyncError(f"source.checksums md5 is for http sources (MD5SUMS), not {kind}")
     if kind == "local":
@@ -411,10 +464,10 @@ def make_source(spec: dict[str, Any], version: int, timeout: float) -> Source:
     if kind == "http":
         if scheme not in ("http", "https"):
             raise SyncError(f"{redact(location)}: an http source needs an http(s):// URL")
-        return HttpSource(location, version, timeout, checksums)
+        return HttpSource(location, version, timeout, checksums, auth)
     if scheme != "webhdfs":
         raise SyncError(f"{redact(location)}: a webhdfs source needs webhdfs://host:port/path")
-    return WebHdfsSource(location, version, timeout)
+    return WebHdfsSource(location, version, timeout, auth)
 
 
 class Syncer:
@@ -431,7 +484,9 @@ class Syncer:
         # smaller chunks under a low limit keep the flow even instead of 1 MiB bursts
         rate = params["bwlimit"]
         self.chunk = CHUNK if rate <= 0 else max(64 * 1024, min(CHUNK, rate // 8))
-        self.source = make_source(params["source"], self.version, params["timeout"])
+        self.source = make_source(
+            params["source"], self.version, params["timeout"], params.get("auth")
+        )
         self.warmup_file = params["warmup_file"]
         self.files_copied = 0
         self.files_skipped = 0
@@ -733,6 +788,14 @@ def main() -> None:
                     "kind": {"type": "str", "required": True, "choices": SOURCE_KINDS},
                     "location": {"type": "str", "required": True},
                     "checksums": {"type": "str", "default": "sha256", "choices": ["sha256", "md5"]},
+                },
+            },
+            "auth": {
+                "type": "dict",
+                "options": {
+                    "scheme": {"type": "str", "required": True, "choices": ["basic", "delegation"]},
+                    "username": {"type": "str"},
+                    "secret": {"type": "str", "required": True, "no_log": True},
                 },
             },
             "warmup_file": {"type": "path"},

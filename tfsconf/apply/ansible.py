@@ -3,12 +3,12 @@
 Each run gets a fresh private_data_dir: ansible-runner writes env/extravars and
 env/cmdline there, and a later run in the same directory would silently read them back.
 Variables go in as an extravars file (never on a command line, where `ps` shows them),
-results come back from the runner's events as typed values.
+results come back from the runner's events as typed values. The inventory and the
+variables are written by tfsconf.apply.unsafe: Ansible never templates any of their values.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfsconf.apply import unsafe
 from tfsconf.errors import UserError
+from tfsconf.secrets import mask
 
 
 def playbooks_dir() -> Path:
@@ -74,9 +76,14 @@ Progress = Callable[[str, str, str], None]
 """(host, task name, outcome) for each finished task; host is "" for play starts."""
 
 _OUT_PREFIX = "tfsconf_out_"
+_SECRETS_FILE = "secrets.json"
 
 
 def _message(res: Mapping[str, Any]) -> str:
+    return mask(_raw_message(res))
+
+
+def _raw_message(res: Mapping[str, Any]) -> str:
     parts = []
     msg = res.get("msg")
     if msg:
@@ -87,7 +94,7 @@ def _message(res: Mapping[str, Any]) -> str:
     if not parts and res.get("results"):  # a loop: the first failed item
         for item in res["results"]:
             if isinstance(item, dict) and item.get("failed"):
-                return _message(item)
+                return _raw_message(item)
     return "; ".join(parts) or "failed"
 
 
@@ -101,9 +108,13 @@ def run(
     progress: Progress | None = None,
     forks: int = 10,
     keep_dir: Path | None = None,
+    secrets: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> and return what happened per host; never raises for a
-    failed host (the caller decides), only for a run that could not start."""
+    failed host (the caller decides), only for a run that could not start.
+
+    `secrets` are extra variables kept apart: their file is the one thing a kept
+    (TFSCONF_KEEP_ANSIBLE_DIR) copy of the run leaves out."""
     import ansible_runner
 
     book = playbooks_dir() / playbook
@@ -117,7 +128,8 @@ def run(
     try:
         (data_dir / "project").symlink_to(playbooks_dir())
         (data_dir / "inventory").mkdir()
-        (data_dir / "inventory" / "hosts.json").write_text(json.dumps(dict(inventory)))
+        hosts_file = data_dir / "inventory" / "hosts.json"
+        hosts_file.write_text(unsafe.inventory(inventory))
         os.chmod(data_dir, 0o700)
 
         def on_event(event: dict[str, Any]) -> bool:
@@ -126,15 +138,20 @@ def run(
 
         # variables in a file: a command line has a 128 KiB limit per argument and shows in ps
         variables = data_dir / "vars.json"
-        variables.write_text(json.dumps(dict(extravars)))
-        variables.chmod(0o600)
+        variables.touch(0o600)
+        variables.write_text(unsafe.variables(extravars))
         cmdline = ["--forks", str(forks), "-e", f"@{variables}"]
+        if secrets:
+            secret_file = data_dir / _SECRETS_FILE
+            secret_file.touch(0o600)
+            secret_file.write_text(unsafe.variables(secrets))
+            cmdline += ["-e", f"@{secret_file}"]
         if check:
             cmdline.append("--check")
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             playbook=playbook,
-            inventory=str(data_dir / "inventory" / "hosts.json"),
+            inventory=str(hosts_file),
             limit=",".join(limit) if limit else None,
             cmdline=" ".join(cmdline),
             quiet=True,
@@ -142,7 +159,11 @@ def run(
             event_handler=on_event,
             # own control sockets: a connection reused from another run would skip the host
             # key check of this one
-            envvars={**_environment(), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp")},
+            envvars={
+                **_hidden(inventory),
+                **_environment(),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+            },
             settings={"suppress_ansible_output": True},
         )
         result.status = str(runner.status)
@@ -170,7 +191,7 @@ def run(
                 keep_dir,
                 symlinks=True,
                 dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("cp"),
+                ignore=shutil.ignore_patterns("cp", _SECRETS_FILE),
             )
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -191,6 +212,15 @@ def _ansible_playbook() -> str:
     if found is None:
         raise UserError("ansible-playbook is not installed (ansible-core is a dependency)")
     return found
+
+
+def _hidden(inventory: Mapping[str, Any]) -> dict[str, str]:
+    """The variables holding secrets, blanked: ansible-runner starts from this process's
+    environment and writes all of it into artifacts/<run>/command."""
+    from tfsconf.apply.inventory import Inventory
+
+    names = inventory.hidden_env if isinstance(inventory, Inventory) else frozenset()
+    return dict.fromkeys(sorted(names), "")
 
 
 def _environment() -> dict[str, str]:
@@ -234,7 +264,8 @@ def _collect(event: dict[str, Any], result: RunResult, progress: Progress | None
         facts = res.get("ansible_facts") or {}
         for key, value in facts.items():
             if key.startswith(_OUT_PREFIX):
-                result.results.setdefault(host, {})[key[len(_OUT_PREFIX) :]] = value
+                shown = mask(value) if isinstance(value, str) else value
+                result.results.setdefault(host, {})[key[len(_OUT_PREFIX) :]] = shown
         outcome = "changed" if res.get("changed") else "ok"
     elif kind == "runner_on_skipped":
         outcome = "skipped"

@@ -79,9 +79,28 @@ def host_connection_vars(host: r.Host) -> dict[str, Any]:
     return values
 
 
+class Inventory(dict[str, Any]):
+    """An inventory, and the environment variables that hold the environment's secrets:
+    every Ansible run with this inventory gets them blanked (ansible-runner writes its whole
+    environment into its artifacts, and the playbook's processes would inherit them)."""
+
+    hidden_env: frozenset[str] = frozenset()
+
+
+def secret_env_names(env: r.Environment) -> frozenset[str]:
+    """The environment variables the spec names as holding credentials."""
+    return frozenset(
+        model.source.auth.secret_env
+        for host in env.hosts
+        for server in host.servers
+        for model in server.models
+        if model.source.auth is not None
+    )
+
+
 def build_inventory(
     env: r.Environment, host_vars: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, Any]:
+) -> Inventory:
     """The inventory as ansible-runner takes it (YAML-shaped dict)."""
     host_vars = host_vars or {}
     common = dict(host_vars.get("all", {}))
@@ -91,15 +110,19 @@ def build_inventory(
         values.update(common)
         values.update(host_vars.get(host.name, {}))
         hosts[host.name] = values
-    return {
-        "all": {
-            "hosts": {
-                **hosts,
-                CONTROLLER: {
-                    "ansible_connection": "local",
-                    "ansible_python_interpreter": sys.executable,
+    inventory = Inventory(
+        {
+            "all": {
+                "hosts": {
+                    **hosts,
+                    CONTROLLER: {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                    },
                 },
-            },
-            "children": {"tfsconf_hosts": {"hosts": {h: {} for h in hosts}}},
+                "children": {"tfsconf_hosts": {"hosts": {h: {} for h in hosts}}},
+            }
         }
-    }
+    )
+    inventory.hidden_env = secret_env_names(env)
+    return inventory

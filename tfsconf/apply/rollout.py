@@ -152,7 +152,15 @@ def apply_plan(
     try:
         builder = WorkBuilder(plan, env, bundle_files, image_refs, records, options, scratch)
         work = {hp.name: builder.build(hp) for hp in targets}
-        run_rollout(env, work, inventory, report, break_lock=break_lock, progress=progress)
+        run_rollout(
+            env,
+            work,
+            inventory,
+            report,
+            break_lock=break_lock,
+            progress=progress,
+            secrets=builder.secrets,
+        )
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -167,9 +175,11 @@ def run_rollout(
     *,
     break_lock: bool = False,
     progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    secrets: Mapping[str, str] | None = None,
 ) -> None:
     """Preflight every host of `work`, roll each group out in steps, release the locks;
-    fills `report` (apply and rollback share this: they differ only in what `work` says)."""
+    fills `report` (apply and rollback share this: they differ only in what `work` says).
+    `secrets` (source credentials) go to the rollout playbook only, apart from the work."""
     run_id = report.run_id
     groups = {h.name: h.group for h in env.hosts}
     reports = {
@@ -218,6 +228,7 @@ def run_rollout(
                 },
                 limit=members,
                 progress=progress,
+                secrets={"tfsconf_secrets": dict(secrets)} if secrets else None,
             )
             for name in members:
                 out = result.results.get(name, {})

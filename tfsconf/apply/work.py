@@ -6,6 +6,7 @@ playbooks decide nothing that Python can decide first, so what runs is what the 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ from tfsconf.apply.record import HostRecord, now, operator, release_id
 from tfsconf.errors import UserError
 from tfsconf.plan.model import HostPlan, Plan
 from tfsconf.resolve import model as r
+from tfsconf.secrets import read_env_secret
 
 RECORD_KIND = "apply"
 
@@ -47,12 +49,41 @@ def _grpc_port_of(flags: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class _SameOriginAuth(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but sends credentials to the origin they were meant for only
+    (urllib would hand an Authorization header to any host a server redirects to)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
 class SourceVersions:
     """Versions a model source offers (for latest/all policies), and a version's
-    saved_model.pb for warmup generation, read from the machine that runs apply."""
+    saved_model.pb for warmup generation, read from the machine that runs apply.
+
+    A source with `auth` gets its secret from the environment variable it names, read
+    once here; `secrets` (variable name -> value) is what the rollout hands the hosts."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
+        self.secrets: dict[str, str] = {}
+        self._opener = urllib.request.build_opener(_SameOriginAuth())
+
+    def secret(self, source: r.Source, what: str) -> str | None:
+        if source.auth is None:
+            return None
+        name = source.auth.secret_env
+        if name not in self.secrets:
+            self.secrets[name] = read_env_secret(name, what)
+        return self.secrets[name]
 
     def _http_url(self, source: r.Source, suffix: str, op: str) -> str:
         if source.kind == "webhdfs":
@@ -60,6 +91,18 @@ class SourceVersions:
             path = parsed.path.rstrip("/") + suffix
             return f"http://{parsed.netloc}/webhdfs/v1{path}?op={op}"
         return source.location.rstrip("/") + suffix
+
+    def _open(self, source: r.Source, url: str, what: str) -> Any:
+        headers = {}
+        secret = self.secret(source, what)
+        if source.auth is not None and secret is not None:
+            if source.auth.scheme == "delegation":
+                url += "&delegation=" + urllib.parse.quote(secret, safe="")
+            else:
+                token = f"{source.auth.username or ''}:{secret}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) only)
+        return self._opener.open(request, timeout=self.timeout)
 
     def versions(self, source: r.Source) -> list[int]:
         if source.kind == "local":
@@ -72,7 +115,7 @@ class SourceVersions:
                 ) from exc
         elif source.kind == "webhdfs":
             url = self._http_url(source, "", "LISTSTATUS")
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
+            with self._open(source, url, f"source {source.location}") as response:
                 listing = json.loads(response.read())
             names = [s["pathSuffix"] for s in listing["FileStatuses"]["FileStatus"]]
         else:
@@ -91,7 +134,7 @@ class SourceVersions:
         url = self._http_url(source, f"/{version}/saved_model.pb", "OPEN")
         try:
             with (
-                urllib.request.urlopen(url, timeout=self.timeout) as response,  # noqa: S310
+                self._open(source, url, f"source {source.location}") as response,
                 open(target / "saved_model.pb", "wb") as out,
             ):
                 shutil.copyfileobj(response, out)
@@ -195,6 +238,20 @@ class WorkBuilder:
         self._warmups[key] = out
         return out
 
+    def _auth(self, model: r.Model) -> dict[str, Any] | None:
+        """How the host authenticates to the model's source: the secret is named (a key of
+        `tfsconf_secrets`, handed to the rollout on its own), never included."""
+        auth = model.source.auth
+        if auth is None:
+            return None
+        self.sources.secret(model.source, f"model {model.name}: source.auth")
+        return {"scheme": auth.scheme, "username": auth.username, "secret": auth.secret_env}
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """Environment variable name -> secret, of every source the built work syncs from."""
+        return dict(self.sources.secrets)
+
     def build(self, hp: HostPlan) -> dict[str, Any]:
         host = self._host(hp.name)
         group = self._group(host.group)
@@ -250,6 +307,7 @@ class WorkBuilder:
                             "location": model.source.location,
                             "checksums": model.source.checksums,
                         },
+                        "auth": self._auth(model),
                         "warmup": str(warmup) if warmup else None,
                         "bytes": self.sources.size(model.source, version),
                     }

@@ -10,6 +10,7 @@ from typing import ParamSpec
 
 from tfsconf.diagnostics import sort_diagnostics
 from tfsconf.errors import SpecError, UserError
+from tfsconf.secrets import mask
 
 P = ParamSpec("P")
 
@@ -28,17 +29,17 @@ def handle_errors(func: Callable[P, int]) -> Callable[P, int]:
             return func(*args, **kwargs)
         except SpecError as exc:
             for diagnostic in sort_diagnostics(exc.diagnostics):
-                print(diagnostic.render(), file=sys.stderr)
-            print(f"error: {exc.message}", file=sys.stderr)
+                print(mask(diagnostic.render()), file=sys.stderr)
+            print(f"error: {mask(exc.message)}", file=sys.stderr)
             return EXIT_ERROR
         except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {mask(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
         except Exception:  # InternalError, and any bug: never reported as a user error
-            traceback.print_exc()
+            print(mask(traceback.format_exc()), end="", file=sys.stderr)
             print("error: internal error in tfsconf (a bug): please report it", file=sys.stderr)
             return EXIT_INTERNAL
 

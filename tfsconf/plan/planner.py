@@ -563,6 +563,8 @@ class _Planner:
             policy = model.policy
             prefix = f"{host}/models/{model.name}"
             source = f"fetch from {model.source.kind} {model.source.location}"
+            if model.source.auth is not None:  # the variable's name, never its value
+                source += f" (credentials from ${model.source.auth.secret_env})"
             verify = f"verify {model.source.checksums}, publish by rename into {base_path}"
             warmup = new_warmup.get(base_path)
             synced: list[int] = []

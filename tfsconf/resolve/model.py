@@ -138,10 +138,20 @@ class VersionPolicy(NamedTuple):
         return "specific " + ", ".join(str(v) for v in self.versions)
 
 
+class SourceAuth(NamedTuple):
+    """How to authenticate to a source; the secret itself is only named (an environment
+    variable read at apply time), never held here."""
+
+    scheme: Literal["basic", "delegation"]
+    secret_env: str
+    username: str | None = None
+
+
 class Source(NamedTuple):
     kind: Literal["local", "http", "webhdfs"]
     location: str
     checksums: Literal["sha256", "md5"] = "sha256"
+    auth: SourceAuth | None = None
 
 
 class Model(NamedTuple):

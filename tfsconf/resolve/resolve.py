@@ -113,7 +113,12 @@ def _policy(spec: s.LatestPolicy | s.AllPolicy | s.SpecificPolicy | None) -> r.V
 def _source(spec: s.LocalSource | s.HttpSource | s.WebhdfsSource) -> r.Source:
     if isinstance(spec, s.LocalSource):
         return r.Source(kind="local", location=spec.path)
-    return r.Source(kind=spec.kind, location=spec.url, checksums=spec.checksums)
+    auth: r.SourceAuth | None = None
+    if isinstance(spec.auth, s.HttpAuth):
+        auth = r.SourceAuth("basic", spec.auth.password_env, spec.auth.username)
+    elif isinstance(spec.auth, s.WebhdfsAuth):
+        auth = r.SourceAuth("delegation", spec.auth.delegation_env)
+    return r.Source(kind=spec.kind, location=spec.url, checksums=spec.checksums, auth=auth)
 
 
 def _model(

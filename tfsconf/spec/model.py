@@ -15,6 +15,7 @@ from tfsconf.spec.safe import (
     AbsolutePath,
     Address,
     AptPackage,
+    EnvName,
     EnvValue,
     GrpcChannelArgument,
     HostName,
@@ -29,6 +30,7 @@ from tfsconf.spec.safe import (
     TfServingVersion,
     Url,
     UrlPath,
+    UserName,
 )
 
 SCHEMA_VERSION = 1
@@ -218,16 +220,36 @@ class LocalSource(SpecModel):
     path: AbsolutePath = Field(description="Directory holding <version>/ subdirectories.")
 
 
+class HttpAuth(SpecModel):
+    """HTTP basic authentication. The password is never written in the spec: apply reads
+    it from an environment variable of the machine it runs on."""
+
+    username: UserName
+    password_env: EnvName = Field(
+        description="Environment variable holding the password (read at apply time)."
+    )
+
+
+class WebhdfsAuth(SpecModel):
+    """A WebHDFS delegation token, read at apply time from an environment variable."""
+
+    delegation_env: EnvName = Field(
+        description="Environment variable holding the delegation token (sent as delegation=)."
+    )
+
+
 class HttpSource(SpecModel):
     kind: Literal["http"]
     url: Url = Field(description="Base URL; versions are fetched from <url>/<version>/.")
     checksums: Literal["sha256", "md5"] = "sha256"
+    auth: HttpAuth | None = None
 
 
 class WebhdfsSource(SpecModel):
     kind: Literal["webhdfs"]
     url: Url = Field(description="webhdfs://namenode:9870/path of the model's versions.")
     checksums: Literal["sha256", "md5"] = "md5"
+    auth: WebhdfsAuth | None = None
 
 
 ModelSource = Annotated[LocalSource | HttpSource | WebhdfsSource, Field(discriminator="kind")]

@@ -57,20 +57,46 @@ def _check_relative_path(value: str) -> str:
 
 
 def _check_address(value: str) -> str:
+    """An IP address or an RFC 1123 host name, nothing else: the address reaches the
+    Ansible inventory, ssh command lines and gRPC targets as it is."""
+    if "%" in value:
+        # an IPv6 link-local address with a zone: the zone is an interface name or index
+        # (Linux IFNAMSIZ: at most 15 characters); ipaddress alone accepts any zone text
+        address, _, zone = value.partition("%")
+        if not _ZONE.fullmatch(zone):
+            raise ValueError(
+                f"{_ADDRESS}; the IPv6 zone id after '%' must be an interface name: "
+                "1 to 15 letters, digits, '_', '.' or '-'"
+            )
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise ValueError(f"{_ADDRESS}; a zone id after '%' is for IPv6 only") from None
+        return value
     try:
         ipaddress.ip_address(value)
     except ValueError:
         pass
     else:
         return value
-    if not _HOSTNAME.fullmatch(value) or len(value) > 253:
-        raise ValueError("must be an IP address or a DNS host name")
+    if len(value) > 253 or not _HOSTNAME.fullmatch(value):
+        raise ValueError(_ADDRESS)
+    last = value.rsplit(".", 1)[-1]
+    if last.isdigit() or re.fullmatch(r"0[xX][0-9A-Fa-f]*", last):
+        # RFC 1123 2.1: a host name never looks like a number; inet_aton would read
+        # "010.1.1.1" or "0x7f.1" as some other IPv4 address
+        raise ValueError(
+            f"{_ADDRESS}; a host name's last label is not numeric, and an IPv4 address has "
+            "four decimal parts without leading zeros"
+        )
     return value
 
 
+_ADDRESS = "must be an IP address or a DNS host name (RFC 1123)"
 _HOSTNAME = re.compile(
     r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 Name = Annotated[
     str,
@@ -127,13 +153,38 @@ EnvValue = Annotated[
         "letters, digits and _ : , . / = + - only (no spaces, quotes or shell characters)",
     ),
 ]
-Url = Annotated[
+_URL = re.compile(
+    r"(https?|webhdfs|swebhdfs)://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?"
+    r"(\?[A-Za-z0-9._~%=&+-]*)?"
+)
+
+
+def _check_url(value: str) -> str:
+    from tfsconf.secrets import url_secrets
+
+    carried = url_secrets(value)
+    if carried:
+        # the diagnostic shows the value masked (tfsconf.secrets.mask)
+        raise ValueError(
+            f"must not carry a secret ({', '.join(carried)}): name an environment variable "
+            "holding it in source.auth instead (README: Credentials)"
+        )
+    if not _URL.fullmatch(value):
+        raise ValueError("must be an http(s):// or (s)webhdfs:// URL without spaces or quotes")
+    return value
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
+EnvName = Annotated[
     str,
     _matcher(
-        r"(https?|webhdfs|swebhdfs)://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?"
-        r"(\?[A-Za-z0-9._~%=&+-]*)?",
-        "an http(s):// or (s)webhdfs:// URL without credentials, spaces or quotes",
+        r"[A-Za-z_][A-Za-z0-9_]{0,127}",
+        "the name of an environment variable: letters, digits and '_', not starting with a digit",
     ),
+]
+UserName = Annotated[
+    str,
+    _matcher(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}", "a user name: letters, digits and . _ @ + -"),
 ]
 GrpcChannelArgument = Annotated[
     str,
