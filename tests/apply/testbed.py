@@ -64,6 +64,15 @@ def _letters(serial: int) -> str:
             return text
 
 
+def _local_address(serial: int, host: int) -> str:
+    """A loopback address of its own for host `host` of local bed `serial` of this process:
+    every 127.0.0.0/8 address is loopback, so parallel sessions (and servers a dead session
+    left) never share one."""
+    pid = os.getpid()
+    last = LOCAL_ADDRESS_BASE + (serial % 20) * 10 + host
+    return f"127.{1 + pid % 250}.{1 + (pid // 250) % 250}.{last}"
+
+
 @dataclass(frozen=True)
 class TestHost:
     """One test host: Ansible's inventory name, the address it is reached at, its root."""
@@ -254,14 +263,15 @@ class TestBed:
     @classmethod
     def create(cls, base_dir: Path, mode: Mode = "ssh", n_hosts: int = 3) -> TestBed:
         """Build the bed under base_dir (an empty directory the caller owns)."""
-        letters = _letters(next(_bed_serials))
+        serial = next(_bed_serials)
+        letters = _letters(serial)
         hosts_dir = base_dir / "hosts"
         roots = [hosts_dir / f"h{i}" / "root" for i in range(1, n_hosts + 1)]
         for root in roots:
             root.mkdir(parents=True)
         if mode == "local":
             hosts = [
-                TestHost(f"h{i}", f"127.0.0.{LOCAL_ADDRESS_BASE + i}", root, None)
+                TestHost(f"h{i}", _local_address(serial, i), root, None)
                 for i, root in enumerate(roots, start=1)
             ]
             bed = cls(base_dir, mode, hosts)

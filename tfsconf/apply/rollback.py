@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tfsconf.apply.record import HostRecord, now, operator
-from tfsconf.apply.work import _grpc_port_of, _policy_expect
+from tfsconf.apply.work import _policy_expect, grpc_port_of
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -112,7 +112,8 @@ def rollback_work(
         m: list(v.get("versions", [])) for m, v in (target.data.get("models") or {}).items()
     }
     activations: list[dict[str, Any]] = []
-    for name in sorted(set(old) | set(new)):
+    # servers the target release lacks stop first: their ports may go to another server
+    for name in sorted(set(old) | set(new), key=lambda n: (n in new, n)):
         before, after = old.get(name), new.get(name)
         if before == after:
             continue
@@ -144,7 +145,7 @@ def rollback_work(
                 "server": name,
                 "kind": kind,
                 "address": address,
-                "grpc_port": _grpc_port_of(flags) or 0,
+                "grpc_port": grpc_port_of(flags, name),
                 "unit": f"tfserving-{name}.service",
                 "phases": phases,
                 "expect": _policy_expect(new_config, new_models) if new_config else {},

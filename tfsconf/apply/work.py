@@ -42,9 +42,20 @@ def host_files(bundle_files: Mapping[str, bytes], host: str) -> dict[str, bytes]
     return {p[len(prefix) :]: d for p, d in bundle_files.items() if p.startswith(prefix)}
 
 
-def _grpc_port_of(flags: str | None) -> int | None:
-    match = re.search(r"^--port=(\d+)$", flags or "", re.MULTILINE)
-    return int(match.group(1)) if match else None
+TFSERVING_DEFAULT_GRPC_PORT = 8500
+"""main.cc: --port defaults to 8500."""
+
+
+def grpc_port_of(flags: str | None, server: str) -> int:
+    """The gRPC port a server listens on, from its recorded server.flags (a revert and a
+    rollback wait on it, so a missing record is an error, never port 0)."""
+    if flags is None:
+        raise UserError(
+            f"server {server}: the host's record holds no server.flags, so the port to "
+            "wait on is unknown"
+        )
+    match = re.search(r"^--port=(\d+)$", flags, re.MULTILINE)
+    return int(match.group(1)) if match else TFSERVING_DEFAULT_GRPC_PORT
 
 
 class SourceVersions:
@@ -255,10 +266,15 @@ class WorkBuilder:
                     }
                 )
         resolved = {name: self._resolve(m) for name, m in models_by_name.items()}
+        models_record = {
+            name: {"base_path": m.base_path, "versions": resolved[name]}
+            for name, m in sorted(models_by_name.items())
+        }
 
         activations: list[dict[str, Any]] = []
         planned = {sp.name: sp for sp in hp.servers}
-        for name in [*desired, *removed]:
+        # removed servers first: their ports and GPU memory may go to a new server
+        for name in [*removed, *desired]:
             sp = planned.get(name)
             srv = desired.get(name)
             touches_models = srv is not None and any(m.name in synced for m in srv.models)
@@ -274,7 +290,7 @@ class WorkBuilder:
                 "expect": _policy_expect(old_config, previous_resolved) if old_config else {},
             }
             if srv is None:  # removed: its old port, for a revert
-                port = _grpc_port_of(previous_files.get(f"{name}/srv.flags")) or 0
+                port = grpc_port_of(previous_files.get(f"{name}/server.flags"), name)
                 activations.append(
                     {
                         "server": name,
@@ -346,10 +362,7 @@ class WorkBuilder:
                 name: self.files[f"images/{name}/Dockerfile"].decode() for name in images
             },
             "files": {rel: data.decode() for rel, data in sorted(own.items())},
-            "models": {
-                name: {"base_path": m.base_path, "versions": resolved[name]}
-                for name, m in sorted(models_by_name.items())
-            },
+            "models": models_record,
         }
         env_images = {i.name: i for i in self.env.images}
         return {
