@@ -149,7 +149,9 @@ class Scenario:
             )
         self.host_vars_path.write_text(yaml.safe_dump(values))
 
-    def apply(self, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    def apply(
+        self, *extra: str, timeout: float = 300
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         proc = self.tfsconf(
             "apply",
             str(self.spec_path),
@@ -159,6 +161,7 @@ class Scenario:
             "--format",
             "json",
             *extra,
+            timeout=timeout,
         )
         self.last_stderr = proc.stderr
         try:

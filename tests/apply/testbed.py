@@ -47,6 +47,7 @@ IFNAMSIZ = 15
 NETNS_DIR = Path("/var/run/netns")
 ALLOCATION_LOCK = Path("/run/lock/tfsconf-testbed.lock")
 LOCAL_ADDRESS_BASE = 10
+DEFAULT_PRELOAD = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 STANDIN_LOAD_SECONDS = "0.2"
 SSHD_READY_SECONDS = 10.0
 KILL_SECONDS = 5.0
@@ -269,6 +270,11 @@ class TestBed:
         roots = [hosts_dir / f"h{i}" / "root" for i in range(1, n_hosts + 1)]
         for root in roots:
             root.mkdir(parents=True)
+            # the allocator a spec preloads by default, as an installed package would put it
+            # there (preflight checks the file exists; the stand-in never loads it)
+            library = root / DEFAULT_PRELOAD.lstrip("/")
+            library.parent.mkdir(parents=True)
+            library.write_bytes(b"")
         if mode == "local":
             hosts = [
                 TestHost(f"h{i}", _local_address(serial, i), root, None)

@@ -15,8 +15,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tfsconf.apply.batching import placements
 from tfsconf.apply.record import HostRecord, now, operator
-from tfsconf.apply.work import _policy_expect, grpc_port_of
+from tfsconf.apply.work import (
+    _policy_expect,
+    config_poll_seconds_of,
+    grpc_port_of,
+    reload_deadline_of,
+)
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -111,6 +117,7 @@ def rollback_work(
     new_models = {
         m: list(v.get("versions", [])) for m, v in (target.data.get("models") or {}).items()
     }
+    timeout = health_timeout or group.rollout.health_timeout_seconds
     activations: list[dict[str, Any]] = []
     # servers the target release lacks stop first: their ports may go to another server
     for name in sorted(set(old) | set(new), key=lambda n: (n in new, n)):
@@ -146,6 +153,8 @@ def rollback_work(
                 "kind": kind,
                 "address": address,
                 "grpc_port": grpc_port_of(flags, name),
+                "reload_deadline": reload_deadline_of(flags, timeout),
+                "config_poll_seconds": config_poll_seconds_of(flags),
                 "unit": f"tfserving-{name}.service",
                 "phases": phases,
                 "expect": _policy_expect(new_config, new_models) if new_config else {},
@@ -186,6 +195,18 @@ def rollback_work(
         "removed_servers": sorted(set(old) - set(new)),
         "syncs": [],
         "sync": {"retries": 0, "bwlimit": 0},
+        "batching": placements(
+            target.files,
+            target.data.get("models") or {},
+            current.files,
+            current.data.get("models") or {},
+        ),
+        "batching_revert": placements(
+            current.files,
+            current.data.get("models") or {},
+            target.files,
+            target.data.get("models") or {},
+        ),
         "images": [
             {
                 "name": name,
@@ -198,5 +219,5 @@ def rollback_work(
         "activations": activations,
         "record": record_doc,
         "keep_releases": group.rollout.keep_releases,
-        "timeout": health_timeout or group.rollout.health_timeout_seconds,
+        "timeout": timeout,
     }

@@ -88,6 +88,9 @@ class ServerSettings(NamedTuple):
     batching_enabled: bool = False
     batching_per_model: bool = False
     batching: Batching | None = None
+    batching_thread_pool: Batching | None = None
+    """Per-model servers: num_batch_threads and thread_pool_name, which TF Serving takes
+    from --batching_parameters_file only (a version's own file sets its queue only)."""
     origins: Mapping[str, Path] = NO_ORIGINS
 
     def origin(self, name: str, fallback: Path) -> Path:
