@@ -120,19 +120,57 @@ def which(name, path_value):
     return None
 
 
-def probe_runtime(runtime, process_path):
+def probe_server_version(runtime, binary, process_env, want):
+    """model_servers/main.cc --version prints "TensorFlow ModelServer: <version>" (a release
+    build adds a suffix such as -rc0+dev.sha.<sha>); its X.Y.Z must be the spec's."""
+    if not want:
+        return None
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (process_env or {}).items()})
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60,
+                             check=False, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "runtime %s: %s --version failed: %s" % (runtime, binary, exc)
+    found = None
+    for line in out.stdout.splitlines():
+        if line.startswith("TensorFlow ModelServer:"):
+            found = line.split(":", 1)[1].strip()
+    if out.returncode != 0 or not found:
+        return "runtime %s: %s --version did not report a version (exit %s): %s" % (
+            runtime, binary, out.returncode, (out.stdout + out.stderr).strip()[:200])
+    release = found.split("-", 1)[0].split("+", 1)[0]
+    if release != want:
+        return ("runtime %s: %s is TF Serving %s, the spec declares tfserving_version %s "
+                "(flags and rules were checked against %s)" % (runtime, binary, found, want, want))
+    return None
+
+
+def probe_preload(root, libraries):
+    """LD_PRELOAD of a missing file is skipped by the loader with only a warning, and the
+    server then runs on glibc malloc, which keeps unloaded models' memory."""
+    missing = [lib for lib in libraries if not os.path.isfile(rooted(root, lib))]
+    if missing:
+        return "allocator library %s is not on the host (LD_PRELOAD would be ignored)" % (
+            ", ".join(missing))
+    return None
+
+
+def probe_runtime(runtime, process_path, want_version="", process_env=None):
     if runtime == "process":
-        if which("tensorflow_model_server", process_path) is None:
+        binary = which("tensorflow_model_server", process_path)
+        if binary is None:
             return "runtime process: tensorflow_model_server is not on PATH (%s)" % (
                 process_path or os.environ.get("PATH", "")
             )
-        return None
+        return probe_server_version(runtime, binary, process_env, want_version)
     if which("systemctl", None) is None:
         return "runtime %s needs systemd: systemctl not found" % runtime
     if runtime == "native":
         if not os.access("/usr/bin/tensorflow_model_server", os.X_OK):
             return "runtime native: /usr/bin/tensorflow_model_server is missing"
-        return None
+        return probe_server_version(runtime, "/usr/bin/tensorflow_model_server", None,
+                                    want_version)
     if which("docker", None) is None:
         return "runtime docker: the docker CLI is not installed"
     out = subprocess.run(
@@ -209,7 +247,11 @@ def preflight(module, p):
                 "not enough free disk under %s: %d MiB needed for new model versions, %d MiB free"
                 % (p["model_root"], need >> 20, free >> 20)
             )
-    for message in (probe_gpus(p["gpus"]), probe_runtime(p["runtime"], p["process_path"])):
+    for message in (
+        probe_gpus(p["gpus"]),
+        probe_runtime(p["runtime"], p["process_path"], p["tfserving_version"], p["process_env"]),
+        probe_preload(root, p["preload"]),
+    ):
         if message:
             problems.append(message)
     broken = None
@@ -394,6 +436,9 @@ def main():
             "gpus": {"type": "list", "elements": "int", "default": []},
             "runtime": {"type": "str", "default": "process"},
             "process_path": {"type": "str", "default": ""},
+            "preload": {"type": "list", "elements": "str", "default": []},
+            "process_env": {"type": "dict", "default": {}},
+            "tfserving_version": {"type": "str", "default": ""},
             "owner": {"type": "str", "default": ""},
             "run_id": {"type": "str", "default": ""},
             "break_lock": {"type": "bool", "default": False},

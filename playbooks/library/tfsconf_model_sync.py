@@ -41,13 +41,17 @@ description:
     modified or deleted, since TF Serving may be serving it.
   - On failure or interruption the staging directory stays; the next run keeps the staged
     files whose digest matches and fetches only the rest.
+  - C(<version>/batching_params.pbtxt) is tfsconf's, not the source's: TF Serving reads it
+    when the version loads (per-model batching), so it is staged with the version before
+    the rename publishes it. In a published version it is the one file that is changed in
+    place (a temporary file renamed over it, then the manifest), or removed, to match
+    O(batching_params); a version without the file is served unbatched.
 options:
   base_path: {type: path, required: true, description: The model's base path on the host.}
   version: {type: int, required: true, description: Version number (> 0).}
   source:
     type: dict
-    required: true
-    description: Where C(<location>/<version>/) is read from.
+    description: Where C(<location>/<version>/) is read from (required unless only_batching).
     suboptions:
       kind: {type: str, required: true, choices: [local, http, webhdfs]}
       location:
@@ -58,7 +62,7 @@ options:
         type: str
         default: sha256
         choices: [sha256, md5]
-        description: md5 (http only) reads C(<url>/<version>/MD5SUMS) instead of the manifest.
+        description: md5 reads C(<url>/<version>/MD5SUMS) (http, webhdfs) instead of the manifest.
   auth:
     type: dict
     description:
@@ -72,6 +76,13 @@ options:
   warmup_file:
     type: path
     description: A file on the host placed at assets.extra/tf_serving_warmup_requests.
+  batching_params:
+    type: str
+    description: Text of the version's batching_params.pbtxt; omitted = the version has none.
+  only_batching:
+    type: bool
+    default: false
+    description: The version is published; only make its batching_params.pbtxt match.
   retries: {type: int, default: 3, description: Extra attempts per file after a failure.}
   retry_delay: {type: float, default: 2, description: Seconds between attempts.}
   bwlimit: {type: int, default: 0, description: Bytes per second for copying; 0 = unlimited.}
@@ -107,6 +118,8 @@ seconds: {type: float, description: Wall time of the module.}
 MANIFEST_NAME = ".tfsconf-manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
 WARMUP_REL = "assets.extra/tf_serving_warmup_requests"
+# bundle_factory_util.cc GetPerModelBatchingParams reads this name in the version directory
+BATCHING_REL = "batching_params.pbtxt"
 STAGING_PREFIX = ".tfsconf-staging-"
 TMP_PREFIX = ".tfsconf-tmp-"
 CHUNK = 1024 * 1024
@@ -132,7 +145,7 @@ class TransferError(Exception):
 class Entry:
     """One file of the version: what the source vouches for (None = not known yet)."""
 
-    __slots__ = ("md5", "rel", "sha256", "size", "warmup")
+    __slots__ = ("data", "md5", "rel", "sha256", "size", "warmup")
 
     def __init__(
         self,
@@ -142,12 +155,15 @@ class Entry:
         sha256: str | None = None,
         md5: str | None = None,
         warmup: bool = False,
+        data: bytes | None = None,
     ) -> None:
         self.rel = rel
         self.size = size
         self.sha256 = sha256
         self.md5 = md5
         self.warmup = warmup
+        self.data = data
+        """Content given by tfsconf (batching_params.pbtxt), not read from the source."""
 
 
 def redact(url: str) -> str:
@@ -411,14 +427,19 @@ class WebHdfsSource(HttpSource):
     """WebHDFS REST: GET http://host:port/webhdfs/v1<path>?op=OPEN, redirected to a datanode."""
 
     def __init__(
-        self, location: str, version: int, timeout: float, auth: dict[str, Any] | None = None
+        self,
+        location: str,
+        version: int,
+        timeout: float,
+        checksums: str,
+        auth: dict[str, Any] | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(location)
         if not parts.hostname or not parts.port:
             raise SyncError(f"{redact(location)}: expected webhdfs://host:port/path")
         path = parts.path.rstrip("/")
         http_base = f"http://{parts.netloc}/webhdfs/v1{urllib.parse.quote(path)}"
-        super().__init__(http_base, version, timeout, "sha256", auth)
+        super().__init__(http_base, version, timeout, checksums, auth)
         self.location = location
 
     def url(self, rel: str) -> str:
@@ -456,8 +477,8 @@ def make_source(
         ("webhdfs", "delegation"),
     ):
         raise SyncError(f"auth scheme {auth['scheme']} is not for a {kind} source")
-    if checksums == "md5" and kind != "http":
-        raise SyncError(f"source.checksums md5 is for http sources (MD5SUMS), not {kind}")
+    if checksums == "md5" and kind == "local":
+        raise SyncError("source.checksums md5 is for http and webhdfs sources (MD5SUMS)")
     if kind == "local":
         return LocalSource(location, version, timeout)
     scheme = urllib.parse.urlsplit(location).scheme.lower()
@@ -467,7 +488,7 @@ def make_source(
         return HttpSource(location, version, timeout, checksums, auth)
     if scheme != "webhdfs":
         raise SyncError(f"{redact(location)}: a webhdfs source needs webhdfs://host:port/path")
-    return WebHdfsSource(location, version, timeout, auth)
+    return WebHdfsSource(location, version, timeout, checksums, auth)
 
 
 class Syncer:
@@ -484,10 +505,14 @@ class Syncer:
         # smaller chunks under a low limit keep the flow even instead of 1 MiB bursts
         rate = params["bwlimit"]
         self.chunk = CHUNK if rate <= 0 else max(64 * 1024, min(CHUNK, rate // 8))
-        self.source = make_source(
-            params["source"], self.version, params["timeout"], params.get("auth")
+        self.source = (
+            make_source(params["source"], self.version, params["timeout"], params.get("auth"))
+            if params["source"] is not None
+            else None
         )
         self.warmup_file = params["warmup_file"]
+        batching = params["batching_params"]
+        self.batching = None if batching is None else batching.encode()
         self.files_copied = 0
         self.files_skipped = 0
         self.bytes_copied = 0
@@ -496,6 +521,19 @@ class Syncer:
 
     def expected_entries(self) -> list[Entry]:
         entries = {e.rel: e for e in self.source.entries()}
+        if BATCHING_REL in entries:
+            raise SyncError(
+                f"{self.source.where(BATCHING_REL)}: the source ships {BATCHING_REL}, which "
+                "tfsconf writes from the spec (models[].batching with the server's "
+                "batching.per_model): remove it from the source and describe it in the spec"
+            )
+        if self.batching is not None:
+            entries[BATCHING_REL] = Entry(
+                BATCHING_REL,
+                size=len(self.batching),
+                sha256=hashlib.sha256(self.batching).hexdigest(),
+                data=self.batching,
+            )
         if self.warmup_file:
             try:
                 size = os.stat(self.warmup_file).st_size
@@ -528,8 +566,8 @@ class Syncer:
         except SyncError as exc:
             return [str(exc)], ""
         problems = []
-        want = {e.rel: e for e in entries}
-        for rel in sorted(want.keys() | have.keys()):
+        want = {e.rel: e for e in entries if e.rel != BATCHING_REL}
+        for rel in sorted((want.keys() | have.keys()) - {BATCHING_REL}):
             entry, listed = want.get(rel), have.get(rel)
             if listed is None:
                 problems.append(f"{rel}: in the source, not in the published version")
@@ -552,7 +590,7 @@ class Syncer:
                 elif sha != listed[0]:
                     problems.append(f"{rel}: content (sha256) differs from the source")
         on_disk = self.walk_files(self.version_dir)
-        for rel in sorted(on_disk.keys() | have.keys()):
+        for rel in sorted((on_disk.keys() | have.keys()) - {BATCHING_REL}):
             if rel not in have:
                 problems.append(f"{rel}: on disk, not in the published manifest")
             elif rel not in on_disk:
@@ -563,6 +601,41 @@ class Syncer:
                 )
         listing = {rel: {"sha256": sha, "size": size} for rel, (sha, size) in have.items()}
         return problems, hashlib.sha256(canonical(listing)).hexdigest()
+
+    def place_batching(self, check_mode: bool) -> tuple[bool, str]:
+        """Make the published version's batching_params.pbtxt (and its manifest entry) match
+        self.batching; returns (changed, tree_sha256). The file is replaced by renaming a
+        complete temporary file over it, so a load reads the old or the new file whole."""
+        where = os.path.join(self.version_dir, MANIFEST_NAME)
+        try:
+            with open(where, "rb") as handle:
+                have = parse_manifest(handle.read(), where)
+        except OSError as exc:
+            raise SyncError(f"{where}: cannot read: {describe_error(exc)}") from exc
+        path = os.path.join(self.version_dir, BATCHING_REL)
+        try:
+            with open(path, "rb") as handle:
+                on_disk: bytes | None = handle.read()
+        except FileNotFoundError:
+            on_disk = None
+        want = self.batching
+        listed = None if want is None else (hashlib.sha256(want).hexdigest(), len(want))
+        if on_disk == want and have.get(BATCHING_REL) == listed:
+            return False, tree_of(have)
+        if listed is None:
+            have.pop(BATCHING_REL, None)
+        else:
+            have[BATCHING_REL] = listed
+        if check_mode:
+            return True, tree_of(have)
+        if want is None:
+            if on_disk is not None:
+                os.unlink(path)
+        elif on_disk != want:
+            write_atomic(path, want)
+        write_atomic(where, render_manifest(have))
+        fsync_dir(self.version_dir)
+        return True, tree_of(have)
 
     @staticmethod
     def walk_files(root: str) -> dict[str, int]:
@@ -620,11 +693,15 @@ class Syncer:
         return have if have == want else None
 
     def open_entry(self, entry: Entry) -> io.BufferedIOBase:
+        if entry.data is not None:
+            return io.BytesIO(entry.data)
         if entry.warmup:
             return open(self.warmup_file, "rb")
         return self.source.open(entry.rel)
 
     def where(self, entry: Entry) -> str:
+        if entry.data is not None:
+            return f"{entry.rel} (from the spec)"
         return self.warmup_file if entry.warmup else self.source.where(entry.rel)
 
     def fetch(self, entry: Entry) -> tuple[str, int]:
@@ -746,6 +823,15 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         "bytes_copied": 0,
         "tree_sha256": "",
     }
+    if params["only_batching"]:
+        if not os.path.isdir(syncer.version_dir) or os.path.islink(syncer.version_dir):
+            raise SyncError(f"{syncer.version_dir} is not a published version")
+        changed, tree = syncer.place_batching(module.check_mode)
+        result.update(changed=changed, tree_sha256=tree, batching_changed=changed)
+        result["seconds"] = round(time.monotonic() - started, 3)
+        return result
+    if syncer.source is None:
+        raise SyncError("source is required unless only_batching is set")
     entries = syncer.expected_entries()
     if os.path.lexists(syncer.version_dir):
         if not os.path.isdir(syncer.version_dir) or os.path.islink(syncer.version_dir):
@@ -759,7 +845,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                 "A published version is never modified in place or deleted (TF Serving may be "
                 "serving it): publish the new content under a new version number"
             )
-        result.update(files_skipped=len(entries), tree_sha256=tree)
+        changed, tree = syncer.place_batching(module.check_mode)
+        result.update(
+            changed=changed, files_skipped=len(entries), tree_sha256=tree, batching_changed=changed
+        )
     elif module.check_mode:
         result["changed"] = True
     else:
@@ -783,7 +872,6 @@ def main() -> None:
             "version": {"type": "int", "required": True},
             "source": {
                 "type": "dict",
-                "required": True,
                 "options": {
                     "kind": {"type": "str", "required": True, "choices": SOURCE_KINDS},
                     "location": {"type": "str", "required": True},
@@ -799,6 +887,8 @@ def main() -> None:
                 },
             },
             "warmup_file": {"type": "path"},
+            "batching_params": {"type": "str"},
+            "only_batching": {"type": "bool", "default": False},
             "retries": {"type": "int", "default": 3},
             "retry_delay": {"type": "float", "default": 2.0},
             "bwlimit": {"type": "int", "default": 0},
@@ -807,7 +897,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     # a password in the URL must not come back in `invocation` or any message
-    password = urllib.parse.urlsplit(module.params["source"]["location"]).password
+    source = module.params["source"] or {"location": ""}
+    password = urllib.parse.urlsplit(source["location"]).password
     if password:
         module.no_log_values.add(password)
     try:
@@ -826,6 +917,26 @@ def staging_note(module: AnsibleModule) -> dict[str, str]:
         os.path.abspath(module.params["base_path"]), f"{STAGING_PREFIX}{module.params['version']}"
     )
     return {"staging_dir": staging} if os.path.isdir(staging) else {}
+
+
+def tree_of(files: dict[str, tuple[str, int]]) -> str:
+    listing = {rel: {"sha256": sha, "size": size} for rel, (sha, size) in files.items()}
+    return hashlib.sha256(canonical(listing)).hexdigest()
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """A complete temporary file beside path, renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(path))
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with open(fd, "wb", closefd=True) as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def fsync_dir(path: str) -> None:

@@ -65,6 +65,8 @@ class Scenario:
         max_fail_percentage: int = 0,
         health_timeout: int = 30,
         extra_server: dict[str, Any] | None = None,
+        more_servers: list[dict[str, Any]] | None = None,
+        model_extra: dict[str, Any] | None = None,
     ) -> Path:
         for version in versions:
             self.publish(version)
@@ -90,6 +92,8 @@ class Scenario:
         }
         if labels:
             model["labels"] = labels
+        if model_extra:
+            model.update(model_extra)
         spec = {
             "environment": "bed",
             "tfserving_version": "2.18.0",
@@ -103,7 +107,7 @@ class Scenario:
                 "keep_releases": 3,
             },
             "host_groups": {"fleet": {"hosts": self.bed.spec_hosts()}},
-            "servers": [server],
+            "servers": [server, *(more_servers or [])],
             "models": [model],
         }
         self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -145,7 +149,9 @@ class Scenario:
             )
         self.host_vars_path.write_text(yaml.safe_dump(values))
 
-    def apply(self, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    def apply(
+        self, *extra: str, timeout: float = 300
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         proc = self.tfsconf(
             "apply",
             str(self.spec_path),
@@ -155,6 +161,7 @@ class Scenario:
             "--format",
             "json",
             *extra,
+            timeout=timeout,
         )
         self.last_stderr = proc.stderr
         try:

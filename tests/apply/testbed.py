@@ -47,6 +47,7 @@ IFNAMSIZ = 15
 NETNS_DIR = Path("/var/run/netns")
 ALLOCATION_LOCK = Path("/run/lock/tfsconf-testbed.lock")
 LOCAL_ADDRESS_BASE = 10
+DEFAULT_PRELOAD = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 STANDIN_LOAD_SECONDS = "0.2"
 SSHD_READY_SECONDS = 10.0
 KILL_SECONDS = 5.0
@@ -62,6 +63,15 @@ def _letters(serial: int) -> str:
         text = chr(ord("a") + digit) + text
         if serial == 0:
             return text
+
+
+def _local_address(serial: int, host: int) -> str:
+    """A loopback address of its own for host `host` of local bed `serial` of this process:
+    every 127.0.0.0/8 address is loopback, so parallel sessions (and servers a dead session
+    left) never share one."""
+    pid = os.getpid()
+    last = LOCAL_ADDRESS_BASE + (serial % 20) * 10 + host
+    return f"127.{1 + pid % 250}.{1 + (pid // 250) % 250}.{last}"
 
 
 @dataclass(frozen=True)
@@ -254,14 +264,20 @@ class TestBed:
     @classmethod
     def create(cls, base_dir: Path, mode: Mode = "ssh", n_hosts: int = 3) -> TestBed:
         """Build the bed under base_dir (an empty directory the caller owns)."""
-        letters = _letters(next(_bed_serials))
+        serial = next(_bed_serials)
+        letters = _letters(serial)
         hosts_dir = base_dir / "hosts"
         roots = [hosts_dir / f"h{i}" / "root" for i in range(1, n_hosts + 1)]
         for root in roots:
             root.mkdir(parents=True)
+            # the allocator a spec preloads by default, as an installed package would put it
+            # there (preflight checks the file exists; the stand-in never loads it)
+            library = root / DEFAULT_PRELOAD.lstrip("/")
+            library.parent.mkdir(parents=True)
+            library.write_bytes(b"")
         if mode == "local":
             hosts = [
-                TestHost(f"h{i}", f"127.0.0.{LOCAL_ADDRESS_BASE + i}", root, None)
+                TestHost(f"h{i}", _local_address(serial, i), root, None)
                 for i, root in enumerate(roots, start=1)
             ]
             bed = cls(base_dir, mode, hosts)

@@ -43,6 +43,7 @@ from tfsconf.modelcheck.manifest import (
 
 VERSION = 7
 WARMUP_REL = "assets.extra/tf_serving_warmup_requests"
+BATCHING_REL = "batching_params.pbtxt"
 DATA_REL = "variables/variables.data-00000-of-00001"
 
 
@@ -268,14 +269,45 @@ def test_http_md5_mismatch_and_missing_file_name_the_url(bed: Bed) -> None:
     assert not bed.version_dir.exists()
 
 
-def test_webhdfs_source(bed: Bed) -> None:
-    source_version(bed)
+@pytest.mark.parametrize("checksums", ["sha256", "md5"])
+def test_webhdfs_source(bed: Bed, checksums: str) -> None:
+    """md5 is the spec's default for webhdfs sources: MD5SUMS is read through op=OPEN."""
+    version = source_version(bed, manifest=checksums == "sha256")
+    if checksums == "md5":
+        write_md5sums(version)
     with serve(bed.tmp, WebHdfsHandler) as address:
         location = f"webhdfs://{address}/source"
-        run = bed.sync(source={"kind": "webhdfs", "location": location})
+        run = bed.sync(source={"kind": "webhdfs", "location": location, "checksums": checksums})
     assert not run.failed, run.result
     assert run.result["files_copied"] == 3
     assert_published(bed, source_files(bed))
+
+
+def test_batching_params_staged_then_replaced_in_place(bed: Bed) -> None:
+    """Mirrors servables/tensorflow/bundle_factory_util.cc GetPerModelBatchingParams, which
+    reads <version>/batching_params.pbtxt when the version loads: the file is staged before
+    the rename publishes the version, later replaced whole (rename) or removed in the
+    published version with its manifest entry, and a source's own copy is refused."""
+    source_version(bed)
+    first, second = b"max_batch_size { value: 4 }\n", b"max_batch_size { value: 8 }\n"
+    run = bed.sync(batching_params=first.decode())
+    assert not run.failed, run.result
+    assert_published(bed, {**source_files(bed), BATCHING_REL: first})
+    again = bed.sync(batching_params=first.decode())
+    assert again.result["changed"] is False, again.result
+    replaced = bed.sync(only_batching=True, batching_params=second.decode(), source=None)
+    assert replaced.result["changed"] is True, replaced.result
+    assert_published(bed, {**source_files(bed), BATCHING_REL: second})
+    assert replaced.result["tree_sha256"] != run.result["tree_sha256"]
+    removed = bed.sync(only_batching=True, source=None)
+    assert removed.result["changed"] is True, removed.result
+    assert_published(bed, source_files(bed))
+    (bed.source / str(VERSION) / BATCHING_REL).write_bytes(first)
+    write_manifest(bed.source / str(VERSION))
+    bed.version_dir.rename(bed.tmp / "moved")
+    refused = bed.sync(batching_params=second.decode())
+    assert refused.failed and "the source ships batching_params.pbtxt" in refused.result["msg"]
+    assert not bed.version_dir.exists()
 
 
 def test_local_source_without_manifest(bed: Bed) -> None:

@@ -90,9 +90,19 @@ def test_batching_files_parse_and_match_spec(env: str, repo_root: Path, tmp_path
         batching = _yaml_batching(spec, server)
         path = directory / "batching_parameters.txt"
         flags = (directory / "server.flags").read_text().splitlines()
-        if not batching.get("enabled") or batching.get("per_model"):
+        pool = {k: batching[k] for k in ("num_batch_threads", "thread_pool_name") if k in batching}
+        if not batching.get("enabled") or (batching.get("per_model") and not pool):
             assert not path.exists()
             assert not any(f.startswith("--batching_parameters_file=") for f in flags)
+        elif batching.get("per_model"):
+            # server.cc: the batch thread pool comes only from --batching_parameters_file,
+            # so a per-model server keeps a global file holding just that
+            seen += 1
+            message = text_format.Parse(path.read_text(), batching_pb2.BatchingParameters())
+            assert {f.name for f, _ in message.ListFields()} == set(pool)
+            config_root = spec["paths"]["config_root"]
+            on_host = f"{config_root}/{server['name']}/current/batching_parameters.txt"
+            assert f"--batching_parameters_file={on_host}" in flags
         else:
             seen += 1
             message = text_format.Parse(path.read_text(), batching_pb2.BatchingParameters())

@@ -181,3 +181,35 @@ def test_a_session_config_restarts_its_server(planner: Callable[[str, str], Plan
     assert set(servers(plan).values()) == {("update", "restart")}, servers(plan)
     reasons = plan.hosts[0].servers[0].reasons
     assert "TensorFlow session config added (read only at start)" in reasons, reasons
+
+
+def test_config_poll_hot_reloads_without_rpc_and_refuses_phased_label_moves(
+    tmp_path: Path,
+) -> None:
+    """server_core.cc re-reads --model_config_file every model_config_file_poll_wait_seconds
+    (PollModelConfig) and ReloadConfig refuses a label on a version that is not AVAILABLE:
+    under poll apply sends no RPC and waits for the poll, so a label move that needs
+    intermediate configs is refused at plan time."""
+    from tfsconf.errors import UserError
+
+    env = tmp_path / "env"
+    shutil.copytree(ROOT / "environments", env)
+    spec = env / "staging.yaml"
+    poll = "    tensorflow_intra_op_parallelism: 4\n"
+    text = spec.read_text().replace(
+        poll, poll + "    model_config_reload: poll\n    model_config_file_poll_wait_seconds: 5\n"
+    )
+    spec.write_text(text)
+    api.compile_environment(spec, tmp_path / "state")
+    versions = "versions: {policy: specific, versions: [1043, 1044]}"
+    spec.write_text(text.replace(versions, versions.replace("1044]", "1044, 1045]")))
+    plan = api.plan_environment(spec, BundleDirSource(tmp_path / "state"))
+    assert servers(plan)["stg-1/stg-rank"] == ("update", "hot-reload")
+    reasons = plan.hosts[0].servers[0].reasons
+    assert any("config poll within 5 s (no reload RPC" in r for r in reasons), reasons
+    moved = text.replace(versions, versions.replace("1044]", "1044, 1045]")).replace(
+        "canary: 1044", "canary: 1045"
+    )
+    spec.write_text(moved)
+    with pytest.raises(UserError, match=r"model_config_reload is poll.*two changes"):
+        api.plan_environment(spec, BundleDirSource(tmp_path / "state"))

@@ -38,7 +38,8 @@ computed. TensorFlow's runtime is never imported; only the generated protobuf mo
 Environment (test-only, no TF Serving counterpart): TFS_STANDIN_ROOT (prefix for every
 absolute path opened), TFS_STANDIN_BIND (bind address, default 0.0.0.0),
 TFS_STANDIN_LOAD_SECONDS (time one load attempt takes, default 0.3; a file of that name in
-a version directory overrides it for that version). Run: ``python tfserving_standin.py
+a version directory overrides it for that version), TFS_STANDIN_VERSION (the release
+``--version`` reports, default 2.18.0). Run: ``python tfserving_standin.py
 --port=8500 --rest_api_port=8501 --model_config_file=/srv/.../models.config``.
 """
 
@@ -1877,7 +1878,14 @@ def main(argv: list[str]) -> int:
         log("E", f"{error}")
         return 1
     if flags["version"]:
-        print("TensorFlow ModelServer: 0.0.0-tfsconf-test-standin")
+        # model_servers/main.cc (display_version): "TensorFlow ModelServer: <serving
+        # version>" then "TensorFlow Library: <TF version>" on stdout, exit 0. The release
+        # this stand-in claims is TFS_STANDIN_VERSION (a build suffix as release builds print)
+        release = os.environ.get("TFS_STANDIN_VERSION", "2.18.0")
+        sys.stdout.write(
+            f"TensorFlow ModelServer: {release}-rc0+dev.sha.standin\n"
+            f"TensorFlow Library: {release}\n"
+        )
         return 0
     stop = threading.Event()
 

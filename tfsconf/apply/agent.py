@@ -6,15 +6,19 @@ own interpreter is sure to have.
 Requests: {"action": "phases" | "reload" | "wait" | "smoke", "address", "port", ...}
 - phases: [{"models_config", "expect"}]: each pushed in turn, waiting for its versions
 - reload: "models_config"
-- wait: "expect" {model: [versions] | null} or "models_config" to derive it from
+- wait: "expect" {model: [versions] | null} or "models_config" to derive it from; "settle"
+  seconds first (a config poll that has not read the new models.config yet)
 - smoke: [{"model", "version", "warmup"}]
-Exit 0 with a JSON result on stdout, or 1 with the reason on stderr.
+Exit 0 with a JSON result on stdout, or 1 with the reason on stderr, or 75 when a reload
+outlived its deadline while TF Serving was still loading (the revert then restarts that
+server instead of sending a reload that would queue behind the load).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,8 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
     endpoint = serving.Endpoint(str(request["address"]), int(request["port"]))
     timeout = float(request.get("timeout", 300))
-    deadline = min(timeout, 120.0)
+    # derived from the server's settings by work.py (serving.reload_deadline)
+    deadline = float(request.get("deadline", timeout))
     action = request["action"]
     if action == "phases":
         for phase in request["phases"]:
@@ -38,6 +43,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         serving.reload(endpoint, request["models_config"], deadline=deadline)
         return {"changed": True}
     if action == "wait":
+        time.sleep(float(request.get("settle", 0)))
         expect = request.get("expect")
         if not expect:
             expect = serving.expectations(request["models_config"])
@@ -60,10 +66,19 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     raise UserError(f"unknown action {action!r}")
 
 
+STILL_LOADING = 75
+"""Exit status of a reload that outlived its deadline (sysexits EX_TEMPFAIL)."""
+
+
 def main() -> int:
+    from tfsconf.apply.serving import ReloadStillLoading
+
     try:
         request = json.loads(sys.stdin.read())
         result = handle(request)
+    except ReloadStillLoading as exc:
+        print(str(exc), file=sys.stderr)
+        return STILL_LOADING
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -15,8 +15,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tfsconf.apply.batching import placements
 from tfsconf.apply.record import HostRecord, now, operator
-from tfsconf.apply.work import _grpc_port_of, _policy_expect
+from tfsconf.apply.work import (
+    _policy_expect,
+    config_poll_seconds_of,
+    grpc_port_of,
+    reload_deadline_of,
+)
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -111,8 +117,10 @@ def rollback_work(
     new_models = {
         m: list(v.get("versions", [])) for m, v in (target.data.get("models") or {}).items()
     }
+    timeout = health_timeout or group.rollout.health_timeout_seconds
     activations: list[dict[str, Any]] = []
-    for name in sorted(set(old) | set(new)):
+    # servers the target release lacks stop first: their ports may go to another server
+    for name in sorted(set(old) | set(new), key=lambda n: (n in new, n)):
         before, after = old.get(name), new.get(name)
         if before == after:
             continue
@@ -144,7 +152,9 @@ def rollback_work(
                 "server": name,
                 "kind": kind,
                 "address": address,
-                "grpc_port": _grpc_port_of(flags) or 0,
+                "grpc_port": grpc_port_of(flags, name),
+                "reload_deadline": reload_deadline_of(flags, timeout),
+                "config_poll_seconds": config_poll_seconds_of(flags),
                 "unit": f"tfserving-{name}.service",
                 "phases": phases,
                 "expect": _policy_expect(new_config, new_models) if new_config else {},
@@ -185,6 +195,18 @@ def rollback_work(
         "removed_servers": sorted(set(old) - set(new)),
         "syncs": [],
         "sync": {"retries": 0, "bwlimit": 0},
+        "batching": placements(
+            target.files,
+            target.data.get("models") or {},
+            current.files,
+            current.data.get("models") or {},
+        ),
+        "batching_revert": placements(
+            current.files,
+            current.data.get("models") or {},
+            target.files,
+            target.data.get("models") or {},
+        ),
         "images": [
             {
                 "name": name,
@@ -197,5 +219,5 @@ def rollback_work(
         "activations": activations,
         "record": record_doc,
         "keep_releases": group.rollout.keep_releases,
-        "timeout": health_timeout or group.rollout.health_timeout_seconds,
+        "timeout": timeout,
     }

@@ -39,6 +39,44 @@ class ServingError(UserError):
     """TF Serving refused, failed or did not answer in time."""
 
 
+class ReloadStillLoading(ServingError):
+    """HandleReloadConfigRequest outlived its deadline: TF Serving is still loading what it
+    asked for (ServerCore::ReloadConfig holds its config lock until the new models are
+    AVAILABLE), so another reload sent now would only queue behind that load."""
+
+
+# main.cc defaults, used when the spec leaves a setting to TF Serving
+DEFAULT_FILE_SYSTEM_POLL_WAIT_SECONDS = 1
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_MICROS = 60_000_000
+
+
+def reload_deadline(
+    *,
+    file_system_poll_wait_seconds: int | None,
+    max_num_load_retries: int | None,
+    load_retry_interval_micros: int | None,
+    load_allowance: float,
+) -> float:
+    """Seconds a reload that adds a model may block: HandleReloadConfigRequest returns once
+    the new model is AVAILABLE (server_core.cc ReloadConfig -> WaitUntilModelsAvailable),
+    which takes the next disk poll (file_system_storage_path_source.cc), the load and its
+    warmup (`load_allowance`: the rollout's health timeout), and every retry of a failed
+    load (loader_harness.cc: max_num_load_retries x load_retry_interval_micros)."""
+    poll = (
+        DEFAULT_FILE_SYSTEM_POLL_WAIT_SECONDS
+        if file_system_poll_wait_seconds is None
+        else file_system_poll_wait_seconds
+    )
+    retries = DEFAULT_MAX_NUM_LOAD_RETRIES if max_num_load_retries is None else max_num_load_retries
+    interval = (
+        DEFAULT_LOAD_RETRY_INTERVAL_MICROS
+        if load_retry_interval_micros is None
+        else load_retry_interval_micros
+    )
+    return float(poll) + load_allowance + retries * interval / 1e6
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     address: str
@@ -97,6 +135,11 @@ def reload(endpoint: Endpoint, models_config: str, *, deadline: float = 60.0) ->
         try:
             response = stub.HandleReloadConfigRequest(request, timeout=deadline)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ReloadStillLoading(
+                    f"{endpoint}: HandleReloadConfigRequest still loading after its "
+                    f"{deadline:.0f} s deadline"
+                ) from exc
             raise ServingError(
                 f"{endpoint}: HandleReloadConfigRequest failed: {exc.code().name}: {exc.details()}"
             ) from exc

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfsconf.apply.batching import per_model_files, placements
 from tfsconf.apply.record import HostRecord, now, operator, release_id
 from tfsconf.errors import UserError
 from tfsconf.plan.model import HostPlan, Plan
@@ -27,6 +28,8 @@ from tfsconf.resolve import model as r
 from tfsconf.secrets import read_env_secret
 
 RECORD_KIND = "apply"
+HTTP_VERSION_INDEX = ".tfsconf-versions.json"
+"""What an http source under a latest/all policy serves at <url>/ to list its versions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +47,43 @@ def host_files(bundle_files: Mapping[str, bytes], host: str) -> dict[str, bytes]
     return {p[len(prefix) :]: d for p, d in bundle_files.items() if p.startswith(prefix)}
 
 
-def _grpc_port_of(flags: str | None) -> int | None:
-    match = re.search(r"^--port=(\d+)$", flags or "", re.MULTILINE)
-    return int(match.group(1)) if match else None
+TFSERVING_DEFAULT_GRPC_PORT = 8500
+"""main.cc: --port defaults to 8500."""
+
+
+def grpc_port_of(flags: str | None, server: str) -> int:
+    """The gRPC port a server listens on, from its recorded server.flags (a revert and a
+    rollback wait on it, so a missing record is an error, never port 0)."""
+    if flags is None:
+        raise UserError(
+            f"server {server}: the host's record holds no server.flags, so the port to "
+            "wait on is unknown"
+        )
+    match = re.search(r"^--port=(\d+)$", flags, re.MULTILINE)
+    return int(match.group(1)) if match else TFSERVING_DEFAULT_GRPC_PORT
+
+
+def reload_deadline_of(flags: str | None, load_allowance: float) -> float:
+    """The reload deadline of a server, from the flags it runs with (serving.reload_deadline)."""
+    from tfsconf.apply.serving import reload_deadline
+
+    values = dict(re.findall(r"^--([a-z_]+)=(\d+)$", flags or "", re.MULTILINE))
+
+    def number(name: str) -> int | None:
+        return int(values[name]) if name in values else None
+
+    return reload_deadline(
+        file_system_poll_wait_seconds=number("file_system_poll_wait_seconds"),
+        max_num_load_retries=number("max_num_load_retries"),
+        load_retry_interval_micros=number("load_retry_interval_micros"),
+        load_allowance=load_allowance,
+    )
+
+
+def config_poll_seconds_of(flags: str | None) -> int:
+    """--model_config_file_poll_wait_seconds (0: reloads are RPCs sent by apply)."""
+    match = re.search(r"^--model_config_file_poll_wait_seconds=(\d+)$", flags or "", re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 class _SameOriginAuth(urllib.request.HTTPRedirectHandler):
@@ -119,11 +156,28 @@ class SourceVersions:
                 listing = json.loads(response.read())
             names = [s["pathSuffix"] for s in listing["FileStatuses"]["FileStatus"]]
         else:
-            raise UserError(
-                f"{source.location}: an http source cannot be listed: give the model a "
-                "specific version policy, or use a local or webhdfs source"
-            )
+            return self._http_index(source)
         return sorted(int(n) for n in names if n.isdigit())
+
+    def _http_index(self, source: r.Source) -> list[int]:
+        """An http source lists its versions in an index it serves beside them:
+        `<url>/.tfsconf-versions.json` = {"versions": [positive integers]} (other keys are
+        ignored), since plain HTTP has no directory listing."""
+        url = source.location.rstrip("/") + "/" + HTTP_VERSION_INDEX
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
+                document = json.loads(response.read(1 << 20))
+        except (OSError, ValueError) as exc:
+            raise UserError(
+                f"cannot list the versions of {source.location}: {url}: {exc} (an http source "
+                f'under a latest/all policy serves {HTTP_VERSION_INDEX}: {{"versions": [...]}})'
+            ) from exc
+        versions = document.get("versions") if isinstance(document, dict) else None
+        if not isinstance(versions, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in versions
+        ):
+            raise UserError(f'{url}: expected {{"versions": [positive integers]}}')
+        return sorted(set(versions))
 
     def saved_model_dir(self, source: r.Source, version: int, scratch: Path) -> Path:
         """A directory holding the version's saved_model.pb (the source's own for local)."""
@@ -289,6 +343,7 @@ class WorkBuilder:
                 models_by_name.setdefault(model.name, model)
         syncs: list[dict[str, Any]] = []
         synced: dict[str, list[int]] = {}
+        batching_files = per_model_files(own)
         for action in hp.actions:
             if action.kind != "sync" or action.model is None:
                 continue
@@ -309,14 +364,22 @@ class WorkBuilder:
                         },
                         "auth": self._auth(model),
                         "warmup": str(warmup) if warmup else None,
+                        "batching": batching_files.get(model.name),
                         "bytes": self.sources.size(model.source, version),
                     }
                 )
         resolved = {name: self._resolve(m) for name, m in models_by_name.items()}
+        models_record = {
+            name: {"base_path": m.base_path, "versions": resolved[name]}
+            for name, m in sorted(models_by_name.items())
+        }
+        published_now = {(str(s["base_path"]), int(s["version"])) for s in syncs}
 
         activations: list[dict[str, Any]] = []
         planned = {sp.name: sp for sp in hp.servers}
-        for name in [*desired, *removed]:
+        timeout = self.options.health_timeout or group.rollout.health_timeout_seconds
+        # removed servers first: their ports and GPU memory may go to a new server
+        for name in [*removed, *desired]:
             sp = planned.get(name)
             srv = desired.get(name)
             touches_models = srv is not None and any(m.name in synced for m in srv.models)
@@ -332,13 +395,19 @@ class WorkBuilder:
                 "expect": _policy_expect(old_config, previous_resolved) if old_config else {},
             }
             if srv is None:  # removed: its old port, for a revert
-                port = _grpc_port_of(previous_files.get(f"{name}/srv.flags")) or 0
+                port = grpc_port_of(previous_files.get(f"{name}/server.flags"), name)
                 activations.append(
                     {
                         "server": name,
                         "kind": "remove",
                         "address": host.address,
                         "grpc_port": port,
+                        "reload_deadline": reload_deadline_of(
+                            previous_files.get(f"{name}/server.flags"), timeout
+                        ),
+                        "config_poll_seconds": config_poll_seconds_of(
+                            previous_files.get(f"{name}/server.flags")
+                        ),
                         "unit": f"tfserving-{name}.service",
                         "phases": [],
                         "expect": {},
@@ -375,6 +444,8 @@ class WorkBuilder:
                     "kind": kind,
                     "address": host.address,
                     "grpc_port": srv.grpc_port,
+                    "reload_deadline": reload_deadline_of(stage[name].get("server.flags"), timeout),
+                    "config_poll_seconds": config_poll_seconds_of(stage[name].get("server.flags")),
                     "unit": f"tfserving-{name}.service",
                     "phases": phases,
                     "expect": _policy_expect(final, resolved),
@@ -404,10 +475,7 @@ class WorkBuilder:
                 name: self.files[f"images/{name}/Dockerfile"].decode() for name in images
             },
             "files": {rel: data.decode() for rel, data in sorted(own.items())},
-            "models": {
-                name: {"base_path": m.base_path, "versions": resolved[name]}
-                for name, m in sorted(models_by_name.items())
-            },
+            "models": models_record,
         }
         env_images = {i.name: i for i in self.env.images}
         return {
@@ -419,12 +487,26 @@ class WorkBuilder:
             "base_paths": sorted({m.base_path for m in models_by_name.values()}),
             "need_bytes": sum(int(s["bytes"]) for s in syncs),
             "gpus": sorted({s.gpu for s in host.servers if s.gpu is not None}),
+            # native/process runtimes run the host's own binary and allocator: preflight
+            # checks both (in an image the Dockerfile checks them at build time)
+            "preload": sorted(
+                {
+                    lib
+                    for s in host.servers
+                    if s.runtime != "docker" and (lib := self.env.image(s.image).allocator_library)
+                }
+            ),
+            "tfserving_version": self.env.tfserving_version,
             "stage": stage,
             "targets": targets,
             "rollback_targets": rollback_targets,
             "removed_servers": removed,
             "syncs": syncs,
             "sync": {"retries": self.options.sync_retries, "bwlimit": self.options.sync_bwlimit},
+            "batching": placements(
+                own, models_record, previous_files, previous_models, published_now
+            ),
+            "batching_revert": placements(previous_files, previous_models, own, models_record),
             "images": [
                 {
                     "name": name,
@@ -437,7 +519,7 @@ class WorkBuilder:
             "activations": activations,
             "record": record_doc,
             "keep_releases": group.rollout.keep_releases,
-            "timeout": self.options.health_timeout or group.rollout.health_timeout_seconds,
+            "timeout": timeout,
         }
 
 

@@ -42,8 +42,10 @@ def _models_config(
 
 def _batching(server: r.Server, env: r.Environment, refs: Mapping[str, str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
-    if server.settings.batching is not None:
-        out["batching_parameters.txt"] = protos.render_batching(server.settings.batching, env)
+    # a per-model server still needs the global file: its thread pool comes only from there
+    common = server.settings.batching or server.settings.batching_thread_pool
+    if common is not None:
+        out["batching_parameters.txt"] = protos.render_batching(common, env)
     for model in server.models:
         if model.batching is not None:
             # placed by apply into every version as <version>/batching_params.pbtxt

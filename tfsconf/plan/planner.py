@@ -180,7 +180,10 @@ def _restart_reasons(name: str, old: bytes | None, new: bytes | None) -> list[st
     if name.startswith("models/") and name.endswith("/batching_params.pbtxt"):
         model = name.split("/")[1]
         return _batching_reasons(
-            f"per-model batching of {model} (read when a version loads)", old, new
+            f"per-model batching of {model} (written into each of its versions; a loaded "
+            "version reads it only when it loads again)",
+            old,
+            new,
         )
     if name == MONITORING:
         if old is None:
@@ -320,6 +323,7 @@ class _Planner:
                     phases, phase_counts = configs.phases(
                         old_files[MODELS_CONFIG], new_files[MODELS_CONFIG], address
                     )
+                    self._refuse_phases_under_poll(address, new_files.get(FLAGS), phases)
                 else:
                     reasons.append("models.config changed (loaded at start)")
         self._model_changes(address, old_entries, new_entries, phase_counts, activation)
@@ -368,11 +372,34 @@ class _Planner:
             text += f", image {new.image_ref}"
         return text
 
+    @staticmethod
+    def _refuse_phases_under_poll(
+        address: str, flags: bytes | None, phases: tuple[Phase, ...]
+    ) -> None:
+        """Under model_config_reload: poll apply sends no reload RPC (a poll would undo it:
+        server_core.cc re-reads the file every model_config_file_poll_wait_seconds), and the
+        server only ever reads the release's final models.config, so the intermediate
+        configs of a phased label move cannot be pushed one after another."""
+        seconds = _flags(flags).get("model_config_file_poll_wait_seconds", "0")
+        if not phases or seconds in ("", "0"):
+            return
+        moves = "; ".join(step for phase in phases[:1] for step in phase.steps)
+        raise UserError(
+            f"{address}: model_config_reload is poll, and this change moves a version label "
+            f"onto a version that is not loaded yet ({moves}): TF Serving refuses a label on a "
+            "version that is not AVAILABLE, and the config poll can only apply the final "
+            "models.config. Apply it in two changes: first add the version (keep the label), "
+            "then, once it is loaded, move the label; or use model_config_reload: rpc"
+        )
+
     def _reload_reason(self, host: str, name: str) -> str:
         server = self._env_server(host, name)
         if server is not None and server.settings.model_config_reload == "poll":
             seconds = server.settings.model_config_file_poll_wait_seconds
-            return f"models.config changed: picked up by the config poll within {seconds} s"
+            return (
+                f"models.config changed: picked up by the config poll within {seconds} s "
+                "(no reload RPC: apply waits for the poll)"
+            )
         return "models.config changed: reloaded through ModelService/HandleReloadConfigRequest"
 
     def _model_changes(

@@ -109,6 +109,9 @@ class ServerSettings(NamedTuple):
     num_tflite_pools: int | None = None
     num_tflite_interpreters_per_pool: int | None = None
     enable_serialization_as_tensor_content: bool | None = None
+    batching_thread_pool: Batching | None = None
+    """Per-model servers: num_batch_threads and thread_pool_name, which TF Serving takes
+    from --batching_parameters_file only (a version's own file sets its queue only)."""
     origins: Mapping[str, Path] = NO_ORIGINS
 
     def origin(self, name: str, fallback: Path) -> Path:

@@ -76,6 +76,11 @@ def _server_settings(values: dict[str, object], origins: dict[str, Path]) -> r.S
     enabled = bool(batching_values.get("enabled", bool(batching_values)))
     per_model = bool(batching_values.get("per_model", False)) and enabled
     batching = _batching(batching_values) if enabled and not per_model else None
+    pool = {
+        k: batching_values[k]
+        for k in ("num_batch_threads", "thread_pool_name")
+        if per_model and batching_values.get(k) is not None
+    }
     flat = {
         k: v
         for k, v in values.items()
@@ -95,6 +100,7 @@ def _server_settings(values: dict[str, object], origins: dict[str, Path]) -> r.S
         batching_enabled=enabled,
         batching_per_model=per_model,
         batching=batching,
+        batching_thread_pool=_batching(pool) if pool else None,
         origins=origins,
         **cast(dict[str, Any], flat),
     )

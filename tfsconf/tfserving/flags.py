@@ -63,7 +63,7 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
     optional("file_system_poll_wait_seconds")
     if s.batching_enabled:
         flags.append(Flag("enable_batching", "true", s.origin("batching.enabled", sp)))
-        if s.batching is not None:
+        if s.batching is not None or s.batching_thread_pool is not None:
             flags.append(
                 Flag(
                     "batching_parameters_file",
