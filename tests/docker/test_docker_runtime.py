@@ -237,3 +237,47 @@ def test_1_first_deploy_builds_the_image_and_preloads_jemalloc(fleet: DockerScen
         (server,) = host["servers"]
         assert server["container"]["image"] == image
         assert server["container"]["running"] is True
+
+
+def test_2_version_bump_hot_reloads_in_the_same_container(fleet: DockerScenario) -> None:
+    before = {h: fleet.container_id(h) for h in HOSTS}
+    fleet.write_spec([2])
+    with LoadClient(fleet) as load:
+        _apply(fleet)
+    assert {h: fleet.container_id(h) for h in HOSTS} == before
+    assert all(fleet.states(h).get(2) == "AVAILABLE" for h in HOSTS)  # 1 may show END
+    assert sum(load.sent.values()) > 30, load.sent
+    assert load.failures == {h: [] for h in HOSTS}
+
+
+def test_3_batching_change_restarts_each_container_quickly(fleet: DockerScenario) -> None:
+    before = {h: fleet.container_id(h) for h in HOSTS}
+    fleet.write_spec([2], batching=BATCHING)
+    _apply(fleet)
+    assert "restart" in fleet.last_stderr  # the plan's cost wording
+    for host in HOSTS:
+        assert fleet.container_id(host) != before[host]
+        events = fleet.docker_bed.unit_events(host, UNIT)
+        stops = [e for e in events if e["event"] == "stopped"]
+        assert stops, events
+        seconds = stops[-1]["seconds"]
+        print(f"{host}: old container stopped in {seconds:.2f} s (docker stop, --init)")
+        assert seconds < STOP_LIMIT_SECONDS, (host, seconds)
+        assert not [e for e in events if e["event"] == "killed"]
+        assert fleet.states(host).get(2) == "AVAILABLE"
+
+
+def test_4_image_change_rebuilds_then_restarts_with_the_new_environment(
+    fleet: DockerScenario,
+) -> None:
+    old_image = fleet.expected_image()
+    fleet.allocator = fleet.jemalloc(SECOND_CONF)
+    fleet.write_spec([2], batching=BATCHING)
+    _apply(fleet)
+    assert "rebuild" in fleet.last_stderr
+    image = fleet.expected_image()
+    assert image != old_image
+    for host in HOSTS:
+        assert fleet.inspect(host, "{{.Config.Image}}") == image
+        assert fleet.server_environ(host)["MALLOC_CONF"] == SECOND_CONF
+        assert JEMALLOC in fleet.server_maps(host)
