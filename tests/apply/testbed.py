@@ -299,6 +299,7 @@ class TestBed:
                     host = TestHost(f"h{i}", f"{NET_PREFIX}.{octet}.2", root, netns)
                     bed.hosts.append(host)
                     _make_netns(host, octet)
+            bed._prepare_hosts()
             bed._start_sshds()
         except BaseException:
             bed.close()
@@ -310,6 +311,14 @@ class TestBed:
         wrapper = self.bin_dir / "tensorflow_model_server"
         wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDIN} "$@"\n')
         wrapper.chmod(0o755)
+
+    def _prepare_hosts(self) -> None:
+        """Runs after the namespaces exist and before sshd starts (a hook for subclasses)."""
+
+    def enter(self, host: TestHost) -> list[str]:
+        """The command prefix that runs a program in the host's namespaces."""
+        assert host.netns is not None
+        return ["nsenter", f"--net={NETNS_DIR / host.netns}"]
 
     def _start_sshds(self) -> None:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -329,10 +338,10 @@ class TestBed:
             config = sshd_dir / "sshd_config"
             config.write_text(_sshd_config(host, sshd_dir, authorized_keys))
             log = sshd_dir / "sshd.log"
-            argv = [f"--net={NETNS_DIR / host.netns}", SSHD, "-D", "-f", str(config)]
+            argv = [*self.enter(host), SSHD, "-D", "-f", str(config), "-E", str(log)]
             self._sshds.append(
                 subprocess.Popen(
-                    ["nsenter", *argv, "-E", str(log)],
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -383,7 +392,7 @@ class TestBed:
     ) -> subprocess.CompletedProcess[str]:
         """Run argv on the host: inside its network namespace, or plainly in local mode."""
         target = self.host(host) if isinstance(host, str) else host
-        prefix = ["nsenter", f"--net={NETNS_DIR / target.netns}"] if target.netns else []
+        prefix = self.enter(target) if target.netns else []
         return subprocess.run(
             [*prefix, *argv], capture_output=True, text=True, check=False, timeout=timeout
         )
@@ -393,7 +402,7 @@ class TestBed:
         if self._closed:
             return
         self._closed = True
-        errors = []
+        errors = self._close_hosts()
         for host in self.hosts:
             try:
                 if host.netns:
@@ -408,6 +417,10 @@ class TestBed:
                 sshd.wait(timeout=KILL_SECONDS)
         if errors:
             raise TestBedError("; ".join(errors))
+
+    def _close_hosts(self) -> list[str]:
+        """Runs first on close (a hook for subclasses); returns error messages."""
+        return []
 
     def __enter__(self) -> TestBed:
         return self

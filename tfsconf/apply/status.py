@@ -11,9 +11,11 @@ from tfsconf.plan.model import Plan
 def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
     import grpc
 
+    from tfsconf.apply.containers import container_states
     from tfsconf.apply.serving import Endpoint, expectations, model_status
 
     env = context.loaded.resolved
+    containers = container_states(env, context.inventory)
     records = context.source.records
     drift = {hp.name: hp.summary() for hp in plan.hosts}
     hosts = []
@@ -40,7 +42,16 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
                 models.append(
                     {"model": model, "expected": wanted, "states": states, "ok": ok, "error": error}
                 )
-            servers.append({"server": server.name, "grpc_port": server.grpc_port, "models": models})
+            entry: dict[str, Any] = {
+                "server": server.name,
+                "grpc_port": server.grpc_port,
+                "models": models,
+            }
+            if host.runtime == "docker" and host.name in containers:
+                found = containers[host.name].get(server.name)
+                entry["container"] = found.as_json() if found else None
+                healthy = healthy and found is not None and found.running
+            servers.append(entry)
         hosts.append(
             {
                 "host": host.name,
@@ -70,6 +81,16 @@ def render_status(result: dict[str, Any]) -> str:
         if host["drift"]:
             lines.append(f"  drift: {host['drift']}")
         for server in host["servers"]:
+            if "container" in server:
+                found = server["container"]
+                if found is None:
+                    lines.append(f"  {server['server']}: NO CONTAINER")
+                else:
+                    since = f"running since {found['started_at']}"
+                    lines.append(
+                        f"  {server['server']}: container {found['name']} image {found['image']} "
+                        + (since if found["running"] else "NOT RUNNING")
+                    )
             for model in server["models"]:
                 states = ", ".join(f"v{v} {s}" for v, s in model["states"].items()) or (
                     model["error"] or "not served"
