@@ -442,7 +442,7 @@ def _warmup_spec(directory: Path, samples: str) -> Path:
 def _samples_diagnostic(spec: Path, root: Path | None = None) -> str:
     with pytest.raises(SpecError) as raised:
         load_environment(spec, root=root)
-    [diagnostic] = raised.value.diagnostics
+    [diagnostic] = [d for d in raised.value.diagnostics if d.severity == "error"]
     rendered = diagnostic.render()
     assert rendered.startswith(f"{spec}:16:23: error: models[0].warmup.samples: "), rendered
     return rendered
