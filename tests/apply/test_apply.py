@@ -181,12 +181,16 @@ def test_unreachable_host_stops_apply_in_preflight(scenario: Scenario) -> None:
 def test_concurrent_apply_is_refused_by_the_lock(scenario: Scenario) -> None:
     deploy(scenario, [1])
     lock = scenario.root("h2") / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "lock"
-    lock.write_text('{"owner": "alice@ops", "run_id": "other", "since": "2026-11-22T00:00:00Z"}\n')
+    # a dead run's lock: its heartbeat stopped long ago
+    lock.write_text(
+        '{"owner": {"operator": "alice@ops"}, "run_id": "other", "since": "2026-11-22T00:00:00Z",'
+        ' "renewed_at": 0}\n'
+    )
     scenario.write_spec([2])
     proc, report = scenario.apply()
     assert proc.returncode == 1
     hosts = by_host(report)
-    assert hosts["h2"]["status"] == "preflight-failed"
+    assert hosts["h2"]["status"] == "locked"
     assert "locked by alice@ops" in hosts["h2"]["error"]
     assert all(scenario.version_dirs(h) == ["1"] for h in HOSTS)
     assert lock.exists()  # another run's lock is never released by this one

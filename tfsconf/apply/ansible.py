@@ -101,6 +101,7 @@ def run(
     progress: Progress | None = None,
     forks: int = 10,
     keep_dir: Path | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> and return what happened per host; never raises for a
     failed host (the caller decides), only for a run that could not start."""
@@ -125,6 +126,7 @@ def run(
             return True
 
         # variables in a file: a command line has a 128 KiB limit per argument and shows in ps
+        _write_guard(data_dir)
         variables = data_dir / "vars.json"
         variables.write_text(json.dumps(dict(extravars)))
         variables.chmod(0o600)
@@ -142,8 +144,17 @@ def run(
             event_handler=on_event,
             # own control sockets: a connection reused from another run would skip the host
             # key check of this one
-            envvars={**_environment(), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp")},
+            envvars={
+                **_environment(),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+                "TFSCONF_CONTROLLER_PID": str(os.getpid()),
+                # ansible-playbook under a guard that dies with this process (below)
+                "PATH": os.pathsep.join([str(data_dir / "bin"), _environment()["PATH"]]),
+            },
             settings={"suppress_ansible_output": True},
+            # never ansible-runner's own SIGINT/SIGTERM handler (it kills the playbook in the
+            # middle of a task): the caller decides what a signal does
+            cancel_callback=cancel or _never,
         )
         result.status = str(runner.status)
         result.rc = int(runner.rc if runner.rc is not None else -1)
@@ -173,6 +184,74 @@ def run(
                 ignore=shutil.ignore_patterns("cp"),
             )
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+_GUARD = """#!{python}
+# ansible-playbook for one tfsconf run: it runs as a child of this guard, and when the
+# tfsconf process that started it dies (even by SIGKILL, through PR_SET_PDEATHSIG) the
+# guard kills the playbook's whole process group and removes the run's private directory.
+import ctypes, os, shutil, signal, subprocess, sys
+
+CONTROLLER, DATA, REAL = {controller}, {data!r}, {real!r}
+
+
+def members():
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                with open("/proc/%s/stat" % name) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == me:  # process group: the guard leads it
+                out.append(int(name))
+    return out
+
+
+def stop(signum, frame):
+    for _ in range(50):
+        found = members()
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if os.getppid() != CONTROLLER:
+        shutil.rmtree(DATA, ignore_errors=True)
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, stop)
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != CONTROLLER:
+    stop(signal.SIGTERM, None)
+child = subprocess.Popen([REAL, *sys.argv[1:]])
+code = child.wait()
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _write_guard(data_dir: Path) -> None:
+    """data_dir/bin/ansible-playbook: the real one under a guard that never outlives this
+    process (a killed tfsconf must not leave a playbook changing hosts behind it)."""
+    guard = data_dir / "bin" / "ansible-playbook"
+    guard.parent.mkdir()
+    guard.write_text(
+        _GUARD.format(
+            python=sys.executable,
+            controller=os.getpid(),
+            data=str(data_dir),
+            real=_ansible_playbook(),
+        )
+    )
+    guard.chmod(0o700)
+
+
+def _never() -> bool:
+    return False
 
 
 def _tail(data_dir: Path) -> str:

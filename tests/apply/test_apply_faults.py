@@ -1,0 +1,373 @@
+"""apply under operator faults, on the test bed (one connection mode each: they are slow):
+a plan overtaken while its prompt waits, locks of live and dead runs, concurrent applies,
+signals, the smoke gate, hand edits, free space, and the causes a report names."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .scenario import CONFIG_ROOT, TFSCONF, Scenario
+from .test_apply import HOSTS, by_host, deploy, states
+
+pytestmark = pytest.mark.slow
+
+
+def lock_path(scenario: Scenario, host: str) -> Path:
+    return scenario.root(host) / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "lock"
+
+
+def spec_copy(scenario: Scenario, name: str) -> Path:
+    target = scenario.spec_path.with_name(name)
+    shutil.copy(scenario.spec_path, target)
+    return target
+
+
+class Background:
+    """`tfsconf <args>` started in the background, its stderr collected as it comes; with
+    a terminal on stdin, so that apply asks its question."""
+
+    def __init__(self, scenario: Scenario, *args: str, tty: bool = False) -> None:
+        self.master = self.slave = -1
+        stdin: Any = subprocess.DEVNULL
+        if tty:
+            self.master, self.slave = pty.openpty()
+            stdin = self.slave
+        self.proc = subprocess.Popen(
+            [*TFSCONF, *args],
+            cwd=scenario.workdir,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.stderr = ""
+        self.stdout = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()  # raw reads: a prompt has no newline
+        while chunk := os.read(fd, 65536):
+            self.stderr += chunk.decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            assert self.proc.poll() is None or text in self.stderr, self.stderr[-3000:]
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.stderr[-3000:]}"
+            time.sleep(0.1)
+
+    def answer(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def finish(self, timeout: float = 300) -> int:
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout.read()
+        rc = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        return rc
+
+
+def host_args(scenario: Scenario) -> list[str]:
+    return ["--host-vars", str(scenario.host_vars_path)]
+
+
+# --- 1. a plan that goes stale while its prompt waits ---------------------------------
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_plan_overtaken_while_the_prompt_waits_is_refused(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    scenario.write_spec([2])
+    spec_b = spec_copy(scenario, "b.yaml")
+    b = Background(scenario, "apply", str(spec_b), *host_args(scenario), tty=True)
+    b.wait_for("Apply this plan? [y/N]")
+    # meanwhile apply A runs to completion
+    report_a = deploy(scenario, [3])
+    assert {h["status"] for h in report_a["hosts"]} == {"applied"}
+    releases = {h: scenario.current_release(h) for h in HOSTS}
+    b.answer("y\n")
+    rc = b.finish()
+    assert rc == 1, b.stderr[-3000:]
+    assert "stale plan" in b.stderr
+    for host in HOSTS:  # nothing of B's plan happened
+        assert scenario.current_release(host) == releases[host]
+        assert scenario.record(host)["release"] == releases[host]  # type: ignore[index]
+        assert scenario.version_dirs(host) == ["1", "3"]
+        assert states(scenario, host).get(3) == "AVAILABLE"
+        assert not lock_path(scenario, host).exists()
+
+
+# --- 2. --break-lock while the owner is alive -----------------------------------------
+
+
+def write_lock(scenario: Scenario, host: str, **fields: Any) -> None:
+    doc = {
+        "run_id": "other",
+        "owner": {"operator": "alice@ops", "controller": "ctl-9", "pid": 4242, "pid_start": "1"},
+        "since": "2026-11-22T00:00:00Z",
+        "renewed_at": time.time(),
+        "lease_seconds": 90,
+        **fields,
+    }
+    lock_path(scenario, host).write_text(json.dumps(doc) + "\n")
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_break_lock_refuses_a_live_owner(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    # a running apply of this machine: slow, its version 2 never loads on h1
+    scenario.publish(2, fail_on=("h1",))
+    scenario.write_spec([2], health_timeout=12)
+    a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
+    a.wait_for("health gate")
+    live = json.loads(lock_path(scenario, "h1").read_text())
+    assert live["owner"]["pid"] == a.proc.pid
+    assert live["owner"]["pid_start"] and live["owner"]["controller"]
+    assert isinstance(live["renewed_at"], float)
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 1
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "locked"
+    assert "locked by a live apply" in hosts["h1"]["error"]
+    assert f"pid {a.proc.pid} on" in hosts["h1"]["error"]
+    assert "--force-break-lock" in hosts["h1"]["error"]
+    assert report["stage"] == "lock"
+    assert a.finish() == 1  # the live apply was not disturbed: it rolled h1 back itself
+    assert "h1" in a.stderr and "version 2 failed to load" in a.stderr
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+
+    # another controller's lock, renewed a moment ago: alive by its lease
+    write_lock(scenario, "h3")
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 1
+    assert "alice@ops (run other, pid 4242 on ctl-9" in by_host(report)["h3"]["error"]
+    assert all(scenario.version_dirs(h) == ["1"] for h in ("h2", "h3"))
+    # its lease ran out: dead, --break-lock takes it over
+    write_lock(scenario, "h3", renewed_at=time.time() - 600)
+    scenario.write_spec([3])
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "h3: took over the lock of alice@ops (run other" in proc.stderr
+    # alive by its lease, but the operator knows better
+    write_lock(scenario, "h2")
+    scenario.write_spec([4])
+    proc, report = scenario.apply("--force-break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "h2: took over the lock of alice@ops (run other" in proc.stderr
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+
+
+# --- 3. a dead run's locks are cleared everywhere -------------------------------------
+
+
+def playbooks_of(pid: int) -> list[int]:
+    """ansible-playbook processes (and their guards) started by the process `pid`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{name}/environ").read_bytes()
+        except OSError:
+            continue
+        if any(part.endswith(b"ansible-playbook") for part in cmdline[:2]) and (
+            f"TFSCONF_CONTROLLER_PID={pid}\0".encode() in environ
+        ):
+            found.append(int(name))
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not zombie(p)]
+    return alive
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_killed_run_between_hosts_leaves_no_lock_after_break_lock(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    first = scenario.current_release("h1")
+    scenario.write_spec([2])
+    a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
+    deadline = time.monotonic() + 120
+    while scenario.current_release("h1") == first:  # h1 done, h2 next: kill it there
+        assert time.monotonic() < deadline and a.proc.poll() is None, a.stderr[-3000:]
+        time.sleep(0.05)
+    a.wait_for("[h2] stage the release")
+    playbooks = playbooks_of(a.proc.pid)
+    assert playbooks, "no ansible-playbook found for the running apply"
+    a.proc.kill()
+    a.finish()
+    # 5: a killed controller does not leave its playbook running
+    assert wait_gone(playbooks) == []
+    assert all(lock_path(scenario, h).exists() for h in HOSTS)
+    proc, _report = scenario.apply()
+    assert proc.returncode == 1 and "--break-lock" in proc.stdout + proc.stderr
+
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "unchanged"
+    assert {hosts["h2"]["status"], hosts["h3"]["status"]} == {"applied"}
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    report = deploy(scenario, [3])  # the next change goes through on every host
+    assert {h["status"] for h in report["hosts"]} == {"applied"}
+
+
+# --- 4. of two concurrent applies exactly one proceeds --------------------------------
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_two_concurrent_lockers_exactly_one_wins_20_rounds(scenario: Scenario) -> None:
+    """Each round, two runs lock the environment at the same moment (what apply does
+    first, after its prompt): one holds every host, the other none."""
+    from tfsconf import api
+    from tfsconf.apply.lock import HostLocks, LockRefused
+
+    scenario.write_spec([1])
+    context = api.live_context(scenario.spec_path, host_vars=scenario.host_vars_path)
+    env = context.loaded.resolved
+    outcomes = []
+
+    def run(name: str, round_no: int, barrier: threading.Barrier, results: dict[str, Any]) -> None:
+        locks = HostLocks(env, context.inventory, f"r{round_no}-{name}")
+        barrier.wait()
+        try:
+            locks.acquire()
+            results[name] = locks
+        except LockRefused as exc:
+            results[name] = exc
+
+    for round_no in range(20):
+        barrier = threading.Barrier(2)
+        results: dict[str, Any] = {}
+        threads = [
+            threading.Thread(target=run, args=(n, round_no, barrier, results)) for n in ("a", "b")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        winners = [n for n, v in results.items() if isinstance(v, HostLocks)]
+        outcomes.append(len(winners))
+        assert len(winners) == 1, (round_no, results)
+        winner = results[winners[0]]
+        loser = results[{"a": "b", "b": "a"}[winners[0]]]
+        assert loser.host == "h1" and "locked by" in loser.reason  # lost the first host
+        held = {h: json.loads(lock_path(scenario, h).read_text())["run_id"] for h in HOSTS}
+        assert set(held.values()) == {winner.run_id}
+        winner.release()
+        assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    assert outcomes == [1] * 20
+
+
+# --- 5. SIGINT / SIGTERM --------------------------------------------------------------
+
+
+def consistent(scenario: Scenario, host: str) -> None:
+    """`current`, the record and what the server serves agree."""
+    record = scenario.record(host)
+    assert record is not None
+    assert scenario.current_release(host) == record["release"]
+    served = states(scenario, host)
+    for version in record["models"]["mixed"]["versions"]:
+        assert served.get(version) == "AVAILABLE", (host, served, record["models"])
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
+    from .test_apply import LoadClient
+
+    deploy(scenario, [1])
+    scenario.write_spec([2])
+    load = LoadClient(scenario)
+    load.start()
+    try:
+        a = Background(
+            scenario,
+            "apply",
+            str(scenario.spec_path),
+            "--yes",
+            "--format",
+            "json",
+            *host_args(scenario),
+        )
+        a.wait_for("[h1] stage the release")
+        a.proc.send_signal(signal.SIGINT)
+        rc = a.finish()
+    finally:
+        load.stop()
+    assert rc == 1, a.stderr[-3000:]
+    report = json.loads(a.stdout)
+    assert report["interrupted"] == "SIGINT" and report["stage"] == "interrupted"
+    assert report["ok"] is False
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] in ("applied", "rolled-back"), hosts["h1"]
+    assert hosts["h2"]["status"] == hosts["h3"]["status"] == "untouched"
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    for host in HOSTS:
+        consistent(scenario, host)
+    assert scenario.version_dirs("h3") == ["1"]
+    assert load.sent > 20 and load.failures == [], load.failures[:3]
+    SIGNAL_COUNTS["first signal"] = (rc, load.sent, len(load.failures))
+
+    scenario.write_spec([3])
+    b = Background(
+        scenario,
+        "apply",
+        str(scenario.spec_path),
+        "--yes",
+        "--format",
+        "json",
+        *host_args(scenario),
+    )
+    b.wait_for("[h1] stage the release")
+    playbooks = playbooks_of(b.proc.pid)
+    b.proc.send_signal(signal.SIGTERM)
+    b.wait_for("stopping")
+    b.proc.send_signal(signal.SIGTERM)
+    rc = b.finish()
+    assert rc == 1, b.stderr[-3000:]
+    report = json.loads(b.stdout)
+    assert report["stage"] == "aborted" and report["interrupted"] == "SIGTERM"
+    assert any(line.startswith("h1: stopped in the middle of") for line in report["left_behind"])
+    assert "--break-lock" in report["left_behind"][-1]
+    assert "left behind: h1: stopped in the middle of" in b.stderr
+    assert wait_gone(playbooks) == []
+    assert all(lock_path(scenario, h).exists() for h in HOSTS)  # said so, and left
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for host in HOSTS:
+        consistent(scenario, host)
+        assert states(scenario, host).get(3) == "AVAILABLE"
+
+
+SIGNAL_COUNTS: dict[str, Any] = {}
