@@ -265,6 +265,10 @@ def renew(module, p):
     module.exit_json(changed=False)
 
 
+def size_text(n):
+    return "%d MiB" % (n >> 20) if n >= 1 << 20 else "%d KiB" % -(-n >> 10)
+
+
 def preflight(module, p):
     root = p["root"]
     problems = []
@@ -288,6 +292,16 @@ def preflight(module, p):
                 "version %s of %s is no longer on the host" % (item["version"], item["base_path"])
             )
     need = p["need_bytes"]
+    missing = []
+    if p["syncs"]:
+        # only versions not published yet take space (one published by an apply that
+        # failed later, or by hand, is left alone by the sync)
+        need = 0
+        for item in p["syncs"]:
+            path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+            if not os.path.isdir(path):
+                need += int(item.get("bytes") or 0)
+                missing.append("%s v%s" % (item.get("model") or item["base_path"], item["version"]))
     free = None
     if need:
         where = existing_parent(rooted(root, p["model_root"]))
@@ -295,8 +309,8 @@ def preflight(module, p):
         free = stat.f_bavail * stat.f_frsize
         if free < need:
             problems.append(
-                "not enough free disk under %s: %d MiB needed for new model versions, %d MiB free"
-                % (p["model_root"], need >> 20, free >> 20)
+                "not enough free disk under %s: %s needed for new model versions (%s), %s free"
+                % (p["model_root"], size_text(need), ", ".join(missing) or "?", size_text(free))
             )
     for message in (probe_gpus(p["gpus"]), probe_runtime(p["runtime"], p["process_path"])):
         if message:
@@ -486,6 +500,7 @@ def main():
             "model_root": {"type": "str", "default": "/"},
             "base_paths": {"type": "list", "elements": "str", "default": []},
             "need_bytes": {"type": "int", "default": 0},
+            "syncs": {"type": "list", "elements": "dict", "default": []},
             "versions_present": {"type": "list", "elements": "dict", "default": []},
             "gpus": {"type": "list", "elements": "int", "default": []},
             "runtime": {"type": "str", "default": "process"},

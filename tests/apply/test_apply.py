@@ -231,8 +231,12 @@ class LoadClient:
     """Predict requests (no version: the newest AVAILABLE one) round-robin over the hosts
     until stopped; bounded by a deadline in case a test forgets to stop it."""
 
-    def __init__(self, scenario: Scenario, deadline: float = 240.0) -> None:
+    def __init__(
+        self, scenario: Scenario, deadline: float = 240.0, *, label: str | None = None
+    ) -> None:
         self.scenario = scenario
+        self.label = label
+        """Requests name this version label instead of taking the newest version."""
         self.deadline = time.monotonic() + deadline
         self.sent = 0
         self.failures: list[str] = []
@@ -257,6 +261,8 @@ class LoadClient:
         payload = next(read_records(host0 / "assets.extra" / "tf_serving_warmup_requests"))
         request = tf_protos().prediction_log.PredictionLog.FromString(payload).predict_log.request
         request.model_spec.ClearField("version")
+        if self.label:
+            request.model_spec.version_label = self.label
         channels = [
             grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500") for h in HOSTS
         ]

@@ -371,3 +371,182 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
 
 
 SIGNAL_COUNTS: dict[str, Any] = {}
+
+
+# --- 9. causes in the report and the progress line ------------------------------------
+
+
+def host_mount_version(scenario: Scenario, host: str, version: int) -> Path:
+    """The host's own copy of the model source (what its sync reads)."""
+    return scenario.root(host) / str(scenario.source).lstrip("/") / str(version)
+
+
+def real_playbooks(controller: int) -> list[int]:
+    """The ansible-playbook processes themselves (children of their guards)."""
+    guards = set(playbooks_of(controller))
+    out = []
+    for pid in playbooks_of(controller):
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(stat[1]) in guards:
+            out.append(pid)
+    return out
+
+
+def failed_on_h1(scenario: Scenario, version: int, *extra: str) -> tuple[str, str]:
+    scenario.write_spec([version])
+    proc, report = scenario.apply(*extra)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    h1 = by_host(report)["h1"]
+    assert h1["status"] in ("rolled-back", "failed"), h1
+    assert by_host(report)["h2"]["status"] == "untouched"
+    return h1["error"], proc.stderr
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
+    from tfsconf.modelcheck.manifest import write_manifest
+
+    models = scenario.root("h1") / "srv/tfserving/models/mixed"
+    models.mkdir(parents=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tfsconf-test", str(models)], check=True
+    )
+    try:
+        deploy(scenario, [1])
+        causes: dict[str, str] = {}
+
+        # a file the manifest lists is missing from the source
+        scenario.publish(2)
+        (host_mount_version(scenario, "h1", 2) / "saved_model.pb").unlink()
+        error, stderr = failed_on_h1(scenario, 2)
+        assert error.startswith("sync model versions: mixed/2: "), error
+        assert "saved_model.pb" in error and "No such file" in error, error
+        assert "[h1] sync model versions: failed: mixed/2: " in stderr
+        causes["missing source file"] = error
+
+        # a file whose bytes are not the ones the manifest names
+        scenario.publish(3)
+        index = host_mount_version(scenario, "h1", 3) / "variables" / "variables.index"
+        index.write_bytes(index.read_bytes() + b"tampered")
+        error, stderr = failed_on_h1(scenario, 3)
+        assert error.startswith("sync model versions: mixed/3: "), error
+        assert "sha256" in error and "does not match the manifest" in error, error
+        assert "does not match the manifest" in stderr
+        causes["checksum mismatch"] = error
+
+        # the playbook is killed while h1 syncs (slowly)
+        scenario.write_spec([4])
+        run = Background(
+            scenario,
+            "apply",
+            str(scenario.spec_path),
+            "--yes",
+            "--format",
+            "json",
+            "--bwlimit",
+            "2000",
+            *host_args(scenario),
+        )
+        run.wait_for("[h1] warmup files to the host")
+        time.sleep(1.0)
+        killed = real_playbooks(run.proc.pid)
+        assert len(killed) == 1, killed
+        os.kill(killed[0], signal.SIGKILL)
+        assert run.finish() == 1, run.stderr[-3000:]
+        h1 = by_host(json.loads(run.stdout))["h1"]
+        assert h1["status"] == "failed"
+        assert h1["error"].startswith("sync model versions: "), h1["error"]
+        assert "was killed by SIGKILL" in h1["error"], h1["error"]
+        assert "[h1] sync model versions: failed: ansible-playbook rollout.yml was killed" in (
+            run.stderr
+        )
+        assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+        causes["killed playbook"] = h1["error"]
+
+        # the disk fills up while h1 syncs
+        scenario.publish(5)
+        big = host_mount_version(scenario, "h1", 5) / "variables" / "zz-padding"
+        big.write_bytes(os.urandom(3 << 20))
+        write_manifest(host_mount_version(scenario, "h1", 5))
+        used = int(
+            subprocess.run(
+                ["du", "-sb", str(models)], capture_output=True, text=True, check=True
+            ).stdout.split()[0]
+        )
+        subprocess.run(["mount", "-o", f"remount,size={used + (1 << 20)}", str(models)], check=True)
+        error, stderr = failed_on_h1(scenario, 5)
+        assert error.startswith("sync model versions: mixed/5: "), error
+        assert "No space left on device" in error, error
+        assert "No space left on device" in stderr
+        causes["disk full"] = error
+        print("\ncauses:", json.dumps(causes, indent=1))
+        for host in HOSTS:
+            consistent(scenario, host)
+    finally:
+        subprocess.run(["umount", "-l", str(models)], check=False)
+
+
+# --- 6. the smoke gate runs before traffic moves --------------------------------------
+
+
+def build_changed_signature_model(version_dir: Path) -> Path:
+    """The mixed model's next version with a changed signature: 'tags' is gone, so the
+    requests version 1 answers are refused (the warmup of this version itself is fine)."""
+    import tensorflow as tf
+
+    class Narrow(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable([0.5, -1.0, 2.0, 0.25], name="weights")
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 4], tf.float32, name="dense"),
+                tf.TensorSpec([None], tf.int64, name="count"),
+            ]
+        )
+        def serve(self, dense: tf.Tensor, count: tf.Tensor) -> dict:
+            return {"score": tf.linalg.matvec(dense, self.weights) + tf.cast(count, tf.float32)}
+
+    module = Narrow()
+    tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
+    return version_dir
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    from .scenario import publish_version
+    from .test_apply import LoadClient
+
+    deploy(scenario, [1], labels={"stable": 1})
+    releases = {h: scenario.current_release(h) for h in HOSTS}
+    changed = build_changed_signature_model(tmp_path / "changed")
+    publish_version(changed, scenario.source, 2)
+    for host in HOSTS:
+        publish_version(changed, scenario.root(host) / str(scenario.source).lstrip("/"), 2)
+    scenario.write_spec([1, 2], labels={"stable": 2})
+    load = LoadClient(scenario, label="stable")
+    load.start()
+    try:
+        proc, report = scenario.apply()
+    finally:
+        load.stop()
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "rolled-back"
+    assert (
+        "smoke gate (phase 1): mixed version 2 cannot answer the requests version 1"
+        in (hosts["h1"]["error"])
+    ), hosts["h1"]["error"]
+    assert hosts["h2"]["status"] == hosts["h3"]["status"] == "untouched"
+    for host in HOSTS:
+        assert scenario.current_release(host) == releases[host]
+        consistent(scenario, host)
+    assert states(scenario, "h1").get(2) in (None, "END")  # unloaded again by the rollback
+    assert load.sent > 20, load.sent
+    assert load.failures == [], load.failures[:3]
+    print(
+        f"\nsmoke gate: {load.sent} requests, {len(load.failures)} failed, exit {proc.returncode}"
+    )

@@ -129,3 +129,24 @@ def test_lock_takeover_rules(tmp_path: Path) -> None:
     assert not run("lock", tmp_path, break_mode="force").failed
     assert not run("unlock", tmp_path).failed
     assert not lock_file(tmp_path).exists()
+
+
+def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> None:
+    base = "/srv/models/mixed"
+    (tmp_path / "srv/models/mixed/2").mkdir(parents=True)  # published by an earlier apply
+    huge = 1 << 50  # more than any disk here
+    common = {
+        "model_root": "/srv/models",
+        "base_paths": [base],
+        "versions_present": [],
+        "gpus": [],
+        "runtime": "native",
+        "process_path": "",
+    }
+    published = [{"model": "mixed", "base_path": base, "version": 2, "bytes": huge}]
+    out = run("preflight", tmp_path, **common, need_bytes=huge, syncs=published)
+    assert "free disk" not in out.result.get("msg", ""), out.result
+    missing = [*published, {"model": "mixed", "base_path": base, "version": 3, "bytes": huge}]
+    out = run("preflight", tmp_path, **common, need_bytes=2 * huge, syncs=missing)
+    assert out.failed
+    assert f"{huge >> 20} MiB needed for new model versions (mixed v3)" in out.result["msg"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -84,10 +85,13 @@ def _message(res: Mapping[str, Any]) -> str:
     stderr = res.get("stderr")
     if stderr and str(stderr).strip():
         parts.append(str(stderr).strip().splitlines()[-1])
-    if not parts and res.get("results"):  # a loop: the first failed item
+    if res.get("results") and (not parts or str(msg).startswith("One or more items failed")):
+        # a loop: Ansible's own message says nothing; the first failed item has the cause
         for item in res["results"]:
             if isinstance(item, dict) and item.get("failed"):
-                return _message(item)
+                label = item.get("_ansible_item_label")
+                label = label if isinstance(label, str) else ""
+                return (f"{label}: " if label else "") + _message(item)
     return "; ".join(parts) or "failed"
 
 
@@ -172,7 +176,7 @@ def run(
                 rescued=(stats.get("rescued") or {}).get(host, 0),
             )
         if result.status in ("failed", "timeout", "canceled") and not result.stats:
-            raise UserError(f"ansible-playbook {playbook} did not run: {_tail(data_dir)}")
+            raise UserError(f"ansible-playbook {playbook} {_ended(result.rc)}: {_tail(data_dir)}")
         return result
     finally:
         if keep_dir is not None:
@@ -250,6 +254,17 @@ def _write_guard(data_dir: Path) -> None:
     guard.chmod(0o700)
 
 
+def _ended(rc: int) -> str:
+    """How a playbook that left no statistics ended (the guard exits 128 + signal)."""
+    if rc > 128:
+        try:
+            name = signal.Signals(rc - 128).name
+        except ValueError:
+            name = f"signal {rc - 128}"
+        return f"was killed by {name}"
+    return "did not run" if rc < 0 else f"ended with rc {rc} before finishing"
+
+
 def _never() -> bool:
     return False
 
@@ -300,6 +315,10 @@ def _collect(event: dict[str, Any], result: RunResult, progress: Progress | None
     task = str(data.get("task") or "")
     if kind == "playbook_on_play_start" and progress is not None:
         progress("", str(data.get("play") or ""), "play")
+        return
+    if kind == "runner_on_start":  # a host starts a task: who is doing what, if it dies
+        if progress is not None:
+            progress(host, task, "started")
         return
     if kind not in (
         "runner_on_ok",

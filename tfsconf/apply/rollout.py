@@ -102,7 +102,7 @@ class Progress:
         if outcome == "play":
             self._finish_block()
             self.stream.write(f"== {task}\n")
-        elif outcome == "skipped":
+        elif outcome in ("skipped", "started"):
             return
         elif not self.live:
             self.stream.write(f"  [{host}] {task}: {outcome}\n")
@@ -321,7 +321,9 @@ def run_rollout(
         if progress is not None:
             progress(host, task, outcome)
 
-    def play(book: str, extravars: Mapping[str, Any], limit: list[str]) -> ansible.RunResult:
+    def play(book: str, extravars: Mapping[str, Any], limit: list[str]) -> ansible.RunResult | None:
+        """The playbook's result; None when it died (killed, say): then each host it was
+        working on is failed with the step it was in and how the playbook ended."""
         try:
             result = ansible.run(
                 book,
@@ -331,10 +333,20 @@ def run_rollout(
                 progress=watch,
                 cancel=interrupt.aborted,
             )
-        except UserError:
+        except UserError as exc:
             if interrupt.aborting:
                 raise Aborted(dict(in_flight)) from None
-            raise
+            if report.stage != "rollout":
+                raise
+            hit = {h: t for h, t in in_flight.items() if h in limit} or dict.fromkeys(
+                limit, "start"
+            )
+            for host, task in sorted(hit.items()):
+                reports[host].status = "failed"
+                reports[host].error = f"{task}: {exc}"
+                if progress is not None:
+                    progress(host, task, f"failed: {exc}")
+            return None
         if interrupt.aborting:
             raise Aborted(dict(in_flight))
         return result
@@ -356,6 +368,7 @@ def run_rollout(
     names = sorted(work)
     report.stage = "preflight"
     pre = play("preflight.yml", common, names)
+    assert pre is not None  # raises outside the rollout stage
     failed = pre.failed_hosts()
     if failed or pre.status != "successful":
         for name in failed:
@@ -380,6 +393,8 @@ def run_rollout(
             },
             members,
         )
+        if result is None:
+            return
         for name in members:
             in_flight.pop(name, None)
             out = result.results.get(name, {})
