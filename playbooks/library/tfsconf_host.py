@@ -20,6 +20,7 @@ Actions (option `action`):
   removes releases beyond `keep_releases` (never one a `current` link points at, the
   previous one, or one a run holding the lock or broken out of it applies).
 - unlock: removes the lock when this run holds it.
+- inspect (read-only): each server's `current` target and the sha256 of its files.
 Every path is prefixed by `root` (empty in production; the test bed gives each host one).
 """
 
@@ -477,6 +478,33 @@ def record(module, p):
     module.exit_json(changed=True, pruned=pruned)
 
 
+def inspect(module, p):
+    """Read-only: per server directory with a `current` link, the release it points at and
+    the sha256 of every file in it (status and apply compare them with the record)."""
+    import hashlib
+
+    root = p["root"]
+    config = rooted(root, p["config_root"])
+    servers = {}
+    names = sorted(os.listdir(config)) if os.path.isdir(config) else []
+    for server in names:
+        current = os.path.join(config, server, "current")
+        if server.startswith(".") or not os.path.islink(current):
+            continue
+        files = {}
+        if os.path.isdir(current):
+            for base, _dirs, found in os.walk(current):
+                for name in found:
+                    path = os.path.join(base, name)
+                    digest = hashlib.sha256()
+                    with open(path, "rb") as handle:
+                        for chunk in iter(lambda: handle.read(1 << 20), b""):
+                            digest.update(chunk)
+                    files[os.path.relpath(path, current)] = digest.hexdigest()
+        servers[server] = {"current": os.path.basename(os.readlink(current)), "files": files}
+    module.exit_json(changed=False, servers=servers)
+
+
 def unlock(module, p):
     path = lock_path(p)
     current = read_json(path)
@@ -493,7 +521,9 @@ def main():
             "action": {
                 "type": "str",
                 "required": True,
-                "choices": ["preflight", "lock", "renew", "stage", "switch", "record", "unlock"],
+                "choices": [
+                    "preflight", "lock", "renew", "stage", "switch", "record", "unlock", "inspect"
+                ],
             },
             "root": {"type": "str", "default": ""},
             "config_root": {"type": "str", "required": True},
@@ -523,7 +553,7 @@ def main():
     )
     action = module.params["action"]
     {"preflight": preflight, "lock": lock, "renew": renew, "stage": stage, "switch": switch,
-     "record": record, "unlock": unlock}[action](module, module.params)
+     "record": record, "unlock": unlock, "inspect": inspect}[action](module, module.params)
 
 
 if __name__ == "__main__":

@@ -550,3 +550,47 @@ def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
     print(
         f"\nsmoke gate: {load.sent} requests, {len(load.failures)} failed, exit {proc.returncode}"
     )
+
+
+# --- 7. hand edits and unhealthy hosts ------------------------------------------------
+
+
+@pytest.mark.parametrize("bed", ["local"], indirect=True)
+def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> None:
+    from tfsconf.apply.serving import Endpoint, reload
+
+    deploy(scenario, [1])
+    pids = {h: scenario.server_pid(h) for h in HOSTS}
+    edited = scenario.root("h1") / CONFIG_ROOT.lstrip("/") / "rank" / "current" / "models.config"
+    recorded = edited.read_text()
+    edited.write_text(recorded + "# edited by hand at 3 a.m.\n")
+    # h2's server is told to serve nothing: its files still match the record
+    reload(Endpoint(scenario.bed.host("h2").address, 8500), "model_config_list {\n}\n")
+
+    status = scenario.tfsconf("status", str(scenario.spec_path), *host_args(scenario))
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert "h1 (" in status.stdout
+    assert "drifted on the host: rank: models.config: edited on the host" in status.stdout
+    assert "rank/mixed: not served [NOT OK]" in status.stdout or "NOT OK" in status.stdout
+
+    proc, report = scenario.apply()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "~ h1/rank: repair (restore the record's files, hot reload): models.config: edited"
+        in proc.stderr
+    )
+    assert "~ h2/rank: repair (restore the record's files, restart): mixed: version(s) [1]" in (
+        proc.stderr
+    )
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == hosts["h2"]["status"] == "applied"
+    assert hosts["h3"]["status"] == "unchanged"
+    assert edited.read_text() == recorded
+    assert scenario.server_pid("h1") == pids["h1"]  # a models.config edit: hot reload
+    assert scenario.server_pid("h2") != pids["h2"]  # not serving: restarted
+    for host in HOSTS:
+        consistent(scenario, host)
+    status = scenario.tfsconf("status", str(scenario.spec_path), *host_args(scenario))
+    assert status.returncode == 0, status.stdout + status.stderr
+    proc, report = scenario.apply()  # nothing left to repair
+    assert proc.returncode == 0 and {h["status"] for h in report["hosts"]} == {"unchanged"}

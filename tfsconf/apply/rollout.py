@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfsconf.apply import ansible
+from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
 from tfsconf.apply.record import HostRecord
@@ -144,10 +145,12 @@ def apply_plan(
     options: Options | None = None,
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
+    repairs: Mapping[str, list[Drift]] | None = None,
     progress: Callable[[str, str, str], None] | None = _stderr_progress,
 ) -> ApplyReport:
     """Lock every host, check that the live state is still the one `plan` was made from
-    (else "stale plan", nothing changed), then roll the plan out and release the locks."""
+    (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
+    hosts that differ from their records, and release the locks."""
     started = time.monotonic()
     options = options or Options()
     run_id = uuid.uuid4().hex[:12]
@@ -155,13 +158,14 @@ def apply_plan(
     groups = {h.name: h.group for h in env.hosts}
     targets = [hp for hp in plan.hosts if hp.change != "remove" and hp.name in groups]
     changing = {hp.name for hp in targets}
+    repairs = {h: found for h, found in (repairs or {}).items() if h not in changing}
     for host in env.hosts:
-        if host.name not in changing:
+        if host.name not in changing and host.name not in repairs:
             record = records.get(host.name)
             report.hosts.append(
                 HostReport(host.name, host.group, "unchanged", record.release if record else None)
             )
-    if not targets:
+    if not targets and not repairs:
         report.seconds = time.monotonic() - started
         return report
     scratch = scratch_dir()
@@ -169,7 +173,12 @@ def apply_plan(
     def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, dict[str, Any]]:
         check_state_unchanged(plan, env, fresh)
         builder = WorkBuilder(plan, env, bundle_files, image_refs, fresh, options, scratch)
-        return {hp.name: builder.build(hp) for hp in targets}
+        work = {hp.name: builder.build(hp) for hp in targets}
+        for host, found in sorted(repairs.items()):
+            record = fresh.get(host)
+            if record is not None:
+                work[host] = repair_work(env, record, found, health_timeout=options.health_timeout)
+        return work
 
     try:
         locked_rollout(

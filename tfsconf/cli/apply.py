@@ -72,6 +72,21 @@ def _release(record: Any) -> str | None:
     return record.release if record is not None else None
 
 
+def _repairs(context: Any, plan: Any) -> dict[str, Any]:
+    """Hosts the plan leaves alone that differ from their records (files edited on the
+    host, a server not serving what the record says); shown on stderr as plan lines."""
+    from tfsconf.apply.drift import find_repairs, render_repairs
+
+    repairs = find_repairs(
+        context.loaded.resolved,
+        context.source.records,
+        context.source.on_host,
+        skip={hp.name for hp in plan.hosts if hp.change != "remove"},
+    )
+    sys.stderr.write(render_repairs(repairs))
+    return repairs
+
+
 def _confirm(prompt: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -125,13 +140,15 @@ def apply(
             context = api.live_context(spec, host_vars=host_vars)
             current = context.source.load()
             api.check_plan_fresh(plan, workdir=workdir, current=current)
+            repairs = _repairs(context, plan)
             if not yes:
                 raise UserError("applying a saved plan needs --yes")
         else:
             context = api.live_context(target, host_vars=host_vars)
             plan = api.plan_live(context, str(target))
             sys.stderr.write(render_text([plan], colour=False, diffs=True))
-            if plan.has_changes and not yes and not _confirm("Apply this plan? [y/N]"):
+            repairs = _repairs(context, plan)
+            if (plan.has_changes or repairs) and not yes and not _confirm("Apply this plan? [y/N]"):
                 raise UserError("not applied (answer y, or pass --yes)")
         report = apply_plan(
             plan,
@@ -143,6 +160,7 @@ def apply(
             options=options,
             break_mode=_break_mode(break_lock, force_break_lock),
             known_locks=context.source.locks,
+            repairs=repairs,
         )
         return _emit_report(report, output_format)
 
