@@ -327,6 +327,8 @@ def run_rollout(
     def watch(host: str, task: str, outcome: str) -> None:
         if host and report.stage == "rollout":
             in_flight[host] = task
+            if task in ("report applied", "report rolled back") and outcome != "started":
+                in_flight.pop(host, None)  # this host is done: no longer in flight
         if progress is not None:
             progress(host, task, outcome)
 
