@@ -372,9 +372,14 @@ def host_mount_version(scenario: Scenario, host: str, version: int) -> Path:
 
 def real_playbooks(controller: int) -> list[int]:
     """The ansible-playbook processes themselves (children of their guards)."""
-    guards = set(playbooks_of(controller))
+    found = playbooks_of(controller)
+    guards = {
+        pid
+        for pid in found
+        if b"tfsconf-ansible-" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1]
+    }
     out = []
-    for pid in playbooks_of(controller):
+    for pid in found:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         if int(stat[1]) in guards:
             out.append(pid)
