@@ -540,7 +540,7 @@ def main():
             "break_mode": {"type": "str", "default": "none", "choices": ["none", "dead", "force"]},
             "dead_runs": {"type": "list", "elements": "str", "default": []},
             "live_runs": {"type": "list", "elements": "str", "default": []},
-            "lease_seconds": {"type": "int", "default": 90},
+            "lease_seconds": {"type": "int", "default": 120},
             "release": {"type": "str"},
             "servers": {"type": "dict", "default": {}},
             "targets": {"type": "dict", "default": {}},

@@ -26,9 +26,9 @@ from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
 BreakMode = Literal["none", "dead", "force"]
-LEASE_SECONDS = 90
+LEASE_SECONDS = 120
 """A lock not renewed for this long belongs to a dead run."""
-RENEW_SECONDS = 15.0
+RENEW_SECONDS = 30.0
 
 
 class LockRefused(UserError):
