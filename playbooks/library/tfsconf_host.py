@@ -2,9 +2,14 @@
 """tfsconf_host: the host side of tfsconf apply (runs on the serving host, stdlib only).
 
 Actions (option `action`):
-- preflight: read-only probes (free disk, base paths creatable, GPUs, runtime) and the
-  host lock (taken unless check mode; a lock held by another apply fails the host unless
-  `break_lock` is set, and then the broken lock is reported).
+- preflight: read-only probes (free disk, base paths creatable, GPUs, runtime).
+- lock: takes this run's host lock (owner: operator, controller host, pid and its start
+  time; a heartbeat `renewed_at` with a lease) and returns the last-applied record read
+  under it. Another run's lock is refused, taken over with break_mode `dead` only when
+  that run is dead (the controller proved it: `dead_runs`; or its lease ran out and the
+  controller did not prove it alive: `live_runs`), or with `force`; the broken lock is
+  reported.
+- renew: the running apply's heartbeat (fails when the lock is no longer this run's).
 - stage: writes each server's artifacts into <config_root>/<server>/releases/<release>/
   (a temporary directory renamed into place; an identical release is left alone) and
   creates the model base paths.
@@ -12,13 +17,16 @@ Actions (option `action`):
   the old one: readers see the old or the new target, never none); `release: null` removes
   `current` (a server that did not exist before).
 - record: writes the last-applied record (state.json) and its copy per release, then
-  removes releases beyond `keep_releases` (never the current or the previous one).
+  removes releases beyond `keep_releases` (never one a `current` link points at, the
+  previous one, or one a run holding the lock or broken out of it applies).
 - unlock: removes the lock when this run holds it.
+- inspect (read-only): each server's `current` target and the sha256 of its files.
 Every path is prefixed by `root` (empty in production; the test bed gives each host one).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -185,33 +193,119 @@ def probe_runtime(runtime, process_path, want_version="", process_env=None):
     return None
 
 
-def take_lock(path, owner, run_id, break_lock, check_mode):
+def lock_age(current, path):
+    """Seconds since the lock's owner last renewed it (host clock; a lock without a
+    heartbeat counts from the file's mtime)."""
+    renewed = current.get("renewed_at")
+    if not isinstance(renewed, (int, float)):
+        try:
+            renewed = os.stat(path).st_mtime
+        except OSError:
+            renewed = time.time()
+    return max(0, int(time.time() - renewed))
+
+
+def describe_owner(current, age):
+    owner = current.get("owner") or {}
+    if not isinstance(owner, dict):  # a lock written before owners were recorded
+        owner = {"operator": owner}
+    return "%s (run %s, pid %s on %s, since %s, renewed %d s ago)" % (
+        owner.get("operator") or "?",
+        current.get("run_id"),
+        owner.get("pid", "?"),
+        owner.get("controller", "?"),
+        current.get("since"),
+        age,
+    )
+
+
+def lock_doc(p, since, broke=None):
+    doc = {
+        "run_id": p["run_id"],
+        "owner": p["owner"],
+        "release": p["release"],
+        "since": since,
+        "renewed_at": time.time(),
+        "lease_seconds": p["lease_seconds"],
+        "host": socket.gethostname(),
+    }
+    if broke is not None:
+        doc["broke"] = {"run_id": broke.get("run_id"), "release": broke.get("release")}
+    return (json.dumps(doc, sort_keys=True) + "\n").encode()
+
+
+def take_lock(path, p):
+    """(broken lock or None, refusal or None). A lock held by another run is taken over
+    only with break_mode dead (its owner is dead: the controller proved it, or the lease
+    ran out) or force."""
     current = read_json(path)
     broken = None
-    if current is not None and current.get("run_id") != run_id:
-        if not break_lock:
-            return None, "host is locked by %s (run %s) since %s; if that apply is dead, " % (
-                current.get("owner"),
-                current.get("run_id"),
-                current.get("since"),
-            ) + "run again with --break-lock"
-        broken = current
-    if check_mode:
-        return broken, None
-    record = {"owner": owner, "run_id": run_id, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-              time.gmtime()), "host": socket.gethostname()}
-    data = (json.dumps(record, sort_keys=True) + "\n").encode()
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if current is not None and current.get("run_id") == p["run_id"]:
+        since = current.get("since", since)
+    elif current is not None:
+        age = lock_age(current, path)
+        who = describe_owner(current, age)
+        lease = current.get("lease_seconds") or p["lease_seconds"]
+        run = current.get("run_id")
+        dead = run not in p["live_runs"] and (run in p["dead_runs"] or age > lease)
+        mode = p["break_mode"]
+        if mode == "none":
+            return None, "host is locked by %s; if that apply is dead, run again with " \
+                "--break-lock" % who
+        if mode == "dead" and not dead:
+            return None, (
+                "host is locked by a live apply: %s (lease %d s); --break-lock takes over "
+                "only a dead run's lock; if you are sure it is dead, --force-break-lock"
+                % (who, lease)
+            )
+        broken = dict(current, age_seconds=age)
+    data = lock_doc(p, since, broken)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if broken is None and current is None:
+    if current is None:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return take_lock(path, owner, run_id, break_lock, check_mode)
+            return take_lock(path, p)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            os.fsync(handle.fileno())
     else:
         write_atomic(path, data)
     return broken, None
+
+
+def lock_path(p):
+    return rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock"))
+
+
+def lock(module, p):
+    """Take (or renew) this run's lock, then read the last-applied record under it."""
+    broken, message = take_lock(lock_path(p), p)
+    if message:
+        module.fail_json(msg=message)
+    state = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json"))
+    try:
+        with open(state, "rb") as handle:
+            record = base64.b64encode(handle.read()).decode()
+    except FileNotFoundError:
+        record = ""
+    module.exit_json(changed=True, broken_lock=broken, record=record)
+
+
+def renew(module, p):
+    path = lock_path(p)
+    current = read_json(path)
+    if current is None or current.get("run_id") != p["run_id"]:
+        holder = describe_owner(current, lock_age(current, path)) if current else "nobody"
+        module.fail_json(msg="this run no longer holds the lock (now held by %s)" % holder)
+    current["renewed_at"] = time.time()
+    write_atomic(path, (json.dumps(current, sort_keys=True) + "\n").encode())
+    module.exit_json(changed=False)
+
+
+def size_text(n):
+    return "%d MiB" % (n >> 20) if n >= 1 << 20 else "%d KiB" % -(-n >> 10)
 
 
 def preflight(module, p):
@@ -237,6 +331,16 @@ def preflight(module, p):
                 "version %s of %s is no longer on the host" % (item["version"], item["base_path"])
             )
     need = p["need_bytes"]
+    missing = []
+    if p["syncs"]:
+        # only versions not published yet take space (one published by an apply that
+        # failed later, or by hand, is left alone by the sync)
+        need = 0
+        for item in p["syncs"]:
+            path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+            if not os.path.isdir(path):
+                need += int(item.get("bytes") or 0)
+                missing.append("%s v%s" % (item.get("model") or item["base_path"], item["version"]))
     free = None
     if need:
         where = existing_parent(rooted(root, p["model_root"]))
@@ -244,8 +348,8 @@ def preflight(module, p):
         free = stat.f_bavail * stat.f_frsize
         if free < need:
             problems.append(
-                "not enough free disk under %s: %d MiB needed for new model versions, %d MiB free"
-                % (p["model_root"], need >> 20, free >> 20)
+                "not enough free disk under %s: %s needed for new model versions (%s), %s free"
+                % (p["model_root"], size_text(need), ", ".join(missing) or "?", size_text(free))
             )
     for message in (
         probe_gpus(p["gpus"]),
@@ -254,15 +358,9 @@ def preflight(module, p):
     ):
         if message:
             problems.append(message)
-    broken = None
-    if not problems:
-        lock = rooted(root, os.path.join(p["config_root"], STATE_DIR, "lock"))
-        broken, message = take_lock(lock, p["owner"], p["run_id"], p["break_lock"], module.check_mode)
-        if message:
-            problems.append(message)
     if problems:
         module.fail_json(msg="; ".join(problems), problems=problems)
-    module.exit_json(changed=False, free_bytes=free, broken_lock=broken)
+    module.exit_json(changed=False, free_bytes=free)
 
 
 # --- stage / switch -------------------------------------------------------------------
@@ -285,6 +383,10 @@ def same_tree(directory, files):
 def stage(module, p):
     root = p["root"]
     changed = False
+    held = read_json(lock_path(p))
+    if held is not None and held.get("run_id") == p["run_id"] and not module.check_mode:
+        held["release"] = p["release"]  # what this run applies: cleanup keeps it
+        write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
     created = []
     for base in p["base_paths"]:
         path = rooted(root, base)
@@ -393,8 +495,17 @@ def record(module, p):
     keep = set(keep[: p["keep_releases"]]) | {doc["release"]}
     if old is not None:
         keep.add(old.get("release"))
+    # never what a server's `current` points at, nor a release a run holding (or broken out
+    # of) the lock is applying: another apply may be about to point `current` at it
+    held = read_json(lock_path(p)) or {}
+    keep.update(r for r in (held.get("release"), (held.get("broke") or {}).get("release")) if r)
+    servers = doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", []))
+    for server in servers:
+        current = rooted(root, os.path.join(p["config_root"], server, "current"))
+        if os.path.islink(current):
+            keep.add(os.path.basename(os.readlink(current)))
     pruned = []
-    for server in doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", [])):
+    for server in servers:
         releases = rooted(root, os.path.join(p["config_root"], server, "releases"))
         if not os.path.isdir(releases):
             continue
@@ -409,8 +520,35 @@ def record(module, p):
     module.exit_json(changed=True, pruned=pruned)
 
 
+def inspect(module, p):
+    """Read-only: per server directory with a `current` link, the release it points at and
+    the sha256 of every file in it (status and apply compare them with the record)."""
+    import hashlib
+
+    root = p["root"]
+    config = rooted(root, p["config_root"])
+    servers = {}
+    names = sorted(os.listdir(config)) if os.path.isdir(config) else []
+    for server in names:
+        current = os.path.join(config, server, "current")
+        if server.startswith(".") or not os.path.islink(current):
+            continue
+        files = {}
+        if os.path.isdir(current):
+            for base, _dirs, found in os.walk(current):
+                for name in found:
+                    path = os.path.join(base, name)
+                    digest = hashlib.sha256()
+                    with open(path, "rb") as handle:
+                        for chunk in iter(lambda: handle.read(1 << 20), b""):
+                            digest.update(chunk)
+                    files[os.path.relpath(path, current)] = digest.hexdigest()
+        servers[server] = {"current": os.path.basename(os.readlink(current)), "files": files}
+    module.exit_json(changed=False, servers=servers)
+
+
 def unlock(module, p):
-    path = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock"))
+    path = lock_path(p)
     current = read_json(path)
     if current is None or current.get("run_id") != p["run_id"]:
         module.exit_json(changed=False)
@@ -425,13 +563,16 @@ def main():
             "action": {
                 "type": "str",
                 "required": True,
-                "choices": ["preflight", "stage", "switch", "record", "unlock"],
+                "choices": [
+                    "preflight", "lock", "renew", "stage", "switch", "record", "unlock", "inspect"
+                ],
             },
             "root": {"type": "str", "default": ""},
             "config_root": {"type": "str", "required": True},
             "model_root": {"type": "str", "default": "/"},
             "base_paths": {"type": "list", "elements": "str", "default": []},
             "need_bytes": {"type": "int", "default": 0},
+            "syncs": {"type": "list", "elements": "dict", "default": []},
             "versions_present": {"type": "list", "elements": "dict", "default": []},
             "gpus": {"type": "list", "elements": "int", "default": []},
             "runtime": {"type": "str", "default": "process"},
@@ -439,9 +580,12 @@ def main():
             "preload": {"type": "list", "elements": "str", "default": []},
             "process_env": {"type": "dict", "default": {}},
             "tfserving_version": {"type": "str", "default": ""},
-            "owner": {"type": "str", "default": ""},
+            "owner": {"type": "dict", "default": {}},
             "run_id": {"type": "str", "default": ""},
-            "break_lock": {"type": "bool", "default": False},
+            "break_mode": {"type": "str", "default": "none", "choices": ["none", "dead", "force"]},
+            "dead_runs": {"type": "list", "elements": "str", "default": []},
+            "live_runs": {"type": "list", "elements": "str", "default": []},
+            "lease_seconds": {"type": "int", "default": 120},
             "release": {"type": "str"},
             "servers": {"type": "dict", "default": {}},
             "targets": {"type": "dict", "default": {}},
@@ -453,8 +597,8 @@ def main():
         supports_check_mode=True,
     )
     action = module.params["action"]
-    {"preflight": preflight, "stage": stage, "switch": switch, "record": record,
-     "unlock": unlock}[action](module, module.params)
+    {"preflight": preflight, "lock": lock, "renew": renew, "stage": stage, "switch": switch,
+     "record": record, "unlock": unlock, "inspect": inspect}[action](module, module.params)
 
 
 if __name__ == "__main__":

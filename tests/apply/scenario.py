@@ -122,7 +122,7 @@ class Scenario:
             mount = host.root / str(self.source).lstrip("/")
             publish_version(self.template, mount, version, fail=host.name in fail_on)
 
-    def tfsconf(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def tfsconf(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*TFSCONF, *args],
             cwd=self.workdir,

@@ -182,12 +182,16 @@ def test_unreachable_host_stops_apply_in_preflight(scenario: Scenario) -> None:
 def test_concurrent_apply_is_refused_by_the_lock(scenario: Scenario) -> None:
     deploy(scenario, [1])
     lock = scenario.root("h2") / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "lock"
-    lock.write_text('{"owner": "alice@ops", "run_id": "other", "since": "2026-11-22T00:00:00Z"}\n')
+    # a dead run's lock: its heartbeat stopped long ago
+    lock.write_text(
+        '{"owner": {"operator": "alice@ops"}, "run_id": "other", "since": "2026-11-22T00:00:00Z",'
+        ' "renewed_at": 0}\n'
+    )
     scenario.write_spec([2])
     proc, report = scenario.apply()
     assert proc.returncode == 1
     hosts = by_host(report)
-    assert hosts["h2"]["status"] == "preflight-failed"
+    assert hosts["h2"]["status"] == "locked"
     assert "locked by alice@ops" in hosts["h2"]["error"]
     assert all(scenario.version_dirs(h) == ["1"] for h in HOSTS)
     assert lock.exists()  # another run's lock is never released by this one
@@ -228,8 +232,12 @@ class LoadClient:
     """Predict requests (no version: the newest AVAILABLE one) round-robin over the hosts
     until stopped; bounded by a deadline in case a test forgets to stop it."""
 
-    def __init__(self, scenario: Scenario, deadline: float = 240.0) -> None:
+    def __init__(
+        self, scenario: Scenario, deadline: float = 240.0, *, label: str | None = None
+    ) -> None:
         self.scenario = scenario
+        self.label = label
+        """Requests name this version label instead of taking the newest version."""
         self.deadline = time.monotonic() + deadline
         self.sent = 0
         self.failures: list[str] = []
@@ -254,6 +262,8 @@ class LoadClient:
         payload = next(read_records(host0 / "assets.extra" / "tf_serving_warmup_requests"))
         request = tf_protos().prediction_log.PredictionLog.FromString(payload).predict_log.request
         request.model_spec.ClearField("version")
+        if self.label:
+            request.model_spec.version_label = self.label
         channels = [
             grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500") for h in HOSTS
         ]

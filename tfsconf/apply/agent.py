@@ -4,7 +4,8 @@ stdin: TF Serving's gRPC API needs grpcio and the TF Serving protos, which only 
 own interpreter is sure to have.
 
 Requests: {"action": "phases" | "reload" | "wait" | "smoke", "address", "port", ...}
-- phases: [{"models_config", "expect"}]: each pushed in turn, waiting for its versions
+- phases: [{"models_config", "expect", "smoke"}]: each pushed in turn, waiting for its
+  versions, then smoke-testing them by number before the next phase moves traffic
 - reload: "models_config"
 - wait: "expect" {model: [versions] | null} or "models_config" to derive it from; "settle"
   seconds first (a config poll that has not read the new models.config yet)
@@ -34,11 +35,15 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     deadline = float(request.get("deadline", timeout))
     action = request["action"]
     if action == "phases":
-        for phase in request["phases"]:
+        sent = []
+        for number, phase in enumerate(request["phases"], 1):
             serving.reload(endpoint, phase["models_config"], deadline=deadline)
             if phase.get("expect"):
                 serving.wait_available(endpoint, phase["expect"], timeout=timeout)
-        return {"changed": bool(request["phases"]), "phases": len(request["phases"])}
+            # the smoke gate: before the next phase moves any traffic to a new version
+            for item in phase.get("smoke", []):
+                sent.append(_smoke(serving, endpoint, item, f"phase {number}"))
+        return {"changed": bool(request["phases"]), "phases": len(request["phases"]), "sent": sent}
     if action == "reload":
         serving.reload(endpoint, request["models_config"], deadline=deadline)
         return {"changed": True}
@@ -52,22 +57,29 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
             "available": serving.wait_available(endpoint, expect, timeout=timeout),
         }
     if action == "smoke":
-        sent = [
-            {
-                "model": item["model"],
-                "version": item["version"],
-                "requests": serving.smoke_predict(
-                    endpoint, item["model"], int(item["version"]), Path(item["warmup"])
-                ),
-            }
-            for item in request["smoke"]
-        ]
+        sent = [_smoke(serving, endpoint, item, "after activation") for item in request["smoke"]]
         return {"changed": False, "sent": sent}
     raise UserError(f"unknown action {action!r}")
 
 
 STILL_LOADING = 75
 """Exit status of a reload that outlived its deadline (sysexits EX_TEMPFAIL)."""
+
+
+def _smoke(serving: Any, endpoint: Any, item: dict[str, Any], when: str) -> dict[str, Any]:
+    """One smoke item: the version's own warmup, or (requests_of) the requests an older
+    version serves now, sent to the new version by number."""
+    model, version = str(item["model"]), int(item["version"])
+    old = item.get("requests_of")
+    try:
+        count = serving.smoke_predict(endpoint, model, version, Path(item["warmup"]))
+    except serving.ServingError as exc:
+        what = f"the requests version {old} serves" if old is not None else "its warmup requests"
+        raise UserError(
+            f"smoke gate ({when}): {model} version {version} cannot answer {what}, so it "
+            f"takes no traffic: {exc}"
+        ) from exc
+    return {"model": model, "version": version, "requests_of": old, "requests": count}
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -91,10 +92,13 @@ def _raw_message(res: Mapping[str, Any]) -> str:
     stderr = res.get("stderr")
     if stderr and str(stderr).strip():
         parts.append(str(stderr).strip().splitlines()[-1])
-    if not parts and res.get("results"):  # a loop: the first failed item
+    if res.get("results") and (not parts or str(msg).startswith("One or more items failed")):
+        # a loop: Ansible's own message says nothing; the first failed item has the cause
         for item in res["results"]:
             if isinstance(item, dict) and item.get("failed"):
-                return _raw_message(item)
+                label = item.get("_ansible_item_label")
+                label = label if isinstance(label, str) else ""
+                return (f"{label}: " if label else "") + _raw_message(item)
     return "; ".join(parts) or "failed"
 
 
@@ -109,6 +113,7 @@ def run(
     forks: int = 10,
     keep_dir: Path | None = None,
     secrets: Mapping[str, Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> and return what happened per host; never raises for a
     failed host (the caller decides), only for a run that could not start.
@@ -137,6 +142,7 @@ def run(
             return True
 
         # variables in a file: a command line has a 128 KiB limit per argument and shows in ps
+        _write_guard(data_dir)
         variables = data_dir / "vars.json"
         variables.touch(0o600)
         variables.write_text(unsafe.variables(extravars))
@@ -163,8 +169,14 @@ def run(
                 **_hidden(inventory),
                 **_environment(),
                 "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+                "TFSCONF_CONTROLLER_PID": str(os.getpid()),
+                # ansible-playbook under a guard that dies with this process (below)
+                "PATH": os.pathsep.join([str(data_dir / "bin"), _environment()["PATH"]]),
             },
             settings={"suppress_ansible_output": True},
+            # never ansible-runner's own SIGINT/SIGTERM handler (it kills the playbook in the
+            # middle of a task): the caller decides what a signal does
+            cancel_callback=cancel or _never,
         )
         result.status = str(runner.status)
         result.rc = int(runner.rc if runner.rc is not None else -1)
@@ -182,7 +194,7 @@ def run(
                 rescued=(stats.get("rescued") or {}).get(host, 0),
             )
         if result.status in ("failed", "timeout", "canceled") and not result.stats:
-            raise UserError(f"ansible-playbook {playbook} did not run: {_tail(data_dir)}")
+            raise UserError(f"ansible-playbook {playbook} {_ended(result.rc)}: {_tail(data_dir)}")
         return result
     finally:
         if keep_dir is not None:
@@ -194,6 +206,85 @@ def run(
                 ignore=shutil.ignore_patterns("cp", _SECRETS_FILE),
             )
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+_GUARD = """#!{python}
+# ansible-playbook for one tfsconf run: it runs as a child of this guard, and when the
+# tfsconf process that started it dies (even by SIGKILL, through PR_SET_PDEATHSIG) the
+# guard kills the playbook's whole process group and removes the run's private directory.
+import ctypes, os, shutil, signal, subprocess, sys
+
+CONTROLLER, DATA, REAL = {controller}, {data!r}, {real!r}
+
+
+def members():
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                with open("/proc/%s/stat" % name) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == me:  # process group: the guard leads it
+                out.append(int(name))
+    return out
+
+
+def stop(signum, frame):
+    for _ in range(50):
+        found = members()
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if os.getppid() != CONTROLLER:
+        shutil.rmtree(DATA, ignore_errors=True)
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, stop)
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != CONTROLLER:
+    stop(signal.SIGTERM, None)
+child = subprocess.Popen([REAL, *sys.argv[1:]])
+code = child.wait()
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _write_guard(data_dir: Path) -> None:
+    """data_dir/bin/ansible-playbook: the real one under a guard that never outlives this
+    process (a killed tfsconf must not leave a playbook changing hosts behind it)."""
+    guard = data_dir / "bin" / "ansible-playbook"
+    guard.parent.mkdir()
+    guard.write_text(
+        _GUARD.format(
+            python=sys.executable,
+            controller=os.getpid(),
+            data=str(data_dir),
+            real=_ansible_playbook(),
+        )
+    )
+    guard.chmod(0o700)
+
+
+def _ended(rc: int) -> str:
+    """How a playbook that left no statistics ended (the guard exits 128 + signal)."""
+    if rc > 128:
+        try:
+            name = signal.Signals(rc - 128).name
+        except ValueError:
+            name = f"signal {rc - 128}"
+        return f"was killed by {name}"
+    return "did not run" if rc < 0 else f"ended with rc {rc} before finishing"
+
+
+def _never() -> bool:
+    return False
 
 
 def _tail(data_dir: Path) -> str:
@@ -251,6 +342,10 @@ def _collect(event: dict[str, Any], result: RunResult, progress: Progress | None
     task = str(data.get("task") or "")
     if kind == "playbook_on_play_start" and progress is not None:
         progress("", str(data.get("play") or ""), "play")
+        return
+    if kind == "runner_on_start":  # a host starts a task: who is doing what, if it dies
+        if progress is not None:
+            progress(host, task, "started")
         return
     if kind not in (
         "runner_on_ok",

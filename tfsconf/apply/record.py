@@ -129,8 +129,12 @@ def gather_records(
     *,
     hosts: list[str] | None = None,
     progress: Any = None,
+    locks: dict[str, dict[str, Any]] | None = None,
+    on_host: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, HostRecord | None]:
-    """Every host's record, read through Ansible; an unreachable host is an error."""
+    """Every host's record, read through Ansible; an unreachable host is an error. The
+    hosts' locks land in `locks` when given (host -> lock document), and what each server
+    runs from in `on_host` (host -> server -> {"current": release, "files": {rel: sha256}})."""
     from tfsconf.apply import ansible
 
     names = hosts if hosts is not None else [h.name for h in env.hosts]
@@ -160,7 +164,25 @@ def gather_records(
     for host in names:
         raw = str(result.results.get(host, {}).get("record", ""))
         out[host] = parse_record(host, raw)
+        if on_host is not None:
+            servers = result.results.get(host, {}).get("servers")
+            on_host[host] = servers if isinstance(servers, dict) else {}
+        if locks is not None:
+            lock = parse_lock(str(result.results.get(host, {}).get("lock", "")))
+            if lock is not None:
+                locks[host] = lock
     return out
+
+
+def parse_lock(raw: str) -> dict[str, Any] | None:
+    """A host lock as gather.yml returns it (base64; "" when the host is not locked)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.b64decode(raw))
+    except ValueError:
+        return {"run_id": "?", "unreadable": True}
+    return data if isinstance(data, dict) else {"run_id": "?", "unreadable": True}
 
 
 class LiveSource:
@@ -179,6 +201,10 @@ class LiveSource:
         self.inventory = inventory
         self.progress = progress
         self.records: dict[str, HostRecord | None] = {}
+        self.locks: dict[str, dict[str, Any]] = {}
+        """Host locks seen when the records were read (another run's, or a dead one's)."""
+        self.on_host: dict[str, dict[str, Any]] = {}
+        """What each host's servers run from: their `current` release and its files' sha256."""
 
     def origin(self) -> StateOrigin:
         from tfsconf.plan.state import StateOrigin
@@ -188,7 +214,11 @@ class LiveSource:
     def load(self) -> State:
         from tfsconf.plan.state import state_from_bundle
 
-        self.records = gather_records(self.env, self.inventory, progress=self.progress)
+        self.locks = {}
+        self.on_host = {}
+        self.records = gather_records(
+            self.env, self.inventory, progress=self.progress, locks=self.locks, on_host=self.on_host
+        )
         present = {h: rec for h, rec in self.records.items() if rec is not None}
         files = bundle_from_records(self.env.name, present)
         return state_from_bundle(files, self.origin(), "live state")

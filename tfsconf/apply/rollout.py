@@ -7,8 +7,10 @@ after another, and a group with a failed host stops the apply (later groups unto
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,14 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfsconf.apply import ansible
-from tfsconf.apply.record import HostRecord, operator
+from tfsconf.apply.drift import Drift, repair_work
+from tfsconf.apply.interrupt import Aborted, Interrupt
+from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
+from tfsconf.apply.record import HostRecord
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
+from tfsconf.errors import UserError
 from tfsconf.plan.model import Plan
 from tfsconf.resolve import model as r
 
 HostStatus = str
 """applied | rolled-back | failed | untouched (not reached) | unchanged (empty plan) |
-preflight-failed | locked"""
+preflight-failed | locked (another run holds its lock: nothing was changed anywhere)"""
 
 
 @dataclass(slots=True)
@@ -52,12 +58,18 @@ class ApplyReport:
     run_id: str
     hosts: list[HostReport] = field(default_factory=list)
     stage: str = "done"
-    """Where the apply ended: preflight, rollout or done."""
+    """Where the apply ended: lock, preflight, rollout, interrupted, aborted or done."""
     seconds: float = 0.0
+    interrupted: str = ""
+    """The signal that stopped the run (SIGINT, SIGTERM), if one did."""
+    left_behind: list[str] = field(default_factory=list)
+    """What an aborted run leaves for the operator to look at."""
 
     @property
     def ok(self) -> bool:
-        return all(h.status in ("applied", "unchanged") for h in self.hosts)
+        return not self.interrupted and all(
+            h.status in ("applied", "unchanged") for h in self.hosts
+        )
 
     @property
     def changed(self) -> int:
@@ -72,6 +84,8 @@ class ApplyReport:
             "changed": self.changed,
             "seconds": round(self.seconds, 3),
             "hosts": [h.as_json() for h in self.hosts],
+            "interrupted": self.interrupted,
+            "left_behind": list(self.left_behind),
         }
 
 
@@ -89,7 +103,7 @@ class Progress:
         if outcome == "play":
             self._finish_block()
             self.stream.write(f"== {task}\n")
-        elif outcome == "skipped":
+        elif outcome in ("skipped", "started"):
             return
         elif not self.live:
             self.stream.write(f"  [{host}] {task}: {outcome}\n")
@@ -129,9 +143,14 @@ def apply_plan(
     inventory: Mapping[str, Any],
     *,
     options: Options | None = None,
-    break_lock: bool = False,
+    break_mode: BreakMode = "none",
+    known_locks: Mapping[str, Mapping[str, Any]] | None = None,
+    repairs: Mapping[str, list[Drift]] | None = None,
     progress: Callable[[str, str, str], None] | None = _stderr_progress,
 ) -> ApplyReport:
+    """Lock every host, check that the live state is still the one `plan` was made from
+    (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
+    hosts that differ from their records, and release the locks."""
     started = time.monotonic()
     options = options or Options()
     run_id = uuid.uuid4().hex[:12]
@@ -139,32 +158,166 @@ def apply_plan(
     groups = {h.name: h.group for h in env.hosts}
     targets = [hp for hp in plan.hosts if hp.change != "remove" and hp.name in groups]
     changing = {hp.name for hp in targets}
+    repairs = {h: found for h, found in (repairs or {}).items() if h not in changing}
     for host in env.hosts:
-        if host.name not in changing:
+        if host.name not in changing and host.name not in repairs:
             record = records.get(host.name)
             report.hosts.append(
                 HostReport(host.name, host.group, "unchanged", record.release if record else None)
             )
-    if not targets:
+    if not targets and not repairs:
         report.seconds = time.monotonic() - started
         return report
     scratch = scratch_dir()
-    try:
-        builder = WorkBuilder(plan, env, bundle_files, image_refs, records, options, scratch)
+    secrets: dict[str, str] = {}
+
+    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, dict[str, Any]]:
+        check_state_unchanged(plan, env, fresh)
+        builder = WorkBuilder(plan, env, bundle_files, image_refs, fresh, options, scratch)
         work = {hp.name: builder.build(hp) for hp in targets}
-        run_rollout(
+        for host, found in sorted(repairs.items()):
+            record = fresh.get(host)
+            if record is not None:
+                work[host] = repair_work(env, record, found, health_timeout=options.health_timeout)
+        secrets.update(builder.secrets)
+        return work
+
+    try:
+        locked_rollout(
             env,
-            work,
             inventory,
             report,
-            break_lock=break_lock,
+            prepare,
+            break_mode=break_mode,
+            known_locks=known_locks,
             progress=progress,
-            secrets=builder.secrets,
+            secrets=secrets,
         )
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         report.seconds = time.monotonic() - started
+
+
+def locked_rollout(
+    env: r.Environment,
+    inventory: Mapping[str, Any],
+    report: ApplyReport,
+    prepare: Callable[[Mapping[str, HostRecord | None]], Mapping[str, dict[str, Any]]],
+    *,
+    break_mode: BreakMode = "none",
+    known_locks: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    secrets: Mapping[str, str] | None = None,
+) -> None:
+    """Lock every host, let `prepare` check the records read under the locks and say each
+    host's work, roll it out, release the locks; SIGINT/SIGTERM stop it cleanly (a second
+    one aborts). Apply and rollback both run through here. Fills `report`."""
+    groups = {h.name: h.group for h in env.hosts}
+    interrupt = Interrupt()
+    guard = (
+        interrupt.installed()
+        if threading.current_thread() is threading.main_thread()
+        else contextlib.nullcontext(interrupt)
+    )
+    locks = HostLocks(
+        env,
+        inventory,
+        report.run_id,
+        break_mode=break_mode,
+        known_locks=known_locks,
+        progress=progress,
+        cancel=interrupt.aborted,
+    )
+    aborted = False
+    with guard:
+        try:
+            try:
+                fresh = locks.acquire()
+            except LockRefused as exc:
+                known = {h.host for h in report.hosts}
+                report.hosts.extend(
+                    HostReport(n, groups[n], "untouched") for n in sorted(groups) if n not in known
+                )
+                mark_locked(report, exc)
+                return
+            note_broken_locks(locks)
+            work = prepare(fresh)
+            if interrupt.stopping:
+                report.interrupted, report.stage = interrupt.signal_name, "interrupted"
+                report.hosts.extend(
+                    HostReport(n, groups[n], "untouched", release=w["release"])
+                    for n, w in sorted(work.items())
+                )
+                return
+            run_rollout(
+                env,
+                work,
+                inventory,
+                report,
+                progress=progress,
+                secrets=secrets,
+                interrupt=interrupt,
+            )
+        except Aborted as exc:
+            aborted = True
+            report.interrupted, report.stage = interrupt.signal_name, "aborted"
+            for host in report.hosts:
+                if host.host in exc.args[0]:
+                    host.status = "aborted"
+                    host.error = f"killed in the middle of: {exc.args[0][host.host]}"
+            report.left_behind = [
+                f"{h}: stopped in the middle of '{task}': its current link, running server "
+                "and record may disagree (tfsconf status shows it)"
+                for h, task in sorted(exc.args[0].items())
+            ] + [
+                f"the locks of run {report.run_id} stay on {', '.join(locks.held)}: "
+                "`tfsconf apply --break-lock` takes them over (this run is dead) and converges"
+            ]
+            for line in report.left_behind:
+                sys.stderr.write(f"left behind: {line}\n")
+        finally:
+            if not aborted:
+                locks.release()
+        if interrupt.stopping and not aborted:
+            report.interrupted = interrupt.signal_name
+            if report.stage != "lock":
+                report.stage = "interrupted"
+
+
+def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
+    """The report of a run that could not take every lock (nothing was changed)."""
+    report.stage = "lock"
+    for host in report.hosts:
+        if host.host == refused.host:
+            host.status, host.error = "locked", refused.reason
+
+
+def note_broken_locks(locks: HostLocks) -> None:
+    from tfsconf.apply.lock import describe_lock
+
+    for host, lock in sorted(locks.broken.items()):
+        sys.stderr.write(f"{host}: took over the lock of {describe_lock(lock)}\n")
+
+
+def check_state_unchanged(
+    plan: Plan, env: r.Environment, records: Mapping[str, HostRecord | None]
+) -> None:
+    """The hosts' records, read again under the locks, must still be the state the plan
+    was made from: a plan shown before a prompt may have been overtaken by another apply."""
+    from tfsconf.apply.record import bundle_from_records
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    present = {h: rec for h, rec in records.items() if rec is not None}
+    files = bundle_from_records(env.name, present)
+    now = state_from_bundle(files, StateOrigin("live"), "live state")
+    if now.fingerprint != plan.state_fingerprint:
+        raise UserError(
+            f"stale plan for {plan.environment}: the hosts changed since the plan was shown "
+            f"(state fingerprint {plan.state_fingerprint[:12]}, now {now.fingerprint[:12]}); "
+            "nothing was changed",
+            hint="plan again and review the new plan",
+        )
 
 
 def run_rollout(
@@ -173,13 +326,62 @@ def run_rollout(
     inventory: Mapping[str, Any],
     report: ApplyReport,
     *,
-    break_lock: bool = False,
     progress: Callable[[str, str, str], None] | None = _stderr_progress,
     secrets: Mapping[str, str] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> None:
-    """Preflight every host of `work`, roll each group out in steps, release the locks;
-    fills `report` (apply and rollback share this: they differ only in what `work` says).
-    `secrets` (source credentials) go to the rollout playbook only, apart from the work."""
+    """Preflight every host of `work`, roll each group out in steps; fills `report` (apply
+    and rollback share this: they differ only in what `work` says). The caller holds the
+    host locks (HostLocks). After a first signal no new group starts; a second raises
+    Aborted with the hosts in flight (host -> last task seen). `secrets` (source credentials)
+    go to the rollout playbook only, apart from the work."""
+    interrupt = interrupt or Interrupt()
+    in_flight: dict[str, str] = {}
+
+    def watch(host: str, task: str, outcome: str) -> None:
+        if host and report.stage == "rollout":
+            in_flight[host] = task
+            if task in ("report applied", "report rolled back") and outcome != "started":
+                in_flight.pop(host, None)  # this host is done: no longer in flight
+        if progress is not None:
+            progress(host, task, outcome)
+
+    def play(
+        book: str,
+        extravars: Mapping[str, Any],
+        limit: list[str],
+        hidden: Mapping[str, Any] | None = None,
+    ) -> ansible.RunResult | None:
+        """The playbook's result; None when it died (killed, say): then each host it was
+        working on is failed with the step it was in and how the playbook ended."""
+        try:
+            result = ansible.run(
+                book,
+                inventory=inventory,
+                extravars=extravars,
+                limit=limit,
+                progress=watch,
+                cancel=interrupt.aborted,
+                secrets=hidden,
+            )
+        except UserError as exc:
+            if interrupt.aborting:
+                raise Aborted(dict(in_flight)) from None
+            if report.stage != "rollout":
+                raise
+            hit = {h: t for h, t in in_flight.items() if h in limit} or dict.fromkeys(
+                limit, "start"
+            )
+            for host, task in sorted(hit.items()):
+                reports[host].status = "failed"
+                reports[host].error = f"{task}: {exc}"
+                if progress is not None:
+                    progress(host, task, f"failed: {exc}")
+            return None
+        if interrupt.aborting:
+            raise Aborted(dict(in_flight))
+        return result
+
     run_id = report.run_id
     groups = {h.name: h.group for h in env.hosts}
     reports = {
@@ -190,70 +392,61 @@ def run_rollout(
     common = {
         "tfsconf_work": dict(work),
         "tfsconf_run_id": run_id,
-        "tfsconf_owner": operator(),
-        "tfsconf_break_lock": break_lock,
         "tfsconf_config_root": env.config_root,
         "tfsconf_controller_python": sys.executable,
+        "tfsconf_stop_file": str(interrupt.stop_file),
     }
     names = sorted(work)
     report.stage = "preflight"
-    locked: list[str] = []
-    try:
-        pre = ansible.run(
-            "preflight.yml", inventory=inventory, extravars=common, limit=names, progress=progress
+    pre = play("preflight.yml", common, names)
+    assert pre is not None  # raises outside the rollout stage
+    failed = pre.failed_hosts()
+    if failed or pre.status != "successful":
+        for name in failed:
+            failure = pre.first_failure(name)
+            reports[name].status = "preflight-failed"
+            reports[name].error = ("unreachable: " if failure and failure.unreachable else "") + (
+                failure.message if failure else "failed"
+            )
+        return
+    report.stage = "rollout"
+    for group in env.groups:
+        members = [n for n in names if groups[n] == group.name]
+        if not members or interrupt.stopping:
+            continue
+        result = play(
+            "rollout.yml",
+            {
+                **common,
+                "tfsconf_work": {n: work[n] for n in members},
+                "tfsconf_serial": group.rollout.step,
+                "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
+            },
+            members,
+            {"tfsconf_secrets": dict(secrets)} if secrets else None,
         )
-        failed = pre.failed_hosts()
-        locked = [n for n in names if n not in failed]
-        if failed or pre.status != "successful":
-            for name in failed:
-                failure = pre.first_failure(name)
-                reports[name].status = "preflight-failed"
-                reports[name].error = (
-                    "unreachable: " if failure and failure.unreachable else ""
-                ) + (failure.message if failure else "failed")
+        if result is None:
             return
-        report.stage = "rollout"
-        for group in env.groups:
-            members = [n for n in names if groups[n] == group.name]
-            if not members:
-                continue
-            result = ansible.run(
-                "rollout.yml",
-                inventory=inventory,
-                extravars={
-                    **common,
-                    "tfsconf_work": {n: work[n] for n in members},
-                    "tfsconf_serial": group.rollout.step,
-                    "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
-                },
-                limit=members,
-                progress=progress,
-                secrets={"tfsconf_secrets": dict(secrets)} if secrets else None,
-            )
-            for name in members:
-                out = result.results.get(name, {})
-                stats = result.stats.get(name)
-                reports[name].changed = stats.changed if stats else 0
-                status = str(out.get("status", ""))
-                if status == "applied":
-                    reports[name].status = "applied"
-                elif status in ("rolled-back", "failed"):
-                    reports[name].status = status
-                    reports[name].error = str(out.get("error", ""))
-                elif stats and (stats.failures or stats.unreachable):
-                    failure = result.first_failure(name)
-                    reports[name].status = "failed"
-                    reports[name].error = failure.message if failure else "failed"
-            if result.status != "successful" or any(
-                reports[n].status not in ("applied", "untouched") for n in members
-            ):
-                return
-        report.stage = "done"
-    finally:
-        if locked:
-            ansible.run(
-                "unlock.yml", inventory=inventory, extravars=common, limit=locked, progress=None
-            )
+        for name in members:
+            in_flight.pop(name, None)
+            out = result.results.get(name, {})
+            stats = result.stats.get(name)
+            reports[name].changed = stats.changed if stats else 0
+            status = str(out.get("status", ""))
+            if status == "applied":
+                reports[name].status = "applied"
+            elif status in ("rolled-back", "failed"):
+                reports[name].status = status
+                reports[name].error = str(out.get("error", ""))
+            elif stats and (stats.failures or stats.unreachable):
+                failure = result.first_failure(name)
+                reports[name].status = "failed"
+                reports[name].error = failure.message if failure else "failed"
+        if result.status != "successful" or any(
+            reports[n].status not in ("applied", "untouched") for n in members
+        ):
+            return
+    report.stage = "interrupted" if interrupt.stopping else "done"
 
 
 def render_report(report: ApplyReport) -> str:
@@ -270,6 +463,9 @@ def render_report(report: ApplyReport) -> str:
         counts[h.status] = counts.get(h.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     verdict = "Apply complete" if report.ok else f"Apply FAILED (stopped in {report.stage})"
+    if report.interrupted:
+        verdict = f"Apply INTERRUPTED by {report.interrupted} (stopped in {report.stage})"
     lines.append("")
+    lines.extend(f"left behind: {line}" for line in report.left_behind)
     lines.append(f"{verdict}: {summary}; {report.changed} change(s) in {report.seconds:.1f} s.")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
     import grpc
 
     from tfsconf.apply.containers import container_states
+    from tfsconf.apply.drift import file_drift
     from tfsconf.apply.serving import Endpoint, expectations, model_status
 
     env = context.loaded.resolved
@@ -20,6 +21,7 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
     drift = {hp.name: hp.summary() for hp in plan.hosts}
     hosts = []
     healthy = True
+    files_drift = False
     for host in env.hosts:
         record = records.get(host.name)
         servers = []
@@ -52,8 +54,15 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
                 entry["container"] = found.as_json() if found else None
                 healthy = healthy and found is not None and found.running
             servers.append(entry)
+        drifted = (
+            [str(d) for d in file_drift(record, context.source.on_host.get(host.name) or {})]
+            if record is not None
+            else []
+        )
+        files_drift = files_drift or bool(drifted)
         hosts.append(
             {
+                "drifted_files": drifted,
                 "host": host.name,
                 "address": host.address,
                 "release": record.release if record else None,
@@ -65,8 +74,8 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
         )
     return {
         "environment": env.name,
-        "in_sync": not plan.has_changes and healthy,
-        "drift": plan.has_changes,
+        "in_sync": not plan.has_changes and healthy and not files_drift,
+        "drift": plan.has_changes or files_drift,
         "healthy": healthy,
         "hosts": hosts,
     }
@@ -80,6 +89,8 @@ def render_status(result: dict[str, Any]) -> str:
         lines.append(f"{host['host']} ({host['address']}): release {release}{when}")
         if host["drift"]:
             lines.append(f"  drift: {host['drift']}")
+        for what in host.get("drifted_files", []):
+            lines.append(f"  drifted on the host: {what}")
         for server in host["servers"]:
             if "container" in server:
                 found = server["container"]
@@ -100,7 +111,9 @@ def render_status(result: dict[str, Any]) -> str:
     verdict = (
         "in sync"
         if result["in_sync"]
-        else ("DRIFT: the spec differs from the hosts" if result["drift"] else "UNHEALTHY")
+        else (
+            "DRIFT: the spec or the files differ from the hosts" if result["drift"] else "UNHEALTHY"
+        )
     )
     lines.append(verdict)
     return "\n".join(lines) + "\n"

@@ -306,6 +306,36 @@ class WorkBuilder:
         """Environment variable name -> secret, of every source the built work syncs from."""
         return dict(self.sources.secrets)
 
+    def _compat_smoke(
+        self, model: r.Model, version: int, old_config: str | None
+    ) -> list[dict[str, Any]]:
+        """Smoke items that send `version` the requests the versions it replaces serve now
+        (their warmup): a new version that cannot answer what clients send today (a
+        changed signature) fails its gate before it takes any traffic."""
+        from tfsconf.apply.serving import expectations
+
+        if old_config is None:
+            return []
+        old = expectations(old_config).get(model.name)
+        out = []
+        for previous in old or []:
+            if previous == version:
+                continue
+            try:
+                warmup = self._warmup(model, previous)
+            except (UserError, OSError):  # the source no longer has it: own warmup only
+                continue
+            if warmup is not None:
+                out.append(
+                    {
+                        "model": model.name,
+                        "version": version,
+                        "warmup": str(warmup),
+                        "requests_of": previous,
+                    }
+                )
+        return out
+
     def build(self, hp: HostPlan) -> dict[str, Any]:
         host = self._host(hp.name)
         group = self._group(host.group)
@@ -417,7 +447,7 @@ class WorkBuilder:
                 )
                 continue
             final = stage[name]["models.config"]
-            phases = []
+            phases: list[dict[str, Any]] = []
             if kind == "hot-reload":
                 if sp is not None and sp.phases:
                     for phase in sp.phases:
@@ -438,6 +468,16 @@ class WorkBuilder:
                                 "warmup": item["warmup"],
                             }
                         )
+                        smoke.extend(self._compat_smoke(model, item["version"], old_config))
+            # the smoke gate: each new version is tried by number as soon as it is AVAILABLE
+            # and before the next phase moves traffic to it (a label, an unload)
+            for pushed in phases:
+                waits: dict[str, list[int]] = pushed["expect"]
+                pushed["smoke"] = [
+                    item for item in smoke if item["version"] in waits.get(item["model"], [])
+                ]
+            gated = {(i["model"], i["version"]) for ph in phases for i in ph["smoke"]}
+            smoke = [i for i in smoke if (i["model"], i["version"]) not in gated]
             activations.append(
                 {
                     "server": name,

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from tfsconf.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, handle_errors
+
+if TYPE_CHECKING:
+    from tfsconf.apply.record import HostRecord
 
 HostVarsOpt = Annotated[
     Path | None,
@@ -27,8 +31,27 @@ HostVarsOpt = Annotated[
     ),
 ]
 BreakLockOpt = Annotated[
-    bool, typer.Option("--break-lock", help="Take over host locks left by an apply that died.")
+    bool,
+    typer.Option(
+        "--break-lock",
+        help="Take over host locks left by an apply that died (refused while its owner is "
+        "alive: its process runs on this machine, or it renewed its lease recently).",
+    ),
 ]
+ForceBreakLockOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force-break-lock",
+        help="Take over host locks even when their owner looks alive (only when you know "
+        "that apply is gone: its controller is unreachable, say).",
+    ),
+]
+
+
+def _break_mode(break_lock: bool, force: bool) -> Literal["none", "dead", "force"]:
+    return "force" if force else ("dead" if break_lock else "none")
+
+
 ReportFormat = Annotated[
     Literal["text", "json"], typer.Option("--format", help="Report format: text or json.")
 ]
@@ -43,6 +66,25 @@ def _emit_report(report: Any, output_format: str) -> int:
     else:
         sys.stdout.write(render_report(report))
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _release(record: Any) -> str | None:
+    return record.release if record is not None else None
+
+
+def _repairs(context: Any, plan: Any) -> dict[str, Any]:
+    """Hosts the plan leaves alone that differ from their records (files edited on the
+    host, a server not serving what the record says); shown on stderr as plan lines."""
+    from tfsconf.apply.drift import find_repairs, render_repairs
+
+    repairs = find_repairs(
+        context.loaded.resolved,
+        context.source.records,
+        context.source.on_host,
+        skip={hp.name for hp in plan.hosts if hp.change != "remove"},
+    )
+    sys.stderr.write(render_repairs(repairs))
+    return repairs
 
 
 def _confirm(prompt: str) -> bool:
@@ -63,6 +105,7 @@ def apply(
     host_vars: HostVarsOpt = None,
     output_format: ReportFormat = "text",
     break_lock: BreakLockOpt = False,
+    force_break_lock: ForceBreakLockOpt = False,
     health_timeout: Annotated[
         float | None,
         typer.Option("--health-timeout", help="Seconds; overrides rollout.health_timeout_seconds."),
@@ -97,13 +140,15 @@ def apply(
             context = api.live_context(spec, host_vars=host_vars)
             current = context.source.load()
             api.check_plan_fresh(plan, workdir=workdir, current=current)
+            repairs = _repairs(context, plan)
             if not yes:
                 raise UserError("applying a saved plan needs --yes")
         else:
             context = api.live_context(target, host_vars=host_vars)
             plan = api.plan_live(context, str(target))
             sys.stderr.write(render_text([plan], colour=False, diffs=True))
-            if plan.has_changes and not yes and not _confirm("Apply this plan? [y/N]"):
+            repairs = _repairs(context, plan)
+            if (plan.has_changes or repairs) and not yes and not _confirm("Apply this plan? [y/N]"):
                 raise UserError("not applied (answer y, or pass --yes)")
         report = apply_plan(
             plan,
@@ -113,7 +158,9 @@ def apply(
             context.source.records,
             context.inventory,
             options=options,
-            break_lock=break_lock,
+            break_mode=_break_mode(break_lock, force_break_lock),
+            known_locks=context.source.locks,
+            repairs=repairs,
         )
         return _emit_report(report, output_format)
 
@@ -159,6 +206,7 @@ def rollback(
     host_vars: HostVarsOpt = None,
     output_format: ReportFormat = "text",
     break_lock: BreakLockOpt = False,
+    force_break_lock: ForceBreakLockOpt = False,
 ) -> None:
     """Put hosts back on a release they ran before (default: the previous one)."""
 
@@ -169,7 +217,7 @@ def rollback(
 
         from tfsconf import api
         from tfsconf.apply.rollback import choose_targets, fetch_release_records, rollback_work
-        from tfsconf.apply.rollout import ApplyReport, HostReport, run_rollout
+        from tfsconf.apply.rollout import ApplyReport, HostReport, locked_rollout
         from tfsconf.errors import UserError
 
         started = time.monotonic()
@@ -191,8 +239,6 @@ def rollback(
             print(f"{host}: {applied[host].release} -> {release}", file=sys.stderr)
         if not yes and not _confirm("Roll back these hosts? [y/N]"):
             raise UserError("not rolled back (answer y, or pass --yes)")
-        fetched = fetch_release_records(context.inventory, env.config_root, targets)
-        work = {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(targets)}
         report = ApplyReport(env.name, uuid.uuid4().hex[:12])
         groups = {h.name: h.group for h in env.hosts}
         for host in sorted(skipped):
@@ -200,7 +246,26 @@ def rollback(
             report.hosts.append(
                 HostReport(host, groups[host], "unchanged", record.release if record else None)
             )
-        run_rollout(env, work, context.inventory, report, break_lock=break_lock)
+
+        def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, dict[str, Any]]:
+            moved = sorted(h for h in records if _release(fresh.get(h)) != _release(records[h]))
+            if moved:
+                raise UserError(
+                    "stale rollback: " + ", ".join(moved) + " changed since the rollback was "
+                    "shown; nothing was changed",
+                    hint="run rollback again and review it",
+                )
+            fetched = fetch_release_records(context.inventory, env.config_root, targets)
+            return {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(targets)}
+
+        locked_rollout(
+            env,
+            context.inventory,
+            report,
+            prepare,
+            break_mode=_break_mode(break_lock, force_break_lock),
+            known_locks=context.source.locks,
+        )
         report.seconds = time.monotonic() - started
         return _emit_report(report, output_format)
 

@@ -1,0 +1,587 @@
+"""apply under operator faults, on the test bed (one connection mode each: they are slow):
+a plan overtaken while its prompt waits, locks of live and dead runs, concurrent applies,
+signals, the smoke gate, hand edits, free space, and the causes a report names."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .scenario import CONFIG_ROOT, TFSCONF, Scenario
+from .test_apply import HOSTS, by_host, deploy, states
+
+pytestmark = pytest.mark.slow
+
+
+def lock_path(scenario: Scenario, host: str) -> Path:
+    return scenario.root(host) / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "lock"
+
+
+def spec_copy(scenario: Scenario, name: str) -> Path:
+    target = scenario.spec_path.with_name(name)
+    shutil.copy(scenario.spec_path, target)
+    return target
+
+
+class Background:
+    """`tfsconf <args>` started in the background, its stderr collected as it comes; with
+    a terminal on stdin, so that apply asks its question."""
+
+    def __init__(self, scenario: Scenario, *args: str, tty: bool = False) -> None:
+        self.master = self.slave = -1
+        stdin: Any = subprocess.DEVNULL
+        if tty:
+            self.master, self.slave = pty.openpty()
+            stdin = self.slave
+        self.proc = subprocess.Popen(
+            [*TFSCONF, *args],
+            cwd=scenario.workdir,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.stderr = ""
+        self.stdout = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()  # raw reads: a prompt has no newline
+        while chunk := os.read(fd, 65536):
+            self.stderr += chunk.decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            assert self.proc.poll() is None or text in self.stderr, self.stderr[-3000:]
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.stderr[-3000:]}"
+            time.sleep(0.1)
+
+    def answer(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def finish(self, timeout: float = 300) -> int:
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout.read()
+        rc = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        return rc
+
+
+def host_args(scenario: Scenario) -> list[str]:
+    return ["--host-vars", str(scenario.host_vars_path)]
+
+
+# --- 1. a plan that goes stale while its prompt waits ---------------------------------
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_plan_overtaken_while_the_prompt_waits_is_refused(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    scenario.write_spec([2])
+    spec_b = spec_copy(scenario, "b.yaml")
+    b = Background(scenario, "apply", str(spec_b), *host_args(scenario), tty=True)
+    b.wait_for("Apply this plan? [y/N]")
+    # meanwhile apply A runs to completion
+    report_a = deploy(scenario, [3])
+    assert {h["status"] for h in report_a["hosts"]} == {"applied"}
+    releases = {h: scenario.current_release(h) for h in HOSTS}
+    b.answer("y\n")
+    rc = b.finish()
+    assert rc == 1, b.stderr[-3000:]
+    assert "stale plan" in b.stderr
+    for host in HOSTS:  # nothing of B's plan happened
+        assert scenario.current_release(host) == releases[host]
+        assert scenario.record(host)["release"] == releases[host]  # type: ignore[index]
+        assert scenario.version_dirs(host) == ["1", "3"]
+        assert states(scenario, host).get(3) == "AVAILABLE"
+        assert not lock_path(scenario, host).exists()
+
+
+# --- 2. --break-lock while the owner is alive -----------------------------------------
+
+
+def write_lock(scenario: Scenario, host: str, **fields: Any) -> None:
+    doc = {
+        "run_id": "other",
+        "owner": {"operator": "alice@ops", "controller": "ctl-9", "pid": 4242, "pid_start": "1"},
+        "since": "2026-11-22T00:00:00Z",
+        "renewed_at": time.time(),
+        "lease_seconds": 90,
+        **fields,
+    }
+    lock_path(scenario, host).write_text(json.dumps(doc) + "\n")
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_break_lock_refuses_a_live_owner(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    # a running apply of this machine: slow, its version 2 never loads on h1
+    scenario.publish(2, fail_on=("h1",))
+    scenario.write_spec([2], health_timeout=12)
+    a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
+    a.wait_for("health gate")
+    live = json.loads(lock_path(scenario, "h1").read_text())
+    assert live["owner"]["pid"] == a.proc.pid
+    assert live["owner"]["pid_start"] and live["owner"]["controller"]
+    assert isinstance(live["renewed_at"], float)
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 1
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "locked"
+    assert "locked by a live apply" in hosts["h1"]["error"]
+    assert f"pid {a.proc.pid} on" in hosts["h1"]["error"]
+    assert "--force-break-lock" in hosts["h1"]["error"]
+    assert report["stage"] == "lock"
+    assert a.finish() == 1  # the live apply was not disturbed: it rolled h1 back itself
+    assert "h1" in a.stderr and "version 2 failed to load" in a.stderr
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+
+    # another controller's lock, renewed a moment ago: alive by its lease (the module test
+    # covers a lease that ran out); the operator who knows better forces it
+    write_lock(scenario, "h2")
+    scenario.write_spec([3])
+    proc, report = scenario.apply("--force-break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "h2: took over the lock of alice@ops (run other, pid 4242 on ctl-9" in proc.stderr
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+
+
+# --- 3. a dead run's locks are cleared everywhere -------------------------------------
+
+
+def playbooks_of(pid: int) -> list[int]:
+    """ansible-playbook processes (and their guards) started by the process `pid`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{name}/environ").read_bytes()
+        except OSError:
+            continue
+        if any(part.endswith(b"ansible-playbook") for part in cmdline[:2]) and (
+            f"TFSCONF_CONTROLLER_PID={pid}\0".encode() in environ
+        ):
+            found.append(int(name))
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not zombie(p)]
+    return alive
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_killed_run_between_hosts_leaves_no_lock_after_break_lock(scenario: Scenario) -> None:
+    deploy(scenario, [1])
+    first = scenario.current_release("h1")
+    scenario.write_spec([2])
+    a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
+    deadline = time.monotonic() + 120
+    while scenario.current_release("h1") == first:  # h1 done, h2 next: kill it there
+        assert time.monotonic() < deadline and a.proc.poll() is None, a.stderr[-3000:]
+        time.sleep(0.05)
+    a.wait_for("[h2] stage the release")
+    playbooks = playbooks_of(a.proc.pid)
+    assert playbooks, "no ansible-playbook found for the running apply"
+    a.proc.kill()
+    a.finish()
+    # 5: a killed controller does not leave its playbook running
+    assert wait_gone(playbooks) == []
+    assert all(lock_path(scenario, h).exists() for h in HOSTS)
+    proc, _report = scenario.apply()
+    assert proc.returncode == 1 and "--break-lock" in proc.stdout + proc.stderr
+
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "unchanged"
+    assert {hosts["h2"]["status"], hosts["h3"]["status"]} == {"applied"}
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    report = deploy(scenario, [3])  # the next change goes through on every host
+    assert {h["status"] for h in report["hosts"]} == {"applied"}
+
+
+# --- 4. of two concurrent applies exactly one proceeds --------------------------------
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_two_concurrent_lockers_exactly_one_wins_20_rounds(scenario: Scenario) -> None:
+    """Each round, two runs lock the environment at the same moment (what apply does
+    first, after its prompt): one holds every host, the other none."""
+    from tfsconf import api
+    from tfsconf.apply.lock import HostLocks, LockRefused
+
+    scenario.write_spec([1])
+    context = api.live_context(scenario.spec_path, host_vars=scenario.host_vars_path)
+    env = context.loaded.resolved
+    outcomes = []
+
+    def run(name: str, round_no: int, barrier: threading.Barrier, results: dict[str, Any]) -> None:
+        locks = HostLocks(env, context.inventory, f"r{round_no}-{name}")
+        barrier.wait()
+        try:
+            locks.acquire()
+            results[name] = locks
+        except LockRefused as exc:
+            results[name] = exc
+
+    for round_no in range(20):
+        barrier = threading.Barrier(2)
+        results: dict[str, Any] = {}
+        threads = [
+            threading.Thread(target=run, args=(n, round_no, barrier, results)) for n in ("a", "b")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        winners = [n for n, v in results.items() if isinstance(v, HostLocks)]
+        outcomes.append(len(winners))
+        assert len(winners) == 1, (round_no, results)
+        winner = results[winners[0]]
+        loser = results[{"a": "b", "b": "a"}[winners[0]]]
+        assert loser.host == "h1" and "locked by" in loser.reason  # lost the first host
+        held = {h: json.loads(lock_path(scenario, h).read_text())["run_id"] for h in HOSTS}
+        assert set(held.values()) == {winner.run_id}
+        winner.release()
+        assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    assert outcomes == [1] * 20
+
+
+# --- 5. SIGINT / SIGTERM --------------------------------------------------------------
+
+
+def consistent(scenario: Scenario, host: str) -> None:
+    """`current`, the record and what the server serves agree."""
+    record = scenario.record(host)
+    assert record is not None
+    assert scenario.current_release(host) == record["release"]
+    served = states(scenario, host)
+    for version in record["models"]["mixed"]["versions"]:
+        assert served.get(version) == "AVAILABLE", (host, served, record["models"])
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
+    from .test_apply import LoadClient
+
+    deploy(scenario, [1])
+    scenario.write_spec([2])
+    load = LoadClient(scenario)
+    load.start()
+    try:
+        a = Background(
+            scenario,
+            "apply",
+            str(scenario.spec_path),
+            "--yes",
+            "--format",
+            "json",
+            *host_args(scenario),
+        )
+        a.wait_for("[h1] stage the release")
+        a.proc.send_signal(signal.SIGINT)
+        rc = a.finish()
+    finally:
+        load.stop()
+    assert rc == 1, a.stderr[-3000:]
+    report = json.loads(a.stdout)
+    assert report["interrupted"] == "SIGINT" and report["stage"] == "interrupted"
+    assert report["ok"] is False
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] in ("applied", "rolled-back"), hosts["h1"]
+    assert hosts["h2"]["status"] == hosts["h3"]["status"] == "untouched"
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    for host in HOSTS:
+        consistent(scenario, host)
+    assert scenario.version_dirs("h3") == ["1"]
+    assert load.sent > 20 and load.failures == [], load.failures[:3]
+    print(f"\nfirst signal: {load.sent} requests, {len(load.failures)} failed, exit {rc}")
+
+    scenario.write_spec([3])
+    b = Background(
+        scenario,
+        "apply",
+        str(scenario.spec_path),
+        "--yes",
+        "--format",
+        "json",
+        *host_args(scenario),
+    )
+    b.wait_for("[h1] stage the release")
+    playbooks = playbooks_of(b.proc.pid)
+    b.proc.send_signal(signal.SIGTERM)
+    b.wait_for("stopping")
+    b.proc.send_signal(signal.SIGTERM)
+    rc = b.finish()
+    assert rc == 1, b.stderr[-3000:]
+    report = json.loads(b.stdout)
+    assert report["stage"] == "aborted" and report["interrupted"] == "SIGTERM"
+    assert any(line.startswith("h1: stopped in the middle of") for line in report["left_behind"])
+    assert "--break-lock" in report["left_behind"][-1]
+    assert "left behind: h1: stopped in the middle of" in b.stderr
+    assert wait_gone(playbooks) == []
+    assert all(lock_path(scenario, h).exists() for h in HOSTS)  # said so, and left
+    proc, report = scenario.apply("--break-lock")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for host in HOSTS:
+        consistent(scenario, host)
+        assert states(scenario, host).get(3) == "AVAILABLE"
+
+
+# --- 9. causes in the report and the progress line ------------------------------------
+
+
+def host_mount_version(scenario: Scenario, host: str, version: int) -> Path:
+    """The host's own copy of the model source (what its sync reads)."""
+    return scenario.root(host) / str(scenario.source).lstrip("/") / str(version)
+
+
+def real_playbooks(controller: int) -> list[int]:
+    """The ansible-playbook processes themselves (children of their guards)."""
+    found = playbooks_of(controller)
+    guards = {
+        pid
+        for pid in found
+        if b"tfsconf-ansible-" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1]
+    }
+    out = []
+    for pid in found:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(stat[1]) in guards:
+            out.append(pid)
+    return out
+
+
+def failed_on_h1(scenario: Scenario, version: int, *extra: str) -> tuple[str, str]:
+    scenario.write_spec([version])
+    proc, report = scenario.apply(*extra)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    h1 = by_host(report)["h1"]
+    assert h1["status"] in ("rolled-back", "failed"), h1
+    assert by_host(report)["h2"]["status"] == "untouched"
+    return h1["error"], proc.stderr
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
+    from tfsconf.modelcheck.manifest import write_manifest
+
+    models = scenario.root("h1") / "srv/tfserving/models/mixed"
+    models.mkdir(parents=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tfsconf-test", str(models)], check=True
+    )
+    try:
+        deploy(scenario, [1])
+        causes: dict[str, str] = {}
+
+        # a file the manifest lists is missing from the source
+        scenario.publish(2)
+        (host_mount_version(scenario, "h1", 2) / "saved_model.pb").unlink()
+        error, stderr = failed_on_h1(scenario, 2)
+        assert error.startswith("sync model versions: mixed/2: "), error
+        assert "saved_model.pb" in error and "No such file" in error, error
+        assert "[h1] sync model versions: failed: mixed/2: " in stderr
+        causes["missing source file"] = error
+
+        # a file whose bytes are not the ones the manifest names
+        scenario.publish(3)
+        index = host_mount_version(scenario, "h1", 3) / "variables" / "variables.index"
+        index.write_bytes(index.read_bytes() + b"tampered")
+        error, stderr = failed_on_h1(scenario, 3)
+        assert error.startswith("sync model versions: mixed/3: "), error
+        assert "sha256" in error and "does not match the manifest" in error, error
+        assert "does not match the manifest" in stderr
+        causes["checksum mismatch"] = error
+
+        # the playbook is killed while h1 syncs (slowly)
+        scenario.write_spec([4])
+        run = Background(
+            scenario,
+            "apply",
+            str(scenario.spec_path),
+            "--yes",
+            "--format",
+            "json",
+            "--bwlimit",
+            "2000",
+            *host_args(scenario),
+        )
+        run.wait_for("[h1] warmup files to the host")
+        time.sleep(1.0)
+        killed = real_playbooks(run.proc.pid)
+        assert len(killed) == 1, killed
+        os.kill(killed[0], signal.SIGKILL)
+        assert run.finish() == 1, run.stderr[-3000:]
+        h1 = by_host(json.loads(run.stdout))["h1"]
+        assert h1["status"] == "failed"
+        assert h1["error"].startswith("sync model versions: "), h1["error"]
+        assert "was killed by SIGKILL" in h1["error"], h1["error"]
+        assert "[h1] sync model versions: failed: ansible-playbook rollout.yml was killed" in (
+            run.stderr
+        )
+        assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+        causes["killed playbook"] = h1["error"]
+
+        # the disk fills up while h1 syncs
+        scenario.publish(5)
+        big = host_mount_version(scenario, "h1", 5) / "variables" / "zz-padding"
+        big.write_bytes(os.urandom(3 << 20))
+        write_manifest(host_mount_version(scenario, "h1", 5))
+        used = int(
+            subprocess.run(
+                ["du", "-sb", str(models)], capture_output=True, text=True, check=True
+            ).stdout.split()[0]
+        )
+        subprocess.run(["mount", "-o", f"remount,size={used + (1 << 20)}", str(models)], check=True)
+        error, stderr = failed_on_h1(scenario, 5)
+        assert error.startswith("sync model versions: mixed/5: "), error
+        assert "No space left on device" in error, error
+        assert "No space left on device" in stderr
+        causes["disk full"] = error
+        print("\ncauses:", json.dumps(causes, indent=1))
+        for host in HOSTS:
+            consistent(scenario, host)
+    finally:
+        subprocess.run(["umount", "-l", str(models)], check=False)
+
+
+# --- 6. the smoke gate runs before traffic moves --------------------------------------
+
+
+def build_changed_signature_model(version_dir: Path) -> Path:
+    """The mixed model's next version with a changed signature: 'tags' is gone, so the
+    requests version 1 answers are refused (the warmup of this version itself is fine)."""
+    import tensorflow as tf
+
+    class Narrow(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable([0.5, -1.0, 2.0, 0.25], name="weights")
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 4], tf.float32, name="dense"),
+                tf.TensorSpec([None], tf.int64, name="count"),
+            ]
+        )
+        def serve(self, dense: tf.Tensor, count: tf.Tensor) -> dict:
+            return {"score": tf.linalg.matvec(dense, self.weights) + tf.cast(count, tf.float32)}
+
+    module = Narrow()
+    tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
+    return version_dir
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    from .scenario import publish_version
+    from .test_apply import LoadClient
+
+    deploy(scenario, [1], labels={"stable": 1})
+    releases = {h: scenario.current_release(h) for h in HOSTS}
+    changed = build_changed_signature_model(tmp_path / "changed")
+    publish_version(changed, scenario.source, 2)
+    for host in HOSTS:
+        publish_version(changed, scenario.root(host) / str(scenario.source).lstrip("/"), 2)
+    scenario.write_spec([1, 2], labels={"stable": 2})
+    load = LoadClient(scenario, label="stable")
+    load.start()
+    try:
+        proc, report = scenario.apply()
+    finally:
+        load.stop()
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "rolled-back"
+    assert (
+        "smoke gate (phase 1): mixed version 2 cannot answer the requests version 1"
+        in (hosts["h1"]["error"])
+    ), hosts["h1"]["error"]
+    assert hosts["h2"]["status"] == hosts["h3"]["status"] == "untouched"
+    for host in HOSTS:
+        assert scenario.current_release(host) == releases[host]
+        consistent(scenario, host)
+    assert states(scenario, "h1").get(2) in (None, "END")  # unloaded again by the rollback
+    assert load.sent > 20, load.sent
+    assert load.failures == [], load.failures[:3]
+    print(
+        f"\nsmoke gate: {load.sent} requests, {len(load.failures)} failed, exit {proc.returncode}"
+    )
+
+
+# --- 7. hand edits and unhealthy hosts ------------------------------------------------
+
+
+@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
+def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> None:
+    from tfsconf.apply.serving import Endpoint, reload
+
+    deploy(scenario, [1])
+    pids = {h: scenario.server_pid(h) for h in HOSTS}
+    edited = scenario.root("h1") / CONFIG_ROOT.lstrip("/") / "rank" / "current" / "models.config"
+    recorded = edited.read_text()
+    edited.write_text(recorded + "# edited by hand at 3 a.m.\n")
+    # h2's server is told to serve nothing: its files still match the record
+    reload(Endpoint(scenario.bed.host("h2").address, 8500), "model_config_list {\n}\n")
+
+    status = scenario.tfsconf("status", str(scenario.spec_path), *host_args(scenario))
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert "h1 (" in status.stdout
+    assert "drifted on the host: rank: models.config: edited on the host" in status.stdout
+    assert "rank/mixed: not served [NOT OK]" in status.stdout or "NOT OK" in status.stdout
+
+    proc, report = scenario.apply()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "~ h1/rank: repair (restore the record's files, hot reload): models.config: edited"
+        in proc.stderr
+    )
+    assert "~ h2/rank: repair (restore the record's files, restart): mixed: version(s) [1]" in (
+        proc.stderr
+    )
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == hosts["h2"]["status"] == "applied"
+    assert hosts["h3"]["status"] == "unchanged"
+    assert edited.read_text() == recorded
+    assert scenario.server_pid("h1") == pids["h1"]  # a models.config edit: hot reload
+    assert scenario.server_pid("h2") != pids["h2"]  # not serving: restarted
+    for host in HOSTS:
+        consistent(scenario, host)
+    status = scenario.tfsconf("status", str(scenario.spec_path), *host_args(scenario))
+    assert status.returncode == 0, status.stdout + status.stderr
+    proc, report = scenario.apply()  # nothing left to repair
+    assert proc.returncode == 0 and {h["status"] for h in report["hosts"]} == {"unchanged"}

@@ -1,0 +1,152 @@
+"""The host module's own rules, run in-process on a scratch root: release cleanup never
+removes a release in use, and the lock's takeover rules."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LIBRARY = Path(__file__).resolve().parents[2] / "playbooks" / "library" / "tfsconf_host.py"
+CONFIG_ROOT = "/srv/config"
+
+
+def host_module() -> Any:
+    spec = importlib.util.spec_from_file_location("tfsconf_host_under_test", LIBRARY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Exited(Exception):
+    def __init__(self, failed: bool, result: dict[str, Any]) -> None:
+        super().__init__(result)
+        self.failed = failed
+        self.result = result
+
+
+class FakeModule:
+    """The AnsibleModule surface the actions use (exit_json/fail_json end the action)."""
+
+    check_mode = False
+
+    def exit_json(self, **result: Any) -> None:
+        raise Exited(False, result)
+
+    def fail_json(self, **result: Any) -> None:
+        raise Exited(True, result)
+
+
+def run(action: str, root: Path, **params: Any) -> Exited:
+    module = host_module()
+    defaults = {
+        "root": str(root),
+        "config_root": CONFIG_ROOT,
+        "run_id": "me",
+        "owner": {"operator": "me@here"},
+        "break_mode": "none",
+        "dead_runs": [],
+        "live_runs": [],
+        "lease_seconds": 90,
+        "release": None,
+        "kind": "apply",
+        "keep_releases": 1,
+        "other_servers": [],
+    }
+    with pytest.raises(Exited) as info:
+        getattr(module, action)(FakeModule(), {**defaults, **params})
+    return info.value
+
+
+def releases(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "srv/config/rank/releases").iterdir())
+
+
+def test_cleanup_keeps_current_and_a_lock_holders_release(tmp_path: Path) -> None:
+    server = tmp_path / "srv/config/rank"
+    for name in ("r-old", "r-current", "r-other-run", "r-prev", "r-new"):
+        (server / "releases" / name).mkdir(parents=True)
+    (server / "current").symlink_to("releases/r-current")
+    state = tmp_path / "srv/config/.tfsconf"
+    (state / "releases").mkdir(parents=True)
+    history = [{"release": r} for r in ("r-old", "r-current", "r-prev")]
+    (state / "state.json").write_text(json.dumps({"release": "r-prev", "history": history}))
+    # this run broke the lock of a run that was applying r-other-run
+    (state / "lock").write_text(
+        json.dumps({"run_id": "me", "broke": {"run_id": "x", "release": "r-other-run"}})
+    )
+    doc = {
+        "release": "r-new",
+        "applied_at": "t",
+        "operator": "me",
+        "spec_sha256": "s",
+        "manifest": {"servers": ["rank"]},
+    }
+    out = run("record", tmp_path, record=doc)
+    assert not out.failed
+    assert out.result["pruned"] == ["rank/r-old"]
+    assert releases(tmp_path) == ["r-current", "r-new", "r-other-run", "r-prev"]
+
+
+def lock_file(root: Path) -> Path:
+    return root / "srv/config/.tfsconf/lock"
+
+
+def test_lock_takeover_rules(tmp_path: Path) -> None:
+    lock_file(tmp_path).parent.mkdir(parents=True)
+    other = {
+        "run_id": "other",
+        "owner": {"operator": "alice@ops", "controller": "ctl", "pid": 7},
+        "since": "then",
+        "renewed_at": time.time(),
+        "lease_seconds": 90,
+        "release": "r-a",
+    }
+    lock_file(tmp_path).write_text(json.dumps(other))
+    refused = run("lock", tmp_path)
+    assert (
+        refused.failed and "locked by alice@ops (run other, pid 7 on ctl" in refused.result["msg"]
+    )
+    live = run("lock", tmp_path, break_mode="dead")
+    assert live.failed and "locked by a live apply" in live.result["msg"]
+    # proven alive by its controller: kept even with an old heartbeat
+    lock_file(tmp_path).write_text(json.dumps({**other, "renewed_at": 0}))
+    kept = run("lock", tmp_path, break_mode="dead", live_runs=["other"])
+    assert kept.failed
+    taken = run("lock", tmp_path, break_mode="dead")  # lease ran out
+    assert not taken.failed and taken.result["broken_lock"]["run_id"] == "other"
+    held = json.loads(lock_file(tmp_path).read_text())
+    assert held["run_id"] == "me" and held["broke"] == {"run_id": "other", "release": "r-a"}
+    # proven dead by its controller: taken at once; any lock by force
+    lock_file(tmp_path).write_text(json.dumps(other))
+    assert not run("lock", tmp_path, break_mode="dead", dead_runs=["other"]).failed
+    lock_file(tmp_path).write_text(json.dumps(other))
+    assert not run("lock", tmp_path, break_mode="force").failed
+    assert not run("unlock", tmp_path).failed
+    assert not lock_file(tmp_path).exists()
+
+
+def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> None:
+    base = "/srv/models/mixed"
+    (tmp_path / "srv/models/mixed/2").mkdir(parents=True)  # published by an earlier apply
+    huge = 1 << 50  # more than any disk here
+    common = {
+        "model_root": "/srv/models",
+        "base_paths": [base],
+        "versions_present": [],
+        "gpus": [],
+        "runtime": "native",
+        "process_path": "",
+    }
+    published = [{"model": "mixed", "base_path": base, "version": 2, "bytes": huge}]
+    out = run("preflight", tmp_path, **common, need_bytes=huge, syncs=published)
+    assert "free disk" not in out.result.get("msg", ""), out.result
+    missing = [*published, {"model": "mixed", "base_path": base, "version": 3, "bytes": huge}]
+    out = run("preflight", tmp_path, **common, need_bytes=2 * huge, syncs=missing)
+    assert out.failed
+    assert f"{huge >> 20} MiB needed for new model versions (mixed v3)" in out.result["msg"]
