@@ -142,6 +142,9 @@ def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> No
         "gpus": [],
         "runtime": "native",
         "process_path": "",
+        "process_env": {},
+        "tfserving_version": "",
+        "preload": [],
     }
     published = [{"model": "mixed", "base_path": base, "version": 2, "bytes": huge}]
     out = run("preflight", tmp_path, **common, need_bytes=huge, syncs=published)
