@@ -1,9 +1,10 @@
 """Hatch build hook: generates the Python code of tfsconf's own .proto files.
 
-TF Serving's BatchingParameters and MonitoringConfig are not shipped in the
-tensorflow-serving-api wheel, so tfsconf describes them itself (same field names,
-numbers and types) and compiles them with grpcio-tools at build time. The generated
-modules are build outputs and are not committed.
+tfsconf describes every TensorFlow and TF Serving message it reads or writes itself
+(tfsconf/protos/*.proto: same field names, numbers and types, tfsconf's own proto
+package), so the base install needs neither TensorFlow nor tensorflow-serving-api; some
+(BatchingParameters, MonitoringConfig) are not in that wheel at all. grpcio-tools compiles
+them at build time. The generated modules are build outputs and are not committed.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """An environment for the apply tests: a spec over a test bed, a model source of real
-SavedModels, and `tfsconf apply` / `status` run as the user runs them."""
+SavedModels, and `tfsconf apply` / `status` / `rollback` run as the user runs them, from a
+base install: TensorFlow and tensorflow-serving-api cannot be imported (tests/notf.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from notf import without_tensorflow_env
 
 from .testbed import TestBed
 
@@ -126,6 +128,7 @@ class Scenario:
         return subprocess.run(
             [*TFSCONF, *args],
             cwd=self.workdir,
+            env=without_tensorflow_env(),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -205,9 +205,9 @@ def test_concurrent_apply_is_refused_by_the_lock(scenario: Scenario) -> None:
 def labelled(scenario: Scenario, host: str, label: str) -> int:
     import grpc
 
-    from tfsconf.warmup.protos import serving_services, tf_protos
+    from tfsconf.apply.stubs import PredictionServiceStub
+    from tfsconf.warmup.protos import tf_protos
 
-    services = serving_services()
     warmup = (
         scenario.root(host)
         / BASE_PATH.lstrip("/")
@@ -223,7 +223,7 @@ def labelled(scenario: Scenario, host: str, label: str) -> int:
     request.model_spec.version_label = label
     address = scenario.bed.host(host).address
     with grpc.insecure_channel(f"{address}:8500") as channel:
-        stub = services["prediction_service_grpc"].PredictionServiceStub(channel)
+        stub = PredictionServiceStub(channel)
         response = stub.Predict(request, timeout=5)
     return int(response.model_spec.version.value)
 
@@ -254,10 +254,10 @@ class LoadClient:
     def _run(self) -> None:
         import grpc
 
-        from tfsconf.warmup.protos import serving_services, tf_protos
+        from tfsconf.apply.stubs import PredictionServiceStub
+        from tfsconf.warmup.protos import tf_protos
         from tfsconf.warmup.tfrecord import read_records
 
-        services = serving_services()
         host0 = self.scenario.root("h1") / BASE_PATH.lstrip("/") / "1"
         payload = next(read_records(host0 / "assets.extra" / "tf_serving_warmup_requests"))
         request = tf_protos().prediction_log.PredictionLog.FromString(payload).predict_log.request
@@ -267,7 +267,7 @@ class LoadClient:
         channels = [
             grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500") for h in HOSTS
         ]
-        stubs = [services["prediction_service_grpc"].PredictionServiceStub(c) for c in channels]
+        stubs = [PredictionServiceStub(c) for c in channels]
         try:
             while not self._stop.is_set() and time.monotonic() < self.deadline:
                 stub = stubs[self.sent % len(stubs)]

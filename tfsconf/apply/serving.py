@@ -9,8 +9,8 @@
   waited for.
 - smoke_predict: PredictionService/Predict with the version's own warmup records.
 
-TensorFlow is never initialised: the generated modules are imported under a stand-in
-package (tfsconf.warmup.protos).
+The messages are tfsconf's own descriptions of TF Serving's (tfsconf.warmup.protos) and the
+calls go through tfsconf.apply.stubs: neither TensorFlow nor tensorflow-serving-api is needed.
 """
 
 from __future__ import annotations
@@ -105,17 +105,12 @@ def _channel(endpoint: Endpoint) -> Any:
     )
 
 
-def _services() -> dict[str, Any]:
-    from tfsconf.warmup.protos import serving_services
-
-    return serving_services()
-
-
 def parse_models_config(text: str) -> Any:
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
 
-    config = model_server_config_pb2.ModelServerConfig()
+    from tfsconf.warmup.protos import tf_protos
+
+    config = tf_protos().server_config.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
@@ -127,11 +122,13 @@ def reload(endpoint: Endpoint, models_config: str, *, deadline: float = 60.0) ->
     """Send a whole ModelServerConfig; raise ServingError with TF Serving's own message."""
     import grpc
 
-    services = _services()
-    request = services["model_management"].ReloadConfigRequest()
+    from tfsconf.apply.stubs import ModelServiceStub
+    from tfsconf.warmup.protos import tf_protos
+
+    request = tf_protos().serving.ReloadConfigRequest()
     request.config.CopyFrom(parse_models_config(models_config))
     with _channel(endpoint) as channel:
-        stub = services["model_service_grpc"].ModelServiceStub(channel)
+        stub = ModelServiceStub(channel)
         try:
             response = stub.HandleReloadConfigRequest(request, timeout=deadline)
         except grpc.RpcError as exc:
@@ -171,11 +168,13 @@ def model_status(
     the model; raises grpc.RpcError when the server does not answer."""
     import grpc
 
-    services = _services()
-    request = services["get_model_status"].GetModelStatusRequest()
+    from tfsconf.apply.stubs import ModelServiceStub
+    from tfsconf.warmup.protos import tf_protos
+
+    request = tf_protos().serving.GetModelStatusRequest()
     request.model_spec.name = model
     with _channel(endpoint) as channel:
-        stub = services["model_service_grpc"].ModelServiceStub(channel)
+        stub = ModelServiceStub(channel)
         try:
             response = stub.GetModelStatus(request, timeout=timeout)
         except grpc.RpcError as exc:
@@ -264,14 +263,14 @@ def smoke_predict(
     version; returns how many were sent (0 when the file holds no predict records)."""
     import grpc
 
+    from tfsconf.apply.stubs import PredictionServiceStub
     from tfsconf.warmup.protos import tf_protos
     from tfsconf.warmup.tfrecord import read_records
 
     log_type = tf_protos().prediction_log.PredictionLog
-    services = _services()
     sent = 0
     with _channel(endpoint) as channel:
-        stub = services["prediction_service_grpc"].PredictionServiceStub(channel)
+        stub = PredictionServiceStub(channel)
         for payload in read_records(warmup_file):
             log = log_type.FromString(payload)
             if log.WhichOneof("log_type") != "predict_log":

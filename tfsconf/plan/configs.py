@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
 
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Phase
+from tfsconf.protos import serving_config_pb2
 
 HEADER_PREFIX = "#"
 
@@ -48,7 +48,7 @@ class Entry:
     labels: Mapping[str, int] = field(default_factory=dict)
 
 
-def _policy(config: model_server_config_pb2.ModelConfig) -> Policy:
+def _policy(config: serving_config_pb2.ModelConfig) -> Policy:
     which = config.model_version_policy.WhichOneof("policy_choice")
     if which == "specific":
         return Policy(
@@ -61,17 +61,15 @@ def _policy(config: model_server_config_pb2.ModelConfig) -> Policy:
     return Policy("latest", num_versions=1)  # TF Serving's default
 
 
-_PARSED: dict[bytes, tuple[model_server_config_pb2.ModelServerConfig, dict[str, Entry]]] = {}
+_PARSED: dict[bytes, tuple[serving_config_pb2.ModelServerConfig, dict[str, Entry]]] = {}
 
 
-def parse(
-    data: bytes, where: str
-) -> tuple[model_server_config_pb2.ModelServerConfig, dict[str, Entry]]:
+def parse(data: bytes, where: str) -> tuple[serving_config_pb2.ModelServerConfig, dict[str, Entry]]:
     """Parse a models.config (cached by content: hosts of a group share their files)."""
     found = _PARSED.get(data)
     if found is not None:
         return found
-    message = model_server_config_pb2.ModelServerConfig()
+    message = serving_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(data.decode("utf-8"), message)
     except (text_format.ParseError, UnicodeDecodeError) as exc:
@@ -232,7 +230,7 @@ def _phases(
         previous[name] = _Step(versions, dict(entry.labels))
     for index in range(total):
         last = index == total - 1
-        message = model_server_config_pb2.ModelServerConfig()
+        message = serving_config_pb2.ModelServerConfig()
         message.CopyFrom(new_message)
         steps_text: list[str] = []
         wait: list[tuple[str, int]] = []

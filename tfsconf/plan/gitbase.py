@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tfsconf.errors import SpecError, UserError
+from tfsconf.plan.safetar import extract_all
 from tfsconf.plan.state import State, StateOrigin, empty_state, state_from_bundle
 
 GIT_TIMEOUT_SECONDS = 120
@@ -104,8 +105,8 @@ class GitBaseSource:
         with tempfile.TemporaryDirectory(prefix="tfsconf-base-") as tmp:
             try:
                 with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                    tar.extractall(tmp, filter="data")
-            except tarfile.TarError as exc:  # FilterError: a link out of the tree, say
+                    extract_all(tar, Path(tmp))
+            except tarfile.TarError as exc:  # a link out of the tree, say
                 raise UserError(
                     f"--base {self.ref}: cannot export {directory} from that commit safely: {exc}"
                 ) from exc

@@ -1,45 +1,25 @@
-"""TensorFlow and TF Serving protobuf modules, without starting TensorFlow.
+"""TensorFlow's and TF Serving's protobuf messages, from tfsconf's own .proto descriptions.
 
-The generated ``*_pb2`` modules live inside the ``tensorflow`` package, whose
-``__init__.py`` loads the whole runtime (seconds, native libraries, log noise). The pb2
-files themselves only need protobuf. When TensorFlow is not imported yet, a bare package
-module stands in for ``tensorflow`` just long enough to import the pb2 modules, and is then
-removed again, so a later ``import tensorflow`` (``warmup verify --replay``) still runs the
-real package. When TensorFlow is already imported, the normal modules are used.
+tfsconf/protos/tf_*.proto and serving_*.proto describe the messages tfsconf reads and
+writes (SavedModel, TensorProto, tf.Example, PredictionLog and the requests, the model
+server config, the ModelService messages) with TensorFlow's and TF Serving's field names,
+numbers and types, in tfsconf's own proto package. The bytes and the text format are the
+same as the official classes', so no command needs TensorFlow or tensorflow-serving-api
+installed; ``warmup verify --replay`` is the one that runs TensorFlow itself.
+tests/protos compares every message with the official descriptor, field by field.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
-import sys
-import types
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar
-
-from tfsconf.errors import UserError
-
-T = TypeVar("T")
-
-_PROTO_MODULES = {
-    "tensor": "tensorflow.core.framework.tensor_pb2",
-    "tensor_shape": "tensorflow.core.framework.tensor_shape_pb2",
-    "types": "tensorflow.core.framework.types_pb2",
-    "example": "tensorflow.core.example.example_pb2",
-    "meta_graph": "tensorflow.core.protobuf.meta_graph_pb2",
-    "saved_model": "tensorflow.core.protobuf.saved_model_pb2",
-    "tensor_bundle": "tensorflow.core.protobuf.tensor_bundle_pb2",
-    "predict": "tensorflow_serving.apis.predict_pb2",
-    "prediction_log": "tensorflow_serving.apis.prediction_log_pb2",
-}
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class TfProtos:
-    """The generated modules tfsconf reads and writes (typed Any: they have no stubs)."""
+    """The generated modules, by role (typed Any: the generated code has no stubs here).
+    Several roles share one module: the .proto files group related messages."""
 
     tensor: Any
     tensor_shape: Any
@@ -50,57 +30,32 @@ class TfProtos:
     tensor_bundle: Any
     predict: Any
     prediction_log: Any
+    serving: Any
+    server_config: Any
 
 
 @cache
 def tf_protos() -> TfProtos:
-    """Import the protobuf modules once per process, without initialising TensorFlow."""
-    return import_without_tensorflow(_import_all)
-
-
-_SERVICE_MODULES = {
-    "model_service": "tensorflow_serving.apis.model_service_pb2",
-    "model_service_grpc": "tensorflow_serving.apis.model_service_pb2_grpc",
-    "model_management": "tensorflow_serving.apis.model_management_pb2",
-    "get_model_status": "tensorflow_serving.apis.get_model_status_pb2",
-    "prediction_service_grpc": "tensorflow_serving.apis.prediction_service_pb2_grpc",
-}
-
-
-@cache
-def serving_services() -> dict[str, Any]:
-    """TF Serving's gRPC service modules (ModelService, PredictionService), likewise."""
-    tf_protos()
-    return import_without_tensorflow(
-        lambda: {key: importlib.import_module(name) for key, name in _SERVICE_MODULES.items()}
+    """Import the generated modules once per process (protobuf only, milliseconds)."""
+    from tfsconf.protos import (
+        serving_apis_pb2,
+        serving_config_pb2,
+        tf_example_pb2,
+        tf_saved_model_pb2,
+        tf_tensor_bundle_pb2,
+        tf_tensor_pb2,
     )
 
-
-def import_without_tensorflow(load: Callable[[], T]) -> T:
-    """Run `load` (imports of generated pb2 modules under ``tensorflow``) with a bare
-    package standing in for ``tensorflow`` unless TensorFlow is imported already."""
-    if "tensorflow" in sys.modules:
-        return load()
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "the tensorflow package is not installed: its protobuf definitions are needed",
-            hint="install tensorflow-serving-api (it brings tensorflow)",
-        )
-    stand_in = types.ModuleType("tensorflow", "stand-in: only the pb2 modules are imported")
-    stand_in.__path__ = list(spec.submodule_search_locations)
-    stand_in.__spec__ = importlib.machinery.ModuleSpec("tensorflow", None, is_package=True)
-    stand_in.__spec__.submodule_search_locations = stand_in.__path__
-    sys.modules["tensorflow"] = stand_in
-    try:
-        return load()
-    finally:
-        # Only the stand-in goes: the pb2 modules stay registered under their real names,
-        # and a later real `import tensorflow` reuses them instead of loading them twice.
-        if sys.modules.get("tensorflow") is stand_in:
-            del sys.modules["tensorflow"]
-
-
-def _import_all() -> TfProtos:
-    modules = {key: importlib.import_module(name) for key, name in _PROTO_MODULES.items()}
-    return TfProtos(**modules)
+    return TfProtos(
+        tensor=tf_tensor_pb2,
+        tensor_shape=tf_tensor_pb2,
+        types=tf_tensor_pb2,
+        example=tf_example_pb2,
+        meta_graph=tf_saved_model_pb2,
+        saved_model=tf_saved_model_pb2,
+        tensor_bundle=tf_tensor_bundle_pb2,
+        predict=serving_apis_pb2,
+        prediction_log=serving_apis_pb2,
+        serving=serving_apis_pb2,
+        server_config=serving_config_pb2,
+    )

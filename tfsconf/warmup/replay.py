@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfsconf.errors import UserError
 from tfsconf.warmup.signature import DEFAULT_SIGNATURE, SERVE_TAG
 
 
@@ -117,7 +118,14 @@ def _load(tf: Any, session: Any, model_dir: Path) -> Any:
 
 
 def _import_tensorflow() -> Any:
-    """The real TensorFlow package (never the stand-in protos.py uses for a moment)."""
-    import tensorflow as tf
-
+    """TensorFlow, which only --replay needs: the base install does not bring it."""
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise UserError(
+            f"warmup verify --replay runs the records with TensorFlow, which is not installed"
+            f" ({exc})",
+            hint="pip install 'tfsconf[tensorflow]' (or drop --replay: the static checks need"
+            " no TensorFlow)",
+        ) from None
     return tf

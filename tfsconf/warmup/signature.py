@@ -86,7 +86,7 @@ def load_saved_model(model_dir: Path) -> Any:
         if binary.is_file():
             saved_model.ParseFromString(binary.read_bytes())
         elif text.is_file():
-            text_format.Parse(text.read_text(encoding="utf-8"), saved_model)
+            _parse_text(text.read_text(encoding="utf-8"), saved_model)
         else:
             raise UserError(f"{model_dir}: no saved_model.pb: not a SavedModel version directory")
     except (message.DecodeError, text_format.ParseError) as exc:
@@ -95,6 +95,23 @@ def load_saved_model(model_dir: Path) -> Any:
     except OSError as exc:
         raise UserError(f"{model_dir}: cannot read the SavedModel: {exc}") from exc
     return saved_model
+
+
+# Subtrees tfsconf's own SavedModel description leaves out (tfsconf/protos/tf_saved_model.proto).
+_NOT_DESCRIBED = ("graph_def", "object_graph_def", "stripped_op_list", "type_spec")
+
+
+def _parse_text(text: str, saved_model: Any) -> None:
+    """Parse a text SavedModel. The binary format keeps the subtrees tfsconf does not
+    describe as unknown fields; the text format cannot, so when (and only when) the strict
+    parse stops at one of them, the text is parsed again skipping unknown fields."""
+    try:
+        text_format.Parse(text, saved_model)
+    except text_format.ParseError as exc:
+        if not any(f'field named "{name}"' in str(exc) for name in _NOT_DESCRIBED):
+            raise
+        saved_model.Clear()
+        text_format.Parse(text, saved_model, allow_unknown_field=True)
 
 
 def serving_meta_graph(model_dir: Path, saved_model: Any | None = None) -> Any:
