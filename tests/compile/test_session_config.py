@@ -4,6 +4,10 @@ subset message, and TensorFlow's own class must read it as the same fields."""
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,6 @@ from google.protobuf import text_format
 from tfsconf.compile.bundle import build_bundle
 from tfsconf.protos import session_config_pb2
 from tfsconf.spec.load import load_environment
-from tfsconf.warmup.protos import import_without_tensorflow
 
 SPEC = """\
 environment: sess
@@ -33,10 +36,24 @@ models:
 
 
 def _tensorflow_config_pb2() -> Any:
-    """TensorFlow's own generated module, read without starting the TensorFlow runtime."""
-    return import_without_tensorflow(
-        lambda: importlib.import_module("tensorflow.core.protobuf.config_pb2")
-    )
+    """TensorFlow's own generated module, read without starting the TensorFlow runtime: a
+    bare package stands in for ``tensorflow`` while its pb2 module is imported (the dev
+    install has TensorFlow; the base install has no use for this)."""
+    name = "tensorflow.core.protobuf.config_pb2"
+    if "tensorflow" in sys.modules:
+        return importlib.import_module(name)
+    spec = importlib.util.find_spec("tensorflow")
+    assert spec is not None and spec.submodule_search_locations, "the dev install has TF"
+    stand_in = types.ModuleType("tensorflow", "stand-in: only the pb2 modules are imported")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    stand_in.__spec__ = importlib.machinery.ModuleSpec("tensorflow", None, is_package=True)
+    stand_in.__spec__.submodule_search_locations = stand_in.__path__
+    sys.modules["tensorflow"] = stand_in
+    try:
+        return importlib.import_module(name)
+    finally:
+        if sys.modules.get("tensorflow") is stand_in:
+            del sys.modules["tensorflow"]
 
 
 def test_session_config_is_a_tensorflow_config_proto(tmp_path: Path) -> None:
