@@ -91,7 +91,6 @@ def host_args(scenario: Scenario) -> list[str]:
 # --- 1. a plan that goes stale while its prompt waits ---------------------------------
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_plan_overtaken_while_the_prompt_waits_is_refused(scenario: Scenario) -> None:
     deploy(scenario, [1])
     scenario.write_spec([2])
@@ -129,7 +128,6 @@ def write_lock(scenario: Scenario, host: str, **fields: Any) -> None:
     lock_path(scenario, host).write_text(json.dumps(doc) + "\n")
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_break_lock_refuses_a_live_owner(scenario: Scenario) -> None:
     deploy(scenario, [1])
     # a running apply of this machine: slow, its version 2 never loads on h1
@@ -200,7 +198,6 @@ def zombie(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_killed_run_between_hosts_leaves_no_lock_after_break_lock(scenario: Scenario) -> None:
     deploy(scenario, [1])
     first = scenario.current_release("h1")
@@ -234,7 +231,6 @@ def test_killed_run_between_hosts_leaves_no_lock_after_break_lock(scenario: Scen
 # --- 4. of two concurrent applies exactly one proceeds --------------------------------
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_two_concurrent_lockers_exactly_one_wins_20_rounds(scenario: Scenario) -> None:
     """Each round, two runs lock the environment at the same moment (what apply does
     first, after its prompt): one holds every host, the other none."""
@@ -291,7 +287,6 @@ def consistent(scenario: Scenario, host: str) -> None:
         assert served.get(version) == "AVAILABLE", (host, served, record["models"])
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     from .test_apply import LoadClient
 
@@ -393,7 +388,6 @@ def failed_on_h1(scenario: Scenario, version: int, *extra: str) -> tuple[str, st
     return h1["error"], proc.stderr
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
     from tfsconf.modelcheck.manifest import write_manifest
 
@@ -504,7 +498,6 @@ def build_changed_signature_model(version_dir: Path) -> Path:
     return version_dir
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
     scenario: Scenario, tmp_path: Path
 ) -> None:
@@ -546,7 +539,6 @@ def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
 # --- 7. hand edits and unhealthy hosts ------------------------------------------------
 
 
-@pytest.mark.parametrize("bed", ["ssh"], indirect=True)
 def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> None:
     from tfsconf.apply.serving import Endpoint, reload
 
