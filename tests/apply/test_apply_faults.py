@@ -128,39 +128,6 @@ def write_lock(scenario: Scenario, host: str, **fields: Any) -> None:
     lock_path(scenario, host).write_text(json.dumps(doc) + "\n")
 
 
-def test_break_lock_refuses_a_live_owner(scenario: Scenario) -> None:
-    deploy(scenario, [1])
-    # a running apply of this machine: slow, its version 2 never loads on h1
-    scenario.publish(2, fail_on=("h1",))
-    scenario.write_spec([2], health_timeout=12)
-    a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
-    a.wait_for("health gate")
-    live = json.loads(lock_path(scenario, "h1").read_text())
-    assert live["owner"]["pid"] == a.proc.pid
-    assert live["owner"]["pid_start"] and live["owner"]["controller"]
-    assert isinstance(live["renewed_at"], float)
-    proc, report = scenario.apply("--break-lock")
-    assert proc.returncode == 1
-    hosts = by_host(report)
-    assert hosts["h1"]["status"] == "locked"
-    assert "locked by a live apply" in hosts["h1"]["error"]
-    assert f"pid {a.proc.pid} on" in hosts["h1"]["error"]
-    assert "--force-break-lock" in hosts["h1"]["error"]
-    assert report["stage"] == "lock"
-    assert a.finish() == 1  # the live apply was not disturbed: it rolled h1 back itself
-    assert "h1" in a.stderr and "version 2 failed to load" in a.stderr
-    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
-
-    # another controller's lock, renewed a moment ago: alive by its lease (the module test
-    # covers a lease that ran out); the operator who knows better forces it
-    write_lock(scenario, "h2")
-    scenario.write_spec([3])
-    proc, report = scenario.apply("--force-break-lock")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "h2: took over the lock of alice@ops (run other, pid 4242 on ctl-9" in proc.stderr
-    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
-
-
 # --- 3. a dead run's locks are cleared everywhere -------------------------------------
 
 
