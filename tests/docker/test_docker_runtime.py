@@ -11,14 +11,12 @@ restart, image change, a build that fails on one host, rollback, an engine resta
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from apply.scenario import BASE_PATH, CONFIG_ROOT, MODEL, Scenario
+from apply.scenario import CONFIG_ROOT, MODEL, Scenario
 
 from tfsconf.apply.serving import Endpoint, model_status
 
@@ -121,67 +119,6 @@ class DockerScenario(Scenario):
             "json",
         )
         return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}
-
-
-class LoadClient:
-    """Predict requests (no version: the newest AVAILABLE one) round-robin over the given
-    hosts until stopped, with failures counted per host; bounded in time and count."""
-
-    def __init__(
-        self, scenario: DockerScenario, hosts: tuple[str, ...] = HOSTS, limit: int = 50_000
-    ) -> None:
-        self.scenario = scenario
-        self.hosts = hosts
-        self.deadline = time.monotonic() + 300.0
-        self.limit = limit
-        self.sent = dict.fromkeys(hosts, 0)
-        self.failures: dict[str, list[str]] = {h: [] for h in hosts}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> LoadClient:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        import grpc
-
-        from tfsconf.warmup.protos import serving_services, tf_protos
-        from tfsconf.warmup.tfrecord import read_records
-
-        services = serving_services()
-        version_dir = self.scenario.root("h1") / BASE_PATH.lstrip("/") / "1"
-        payload = next(read_records(version_dir / "assets.extra" / "tf_serving_warmup_requests"))
-        request = tf_protos().prediction_log.PredictionLog.FromString(payload).predict_log.request
-        request.model_spec.ClearField("version")
-        channels = {
-            h: grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500")
-            for h in self.hosts
-        }
-        stubs = {
-            h: services["prediction_service_grpc"].PredictionServiceStub(c)
-            for h, c in channels.items()
-        }
-        count = 0
-        try:
-            while (
-                not self._stop.is_set() and time.monotonic() < self.deadline and count < self.limit
-            ):
-                host = self.hosts[count % len(self.hosts)]
-                try:
-                    stubs[host].Predict(request, timeout=5)
-                except grpc.RpcError as exc:
-                    self.failures[host].append(f"{exc.code().name}: {exc.details()}")
-                self.sent[host] += 1
-                count += 1
-                time.sleep(0.01)
-        finally:
-            for channel in channels.values():
-                channel.close()
 
 
 def by_host(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
