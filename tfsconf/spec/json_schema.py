@@ -108,6 +108,9 @@ def _describe(defs: dict[str, Any], classes: dict[str, type[BaseModel]]) -> None
                 if text:
                     prop["description"] = text
                     break
+            values = prop.get("additionalProperties")
+            if isinstance(values, dict) and "$ref" not in values and "description" in prop:
+                values.setdefault("description", prop["description"])  # hover on a map's key
 
 
 def _any_case(text: str) -> str:

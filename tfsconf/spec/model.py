@@ -102,6 +102,8 @@ class ServerBatching(BatchingParameters):
 
 
 class Monitoring(SpecModel):
+    """Prometheus metrics of a server (MonitoringConfig), served on its REST port."""
+
     prometheus: bool | None = None
     """Serve Prometheus metrics (MonitoringConfig, --monitoring_config_file) on the REST port; needs
     rest_port other than 0."""
@@ -245,6 +247,10 @@ class ServerSettings(SpecModel):
 
 
 class Warmup(SpecModel):
+    """Warmup requests built from sample data into each version's
+    assets.extra/tf_serving_warmup_requests, replayed by TF Serving before it serves the
+    version."""
+
     samples: SamplesPath = Field(
         description="Samples to build warmup requests from (JSONL, CSV or TFRecord of "
         "tf.Example); a relative path is relative to the spec file's directory."
@@ -278,6 +284,8 @@ class ModelSettings(SpecModel):
 
 
 class Defaults(SpecModel):
+    """Settings inherited by everything below this level unless it sets its own."""
+
     server: ServerSettings | None = None
     """Server settings every server below inherits unless it sets its own."""
     model: ModelSettings | None = None
@@ -288,6 +296,8 @@ class Defaults(SpecModel):
 
 
 class LatestPolicy(SpecModel):
+    """Serve the newest `count` versions."""
+
     policy: Literal["latest"]
     """Serve the newest versions (TF Serving's default policy: latest 1)."""
     count: Annotated[int, Field(ge=1, le=1000)] = 1
@@ -295,11 +305,15 @@ class LatestPolicy(SpecModel):
 
 
 class AllPolicy(SpecModel):
+    """Serve every version under base_path."""
+
     policy: Literal["all"]
     """Serve every version found under base_path."""
 
 
 class SpecificPolicy(SpecModel):
+    """Serve exactly the listed versions."""
+
     policy: Literal["specific"]
     """Serve exactly the versions listed."""
     versions: list[Int64]
@@ -310,6 +324,8 @@ VersionPolicy = Annotated[LatestPolicy | AllPolicy | SpecificPolicy, Field(discr
 
 
 class LocalSource(SpecModel):
+    """Versions copied from a directory on the machine that runs apply."""
+
     kind: Literal["local"]
     """Copy versions from a directory on the machine that runs apply."""
     path: AbsolutePath = Field(description="Directory holding <version>/ subdirectories.")
@@ -335,6 +351,8 @@ class WebhdfsAuth(SpecModel):
 
 
 class HttpSource(SpecModel):
+    """Versions downloaded over HTTP(S), verified against published checksums."""
+
     kind: Literal["http"]
     """Fetch versions over HTTP(S)."""
     url: Url = Field(description="Base URL; versions are fetched from <url>/<version>/.")
@@ -346,6 +364,8 @@ class HttpSource(SpecModel):
 
 
 class WebhdfsSource(SpecModel):
+    """Versions downloaded from HDFS over WebHDFS, verified against checksums."""
+
     kind: Literal["webhdfs"]
     """Fetch versions from HDFS over WebHDFS."""
     url: Url = Field(description="webhdfs://namenode:9870/path of the model's versions.")
@@ -360,6 +380,9 @@ ModelSource = Annotated[LocalSource | HttpSource | WebhdfsSource, Field(discrimi
 
 
 class Model(ModelSettings):
+    """A model: where its versions come from, where they live on the hosts, which
+    versions are served and under which labels."""
+
     name: Name
     """Model name clients ask for (ModelConfig.name); unique in the environment."""
     base_path: AbsolutePath = Field(
@@ -380,6 +403,8 @@ class Model(ModelSettings):
 
 
 class Allocator(SpecModel):
+    """The memory allocator preloaded into TF Serving (LD_PRELOAD)."""
+
     kind: Literal["jemalloc", "tcmalloc", "system"] = "jemalloc"
     """Memory allocator preloaded into the server: jemalloc (default) or tcmalloc give freed model
     memory back to the OS on a version swap; system keeps glibc malloc."""
@@ -397,6 +422,8 @@ class Allocator(SpecModel):
 
 
 class Image(SpecModel):
+    """The serving image every docker server runs."""
+
     base_gpu: ImageReference | None = Field(
         default=None, description="Base of the GPU image; default tensorflow/serving:<version>-gpu."
     )
@@ -415,6 +442,8 @@ class Image(SpecModel):
 
 
 class Connection(SpecModel):
+    """How apply reaches a host over SSH (Ansible connection settings)."""
+
     user: Name | None = None
     """SSH user (default: the user running apply)."""
     port: Port | None = None
@@ -431,6 +460,8 @@ class Connection(SpecModel):
 
 
 class Host(SpecModel):
+    """One machine of a host group."""
+
     name: HostName
     """Host name in plans, reports and the Ansible inventory; unique."""
     address: Address
@@ -442,6 +473,9 @@ class Host(SpecModel):
 
 
 class Rollout(SpecModel):
+    """How a host group is rolled out: hosts per step, failures tolerated, health
+    timeout, releases kept."""
+
     step: RolloutStep | None = Field(
         default=None, description='Hosts per rollout step: a count (2) or a percentage ("25%").'
     )
@@ -463,6 +497,9 @@ _NETWORK_HELP = (
 
 
 class HostGroup(SpecModel):
+    """Hosts that run the same servers, with their own connection, rollout and
+    defaults."""
+
     hosts: list[Host]
     """The hosts of this group; at least one. Every server of the group runs on each."""
     runtime: Literal["docker", "native", "process"] | None = None
@@ -478,6 +515,9 @@ class HostGroup(SpecModel):
 
 
 class Server(ServerSettings):
+    """One TF Serving process on every host of its group, with its ports, GPU and
+    models."""
+
     name: Name
     """Server name (one TF Serving process on each host of its group); unique."""
     group: Name
@@ -497,6 +537,8 @@ class Server(ServerSettings):
 
 
 class Paths(SpecModel):
+    """Where models and configs live on the hosts."""
+
     model_root: AbsolutePath = "/srv/tfserving/models"
     """Directory on the hosts holding every model's base_path (default /srv/tfserving/models);
     mounted read-only into containers at the same path."""
