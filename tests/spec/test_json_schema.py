@@ -45,7 +45,6 @@ EXAMPLES = sorted((ROOT / "environments").glob("*.yaml"))
 
 # Bad specs the schema accepts, and why no JSON Schema can refuse them.
 NOT_EXPRESSIBLE = {
-    "allocator_default_on_old_release": "the release's allocator table (tfserving/images.py)",
     "allowed_sizes_splitting_last_not_max": "compares two values (last size, max_batch_size)",
     "batch_sizes_last_not_max": "compares two values (last size, max_batch_size)",
     "batch_sizes_not_increasing": "order of a list's items",
@@ -55,7 +54,6 @@ NOT_EXPRESSIBLE = {
     "gpu_fractions_over_one": "sums values across servers",
     "gpu_index_out_of_range": "compares a server's gpu with its hosts' gpus",
     "gpu_shared_without_fractions": "compares servers' gpu indices",
-    "healthcheck_flag_too_new": "a flag's release against tfserving_version",
     "label_unserved_version": "compares a label with the versions list",
     "max_execution_over_max_batch": "compares two values",
     "parallelism_all_three_layered": "needs the defaults layers",
@@ -64,12 +62,10 @@ NOT_EXPRESSIBLE = {
     "port_clash_in_group": "compares ports across servers",
     "prometheus_default_without_rest_port": "needs the defaults layers",
     "rest_port_equals_grpc_port": "compares two values",
-    "several_old_release_allocator_and_flag": "release tables against tfserving_version",
     "several_reference_errors": "references between lists",
     "shared_model_conflicting_version_files": "compares servers sharing a model",
     "unknown_host_group": "a reference to a host_groups key",
     "unknown_model_on_server": "a reference to a model name",
-    "warmup_iterations_flag_too_new": "a flag's release against tfserving_version",
 }
 # Refused by the YAML layer itself (yaml-language-server reports these on its own).
 YAML_LEVEL = {"duplicate_yaml_key", "python_tag", "yaml_syntax_error"}
@@ -314,6 +310,24 @@ def test_release_floor_matches_validate(major: int, minor: int, zeros: str, sche
     version = f"{zeros}{major}.{zeros}{minor}.3"
     floor = _Validator(schema["properties"]["tfserving_version"])
     assert floor.is_valid(version) == (parse_version(version) >= OLDEST_SUPPORTED), version
+
+
+@given(
+    floor=st.tuples(st.integers(0, 30), st.integers(0, 130)),
+    release=st.tuples(st.integers(0, 40), st.integers(0, 150), st.integers(0, 9)),
+    zeros=st.tuples(st.sampled_from(["", "0", "00"]), st.sampled_from(["", "0"])),
+)
+def test_release_comparisons_match_parse_version(
+    floor: tuple[int, int], release: tuple[int, int, int], zeros: tuple[str, str]
+) -> None:
+    """The regexes behind the rules that compare with tfserving_version (flags by release,
+    batching fields by release, the allocator table, the oldest release)."""
+    from tfsconf.spec.json_schema import release_at_least
+    from tfsconf.tfserving.flags import parse_version
+
+    version = f"{zeros[0]}{release[0]}.{zeros[1]}{release[1]}.{release[2]}"
+    matched = re.search(release_at_least(*floor), version) is not None
+    assert matched == (parse_version(version) >= floor), (floor, version)
 
 
 def test_rollout_step_matches_validate(schema: Any) -> None:

@@ -25,8 +25,10 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from tfsconf.spec import model
+from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.spec.rules.spec import _SYSTEM_DIRS, _SYSTEM_TREES
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED
+from tfsconf.tfserving.images import IMAGE_BASES
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -117,11 +119,44 @@ def _any_case(text: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in text)
 
 
-def _release_pattern() -> str:
-    assert OLDEST_SUPPORTED == (1, 15), "rewrite the release pattern for the new oldest release"
-    newer_major = r"0*(?:[2-9]|[1-9][0-9]+)\.[0-9]+"
-    one_fifteen_on = r"0*1\.0*(?:1[5-9]|[2-9][0-9]|[1-9][0-9]{2,})"
-    return rf"^(?:{newer_major}|{one_fifteen_on})\.[0-9]+$"
+def _above(n: int) -> str:
+    """A regex of the decimal integers (no leading zero) greater than n."""
+    digits = str(n)
+    alternatives = [f"[1-9][0-9]{{{len(digits)},}}"]  # more digits
+    for i, digit in enumerate(digits):
+        if digit != "9":
+            rest = len(digits) - i - 1
+            higher = "9" if digit == "8" else f"[{int(digit) + 1}-9]"
+            alternatives.append(digits[:i] + higher + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def release_at_least(major: int, minor: int) -> str:
+    """A regex of the releases "X.Y.Z" (as parse_version reads them, leading zeros too)
+    that are major.minor or later."""
+    minor_on = _above(minor - 1) if minor > 0 else "[0-9]+"
+    return rf"^0*(?:{_above(major)}\.[0-9]+|{major}\.0*{minor_on})\.[0-9]+$"
+
+
+def _release_before(major: int, minor: int) -> dict[str, Any]:
+    """Matches a document whose tfserving_version is older than major.minor."""
+    return {
+        "properties": {"tfserving_version": {"not": {"pattern": release_at_least(major, minor)}}},
+        "required": ["tfserving_version"],
+    }
+
+
+def _nested(path: tuple[str, ...], leaf: dict[str, Any]) -> dict[str, Any]:
+    """`leaf` applied at `path` in a document: "*" is every item of a list or every value
+    of a map."""
+    if not path:
+        return leaf
+    inner = _nested(path[1:], leaf)
+    if path[0] == "[]":
+        return {"items": inner}
+    if path[0] == "*":
+        return {"additionalProperties": inner}
+    return {"properties": {path[0]: inner}}
 
 
 def _system_dirs_pattern() -> str:
@@ -169,10 +204,11 @@ def _one_block_rules(defs: dict[str, Any]) -> None:
         },
     ]
     defs["Image"]["dependentRequired"] = {"tag": ["registry"]}
+    oldest = f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}"
     props["Environment"]["tfserving_version"]["allOf"] = [
         {
-            "pattern": _release_pattern(),
-            "patternErrorMessage": "TF Serving releases before 1.15 are not supported",
+            "pattern": release_at_least(*OLDEST_SUPPORTED),
+            "patternErrorMessage": f"TF Serving releases before {oldest} are not supported",
         }
     ]
     # rules/spec.py _check_roots
@@ -220,6 +256,80 @@ def _one_block_rules(defs: dict[str, Any]) -> None:
     ]
 
 
+_SERVER_BATCHING = (("servers", "[]", "batching"), ("defaults", "server", "batching"))
+_MODEL_BATCHING = (
+    ("models", "[]", "batching"),
+    ("servers", "[]", "model_defaults", "batching"),
+    ("defaults", "model", "batching"),
+)
+
+
+def _release_rules(root: dict[str, Any]) -> None:
+    """Rules that compare a block with tfserving_version: they hold at the root."""
+    rules: list[dict[str, Any]] = []
+    # rules/resolved.py: a flag the release lacks, set on a server itself (a server's own
+    # value is always the one its command line gets)
+    since: dict[tuple[int, int], list[str]] = {}
+    for name in model.ServerSettings.model_fields:
+        flag = "tensorflow_session_config_file" if name == "session_config" else name
+        if FLAG_SINCE.get(flag, OLDEST_SUPPORTED) > OLDEST_SUPPORTED:
+            since.setdefault(FLAG_SINCE[flag], []).append(name)
+    for release, names in sorted(since.items()):
+        forbidden: dict[str, Any] = {"not": {"anyOf": [{"required": [n]} for n in sorted(names)]}}
+        rules.append(
+            {"if": _release_before(*release), "then": _nested(("servers", "[]"), forbidden)}
+        )
+    # rules/spec.py _check_batching_blocks: every batching block as written
+    groups = [
+        ("host_groups", "*", *path)
+        for path in _SERVER_BATCHING + _MODEL_BATCHING
+        if path[0] == "defaults"
+    ]
+    for name, release in sorted(BATCHING_FIELD_SINCE.items()):
+        forbidden = {"not": {"required": [name]}}
+        rules.append(
+            {
+                "if": _release_before(*release),
+                "then": {
+                    "allOf": [
+                        _nested(p, forbidden)
+                        for p in (*_SERVER_BATCHING, *_MODEL_BATCHING, *groups)
+                    ]
+                },
+            }
+        )
+    # rules/spec.py check_references: outside the releases whose image tfsconf knows, the
+    # allocator is system or names its package and library
+    known = [
+        {
+            "pattern": release_at_least(*base.first),
+            "not": {"pattern": release_at_least(base.last[0], base.last[1] + 1)},
+        }
+        for base in IMAGE_BASES
+    ]
+    allocator = {
+        "anyOf": [
+            {"properties": {"kind": {"const": "system"}}, "required": ["kind"]},
+            {"required": ["package", "library"]},
+        ]
+    }
+    rules.append(
+        {
+            "if": {
+                "properties": {"tfserving_version": {"not": {"anyOf": known}}},
+                "required": ["tfserving_version"],
+            },
+            "then": {
+                "properties": {
+                    "image": {"properties": {"allocator": allocator}, "required": ["allocator"]}
+                },
+                "required": ["image"],
+            },
+        }
+    )
+    root["allOf"] = rules
+
+
 def environment_schema() -> dict[str, Any]:
     """The JSON Schema of an environment file (draft 2020-12)."""
     schema = model.Environment.model_json_schema(schema_generator=_SpecJsonSchema)
@@ -233,5 +343,6 @@ def environment_schema() -> dict[str, Any]:
     defs_with_root = {**defs, "Environment": root}
     _describe(defs_with_root, classes)
     _one_block_rules(defs_with_root)
+    _release_rules(root)
     defs.update((name, value) for name, value in defs_with_root.items() if name != "Environment")
     return {"$schema": DRAFT, **root, "title": TITLE, "$defs": defs}
