@@ -45,12 +45,9 @@ def compile_environment(
 
 def json_schema() -> str:
     """JSON Schema of the environment spec, for editors (yaml-language-server)."""
-    from tfsconf.spec.model import Environment
+    from tfsconf.spec.json_schema import environment_schema
 
-    schema = Environment.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "tfsconf environment spec"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return json.dumps(environment_schema(), indent=2, sort_keys=True) + "\n"
 
 
 if TYPE_CHECKING:

@@ -213,27 +213,6 @@ def test_agent_refuses_unknown_actions() -> None:
     assert "unknown action 'explode'" in proc.stderr
 
 
-def test_progress_plain_and_live() -> None:
-    import io
-
-    from tfsconf.apply.rollout import Progress
-
-    plain = io.StringIO()
-    progress = Progress(plain, live=False)
-    progress("", "rollout", "play")
-    progress("h1", "sync", "changed")
-    progress("h1", "images", "skipped")
-    assert plain.getvalue() == "== rollout\n  [h1] sync: changed\n"
-    live = io.StringIO()
-    progress = Progress(live, live=True)
-    progress("h1", "stage", "ok")
-    progress("h2", "stage", "ok")
-    progress("h1", "sync", "failed: boom")
-    out = live.getvalue()
-    assert "\x1b[1A" in out  # redrawn in place
-    assert "  [h1] sync: failed: boom\n" in out  # a failure stays as its own line
-
-
 @pytest.mark.parametrize(
     "playbook",
     sorted(p.name for p in (REPO / "playbooks").glob("*.yml")),

@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfsconf.apply import ansible
+from tfsconf.apply.display import Progress, stderr_line
 from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
@@ -89,49 +90,21 @@ class ApplyReport:
         }
 
 
-class Progress:
-    """Progress per host and step on stderr: plain lines, or on a terminal a live block of
-    one line per host redrawn in place (failures are always kept as plain lines)."""
-
-    def __init__(self, stream: Any = None, *, live: bool | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = self.stream.isatty() if live is None else live
-        self.lines: dict[str, str] = {}
-        self.drawn = 0
-
-    def __call__(self, host: str, task: str, outcome: str) -> None:
-        if outcome == "play":
-            self._finish_block()
-            self.stream.write(f"== {task}\n")
-        elif outcome in ("skipped", "started"):
-            return
-        elif not self.live:
-            self.stream.write(f"  [{host}] {task}: {outcome}\n")
-        else:
-            if outcome.startswith(("failed", "unreachable")):
-                self._finish_block()
-                self.stream.write(f"  [{host}] {task}: {outcome}\n")
-            self.lines[host] = f"  [{host}] {task}: {outcome}"
-            self._redraw()
-        self.stream.flush()
-
-    def _redraw(self) -> None:
-        if self.drawn:
-            self.stream.write(f"\x1b[{self.drawn}A")
-        for host in sorted(self.lines):
-            self.stream.write("\x1b[2K" + self.lines[host][:200] + "\n")
-        self.drawn = len(self.lines)
-
-    def _finish_block(self) -> None:
-        self.lines.clear()
-        self.drawn = 0
-
-
 def _stderr_progress(host: str, task: str, outcome: str) -> None:
-    _PROGRESS(host, task, outcome)
+    """The default progress: locked_rollout (apply, rollback) shows a Progress display
+    instead for its run; a caller of run_rollout alone gets plain lines."""
+    stderr_line(host, task, outcome)
 
 
-_PROGRESS = Progress()
+@contextlib.contextmanager
+def _display(
+    progress: Callable[[str, str, str], None] | None,
+) -> Iterator[Callable[[str, str, str], None] | None]:
+    if progress is not _stderr_progress:
+        yield progress
+        return
+    with Progress() as display:
+        yield display
 
 
 def apply_plan(
@@ -214,6 +187,8 @@ def locked_rollout(
     host's work, roll it out, release the locks; SIGINT/SIGTERM stop it cleanly (a second
     one aborts). Apply and rollback both run through here. Fills `report`."""
     groups = {h.name: h.group for h in env.hosts}
+    shown = contextlib.ExitStack()  # the progress display, closed when the run ends
+    progress = shown.enter_context(_display(progress))
     interrupt = Interrupt()
     guard = (
         interrupt.installed()
@@ -230,7 +205,7 @@ def locked_rollout(
         cancel=interrupt.aborted,
     )
     aborted = False
-    with guard:
+    with shown, guard:
         try:
             try:
                 fresh = locks.acquire()

@@ -9,23 +9,66 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, WithJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
 
-def _matcher(pattern: str, what: str) -> AfterValidator:
-    compiled = re.compile(pattern)
+@dataclass(frozen=True, slots=True)
+class _JsonPattern:
+    """Says a check in the JSON Schema editors read (tfsconf schema): the value must match
+    `pattern` whole. `message` is what yaml-language-server shows instead of the regex."""
 
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"must be {what}")
-        return value
+    pattern: str
+    message: str
 
-    return AfterValidator(check)
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^(?:{self.pattern})$"
+        json_schema["patternErrorMessage"] = self.message
+        return json_schema
+
+
+@dataclass(frozen=True, slots=True)
+class _Matches(_JsonPattern):
+    """A string that must match `pattern` whole: checked here, and said in the schema."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        compiled = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise ValueError(self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+
+def _matcher(pattern: str, what: str) -> _Matches:
+    return _Matches(pattern, f"must be {what}")
 
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*")
+# The same rules as one regex each, for the JSON Schema: a segment cannot start with '.',
+# so '.' and '..' never match, and empty segments or a trailing / do not either.
+_SEGMENTS = rf"{_SEGMENT.pattern}(?:/{_SEGMENT.pattern})*"
+_ABSOLUTE_PATH = _JsonPattern(
+    f"/{_SEGMENTS}",
+    "must be an absolute path: /, then segments of letters, digits and . _ @ + - "
+    "(no '.', '..' or empty segment, no trailing /)",
+)
+_RELATIVE_PATH = _JsonPattern(
+    _SEGMENTS,
+    "must be a relative path: segments of letters, digits and . _ @ + - "
+    "(no '.', '..' or empty segment)",
+)
 
 
 def _check_absolute_path(value: str) -> str:
@@ -98,6 +141,36 @@ _HOSTNAME = re.compile(
 )
 _ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
+
+def _address_pattern() -> _JsonPattern:
+    """_check_address as one regex: IPv4 (four decimal parts, no leading zeros), IPv6 in
+    RFC 3986's grammar with an optional zone, or a host name whose last label is not
+    numeric. tests/spec/test_json_schema.py checks it against _check_address."""
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ipv4 = rf"{octet}(?:\.{octet}){{3}}"
+    h16 = "[0-9A-Fa-f]{1,4}"
+    ls32 = f"(?:{h16}:{h16}|{ipv4})"
+    ipv6 = "|".join(
+        [
+            f"(?:{h16}:){{6}}{ls32}",
+            f"::(?:{h16}:){{5}}{ls32}",
+            f"(?:{h16})?::(?:{h16}:){{4}}{ls32}",
+            f"(?:(?:{h16}:){{0,1}}{h16})?::(?:{h16}:){{3}}{ls32}",
+            f"(?:(?:{h16}:){{0,2}}{h16})?::(?:{h16}:){{2}}{ls32}",
+            f"(?:(?:{h16}:){{0,3}}{h16})?::{h16}:{ls32}",
+            f"(?:(?:{h16}:){{0,4}}{h16})?::{ls32}",
+            f"(?:(?:{h16}:){{0,5}}{h16})?::{h16}",
+            f"(?:(?:{h16}:){{0,6}}{h16})?::",
+        ]
+    )
+    label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    numeric_last = "(?:[0-9]+|0[xX][0-9A-Fa-f]*)$"
+    hostname = rf"(?![\s\S]{{254}})(?:{label}\.)*(?!{numeric_last}){label}"
+    return _JsonPattern(f"{ipv4}|(?:{ipv6})(?:%{_ZONE.pattern})?|{hostname}", _ADDRESS)
+
+
+_ADDRESS_PATTERN = _address_pattern()
+
 Name = Annotated[
     str,
     _matcher(
@@ -115,9 +188,9 @@ HostName = Annotated[
 LabelName = Annotated[
     str, _matcher(r"[a-zA-Z0-9_]+", "a version label matching [a-zA-Z0-9_]+ (TF Serving's rule)")
 ]
-AbsolutePath = Annotated[str, AfterValidator(_check_absolute_path)]
-RelativePath = Annotated[str, AfterValidator(_check_relative_path)]
-Address = Annotated[str, AfterValidator(_check_address)]
+AbsolutePath = Annotated[str, AfterValidator(_check_absolute_path), _ABSOLUTE_PATH]
+RelativePath = Annotated[str, AfterValidator(_check_relative_path), _RELATIVE_PATH]
+Address = Annotated[str, AfterValidator(_check_address), _ADDRESS_PATTERN]
 ImageRepository = Annotated[
     str,
     _matcher(
@@ -174,7 +247,45 @@ def _check_url(value: str) -> str:
     return value
 
 
-Url = Annotated[str, AfterValidator(_check_url)]
+@dataclass(frozen=True, slots=True)
+class _JsonSchemaBuiltBy:
+    """A JSON Schema built only when the schema is asked for (not at every import)."""
+
+    build: Callable[[], dict[str, Any]]
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return self.build()
+
+
+def _url_schema() -> dict[str, Any]:
+    """_check_url for the JSON Schema: the URL pattern, and no secret query parameter (its
+    name case-insensitive or percent-encoded, as url_secrets decodes it). A user:password@
+    cannot match the pattern: '@' is in none of its parts."""
+    from tfsconf.secrets import SECRET_QUERY_PARAMETERS
+
+    def spelled(name: str) -> str:
+        assert re.fullmatch("[a-z0-9_-]+", name), name  # nothing a regex must escape
+
+        def char(ch: str) -> str:
+            cases = {ch.lower(), ch.upper()}
+            encoded = {f"%{ord(c):02{x}}" for c in cases for x in "xX"}
+            return "(?:" + "|".join(sorted(cases) + sorted(encoded)) + ")"
+
+        return "".join(char(ch) for ch in name)
+
+    names = "|".join(spelled(name) for name in sorted(SECRET_QUERY_PARAMETERS))
+    return {
+        "type": "string",
+        "pattern": f"^(?:{_URL.pattern})$",
+        "patternErrorMessage": "must be an http(s):// or (s)webhdfs:// URL without spaces "
+        "or quotes, and without a secret (name an environment variable in source.auth)",
+        "not": {"pattern": rf"^[^?]*\?(?:[^&]*&)*(?:{names})(?:=|&|$)"},
+    }
+
+
+Url = Annotated[str, AfterValidator(_check_url), _JsonSchemaBuiltBy(_url_schema)]
 EnvName = Annotated[
     str,
     _matcher(
@@ -222,7 +333,15 @@ def _check_step(value: object) -> int | str:
     raise ValueError('must be a host count (2) or a percentage ("25%")')
 
 
-SamplesPath = Annotated[str, AfterValidator(_check_samples_path)]
+SamplesPath = Annotated[
+    str,
+    AfterValidator(_check_samples_path),
+    _JsonPattern(
+        f"/?{_SEGMENTS}",
+        "must be a path of segments of letters, digits and . _ @ + - "
+        "(no '.', '..' or empty segment)",
+    ),
+]
 RolloutStep = Annotated[
     object,
     AfterValidator(_check_step),
@@ -230,7 +349,7 @@ RolloutStep = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 1},
-                {"type": "string", "pattern": "^[0-9]{1,3}%$"},
+                {"type": "string", "pattern": "^(?:0{0,2}[1-9]|0?[1-9][0-9]|100)%$"},
             ]
         }
     ),
