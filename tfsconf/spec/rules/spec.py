@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 from tfsconf.diagnostics import Path
 from tfsconf.spec import model as s
 from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, check_readable, confine
-from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE
 from tfsconf.spec.rules.collector import Collector, duplicates
+from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
 from tfsconf.tfserving.images import default_allocator, known_range
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
