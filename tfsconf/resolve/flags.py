@@ -7,6 +7,7 @@ flag the declared release lacks is reported at the line that asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tfsconf.diagnostics import Path
@@ -38,97 +39,63 @@ def config_path(server: r.Server, artifact: str) -> str:
     return f"{server.config_dir}/current/{artifact}"
 
 
-def server_flags(server: r.Server) -> tuple[Flag, ...]:
+def _plain(server: r.Server, name: str) -> Flag | None:
     s = server.settings
-    sp = server.spec_path
-    flags = [
-        Flag("port", str(server.grpc_port), (*sp, "grpc_port")),
-        Flag("rest_api_port", str(server.rest_port), (*sp, "rest_port")),
-        Flag("model_config_file", config_path(server, "models.config"), sp),
-        Flag(
-            "model_config_file_poll_wait_seconds",
-            str(s.model_config_file_poll_wait_seconds),
-            s.origin("model_config_file_poll_wait_seconds", sp),
-        ),
-    ]
+    value = getattr(s, name)
+    if value is None or name not in s.origins:
+        return None
+    return Flag(name, _text(value), s.origin(name, server.spec_path))
 
-    def optional(name: str, setting: str | None = None) -> None:
-        key = setting or name
-        value = getattr(s, key)
-        if value is not None and key in s.origins:
-            flags.append(Flag(name, _text(value), s.origin(key, sp)))
 
-    optional("file_system_poll_wait_seconds")
-    if s.batching_enabled:
-        flags.append(Flag("enable_batching", "true", s.origin("batching.enabled", sp)))
-        if s.batching is not None or s.batching_thread_pool is not None:
-            flags.append(
-                Flag(
-                    "batching_parameters_file",
-                    config_path(server, "batching_parameters.txt"),
-                    s.origin("batching", sp),
-                )
-            )
-        if s.batching_per_model:
-            flags.append(
-                Flag(
-                    "enable_per_model_batching_parameters",
-                    "true",
-                    s.origin("batching.per_model", sp),
-                )
-            )
+def _ports_and_config(server: r.Server) -> Iterator[Flag]:
+    s, sp = server.settings, server.spec_path
+    yield Flag("port", str(server.grpc_port), (*sp, "grpc_port"))
+    yield Flag("rest_api_port", str(server.rest_port), (*sp, "rest_port"))
+    yield Flag("model_config_file", config_path(server, "models.config"), sp)
+    yield Flag(
+        "model_config_file_poll_wait_seconds",
+        str(s.model_config_file_poll_wait_seconds),
+        s.origin("model_config_file_poll_wait_seconds", sp),
+    )
+
+
+def _batching(server: r.Server) -> Iterator[Flag]:
+    s, sp = server.settings, server.spec_path
+    if not s.batching_enabled:
+        return
+    yield Flag("enable_batching", "true", s.origin("batching.enabled", sp))
+    if s.batching is not None or s.batching_thread_pool is not None:
+        path = config_path(server, "batching_parameters.txt")
+        yield Flag("batching_parameters_file", path, s.origin("batching", sp))
+    if s.batching_per_model:
+        origin = s.origin("batching.per_model", sp)
+        yield Flag("enable_per_model_batching_parameters", "true", origin)
+
+
+def _monitoring(server: r.Server) -> Iterator[Flag]:
+    s, sp = server.settings, server.spec_path
     if s.prometheus:
-        flags.append(
-            Flag(
-                "monitoring_config_file",
-                config_path(server, "monitoring.config"),
-                s.origin("monitoring.prometheus", sp),
-            )
-        )
-    optional("per_process_gpu_memory_fraction")
-    optional("tensorflow_session_parallelism")
-    optional("tensorflow_intra_op_parallelism")
-    optional("tensorflow_inter_op_parallelism")
+        path = config_path(server, "monitoring.config")
+        yield Flag("monitoring_config_file", path, s.origin("monitoring.prometheus", sp))
+
+
+def _channel_arguments(server: r.Server) -> Iterator[Flag]:
+    s, sp = server.settings, server.spec_path
     if s.grpc_channel_arguments:
-        flags.append(
-            Flag(
-                "grpc_channel_arguments",
-                ",".join(s.grpc_channel_arguments),
-                s.origin("grpc_channel_arguments", sp),
-            )
-        )
-    optional("grpc_max_threads")
-    optional("enable_grpc_healthcheck_service")
-    optional("rest_api_num_threads")
-    optional("rest_api_timeout_in_ms")
-    optional("enable_model_warmup")
-    optional("num_request_iterations_for_warmup")
-    optional("max_num_load_retries")
-    optional("load_retry_interval_micros")
+        value = ",".join(s.grpc_channel_arguments)
+        yield Flag("grpc_channel_arguments", value, s.origin("grpc_channel_arguments", sp))
+
+
+def _session_config(server: r.Server) -> Iterator[Flag]:
+    s, sp = server.settings, server.spec_path
     if s.session_config is not None:
-        flags.append(
-            Flag(
-                "tensorflow_session_config_file",
-                config_path(server, SESSION_CONFIG),
-                s.origin("session_config", sp),
-            )
-        )
-    for name in (
-        "num_load_threads",
-        "num_unload_threads",
-        "enable_profiler",
-        "xla_gpu_compilation_enabled",
-        "mixed_precision",
-        "flush_filesystem_caches",
-        "grpc_socket_path",
-        "enable_signature_method_name_check",
-        "prefer_tflite_model",
-        "num_tflite_pools",
-        "num_tflite_interpreters_per_pool",
-        "enable_serialization_as_tensor_content",
-    ):
-        optional(name)
-    if s.allow_version_labels_for_unavailable_models is None:
+        path = config_path(server, SESSION_CONFIG)
+        yield Flag("tensorflow_session_config_file", path, s.origin("session_config", sp))
+
+
+def _version_labels(server: r.Server) -> Iterator[Flag]:
+    name = "allow_version_labels_for_unavailable_models"
+    if server.settings.allow_version_labels_for_unavailable_models is None:
         # TF Serving applies the label map before it loads anything (server_core.cc
         # ReloadConfig, UpdateModelVersionLabelMap), so at start every label points at a
         # version that is not loaded yet: without this flag a server with labels cannot
@@ -136,7 +103,78 @@ def server_flags(server: r.Server) -> tuple[Flag, ...]:
         # the first label or removing the last stays a hot reload instead of a restart.
         # Moving an existing label still needs the version AVAILABLE (apply pushes such
         # moves in phases).
-        flags.append(Flag("allow_version_labels_for_unavailable_models", "true", sp))
-    else:
-        optional("allow_version_labels_for_unavailable_models")
-    return tuple(flags)
+        yield Flag(name, "true", server.spec_path)
+    elif (flag := _plain(server, name)) is not None:
+        yield flag
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """Server settings written as the flag of the same name, --name=value, when the spec
+    sets them (a setting left out keeps TF Serving's own default)."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, server: r.Server) -> Iterator[Flag]:
+        for name in self.names:
+            if (flag := _plain(server, name)) is not None:
+                yield flag
+
+
+COMMAND_LINE: tuple[Callable[[r.Server], Iterator[Flag]], ...] = (
+    _ports_and_config,
+    Plain(("file_system_poll_wait_seconds",)),
+    _batching,
+    _monitoring,
+    Plain(
+        (
+            "per_process_gpu_memory_fraction",
+            "tensorflow_session_parallelism",
+            "tensorflow_intra_op_parallelism",
+            "tensorflow_inter_op_parallelism",
+        )
+    ),
+    _channel_arguments,
+    Plain(
+        (
+            "grpc_max_threads",
+            "enable_grpc_healthcheck_service",
+            "rest_api_num_threads",
+            "rest_api_timeout_in_ms",
+            "enable_model_warmup",
+            "num_request_iterations_for_warmup",
+            "max_num_load_retries",
+            "load_retry_interval_micros",
+        )
+    ),
+    _session_config,
+    Plain(
+        (
+            "num_load_threads",
+            "num_unload_threads",
+            "enable_profiler",
+            "xla_gpu_compilation_enabled",
+            "mixed_precision",
+            "flush_filesystem_caches",
+            "grpc_socket_path",
+            "enable_signature_method_name_check",
+            "prefer_tflite_model",
+            "num_tflite_pools",
+            "num_tflite_interpreters_per_pool",
+            "enable_serialization_as_tensor_content",
+        )
+    ),
+    _version_labels,
+)
+"""A server's command line in order (the order is part of every compiled unit and flags
+file). A plain setting needs only its name here, its field in both ServerSettings classes
+and its release window in tfsconf/tfserving/flag_table.py; a computed flag is a function
+here. tests/resolve/test_settings_declared_once.py checks that they agree."""
+
+PLAIN_FLAGS: tuple[str, ...] = tuple(
+    name for part in COMMAND_LINE if isinstance(part, Plain) for name in part.names
+)
+
+
+def server_flags(server: r.Server) -> tuple[Flag, ...]:
+    return tuple(flag for part in COMMAND_LINE for flag in part(server))
