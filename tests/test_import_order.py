@@ -9,6 +9,8 @@ new package has to be placed there before it can import anything.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,6 +133,19 @@ def test_host_modules_import_nothing_of_tfsconf() -> None:
     for path in sorted((ROOT / "playbooks").rglob("*.py")):
         targets = {t for t, _ in imports_of(path.read_text(), path.stem)}
         assert not {t for t in targets if unit_of(t)}, path
+
+
+def test_the_validate_path_stays_light() -> None:
+    """Loading and validating a spec needs neither protobuf nor Jinja2 nor TensorFlow."""
+    probe = (
+        "import sys, tfsconf.validate.load; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'google', 'jinja2', 'tensorflow', 'typer'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(

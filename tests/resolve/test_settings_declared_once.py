@@ -9,10 +9,13 @@ from the descriptor. These tests fail when one of those is missing or misspelled
 
 from __future__ import annotations
 
+import ast
+import typing
 from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
+from pydantic import BaseModel
 
 from tfsconf.compile.protos import batching_parameters
 from tfsconf.protos import batching_pb2
@@ -129,3 +132,39 @@ def test_unset_batching_fields_are_left_out() -> None:
     assert text_format.MessageToString(batching_parameters(r.Batching(max_batch_size=8))) == (
         "max_batch_size {\n  value: 8\n}\n"
     )
+
+
+def _dotted(cls: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every setting name a layer can write, dotted as in the origins ("batching.enabled")."""
+    names: set[str] = set()
+    for name, field in cls.model_fields.items():
+        names.add(prefix + name)
+        for arg in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _dotted(arg, f"{prefix}{name}.")
+    return names
+
+
+def _names_a_setting(key: str, known: set[str]) -> bool:
+    if key.endswith("*"):  # the constant head of an f-string
+        return any(name.startswith(key[:-1]) for name in known)
+    return key in known
+
+
+@pytest.mark.parametrize("module", ["tfsconf/resolve/flags.py", "tfsconf/validate/resolved.py"])
+def test_every_origin_names_a_setting(module: str) -> None:
+    """Origins are looked up by dotted name: a misspelled one would silently point a
+    diagnostic at the server instead of the line that set the value."""
+    known = _dotted(s.ServerSettings) | _dotted(s.ModelSettings)
+    looked_up = []
+    for node in ast.walk(ast.parse((ROOT / module).read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "origin":
+            first = node.args[0]
+            if isinstance(first, ast.Constant):
+                looked_up.append(first.value)
+            elif isinstance(first, ast.JoinedStr) and isinstance(first.values[0], ast.Constant):
+                prefix = str(first.values[0].value)  # f"batching.{name}": the block
+                looked_up.append(prefix.rstrip(".") if prefix.endswith(".") else prefix + "*")
+    assert looked_up
+    unknown = [key for key in looked_up if not _names_a_setting(key, known)]
+    assert not unknown, f"{module}: origins of unknown settings: {unknown}"
