@@ -17,8 +17,8 @@ import pytest
 from google.protobuf import text_format
 from pydantic import BaseModel
 
-from tfsconf.compile.protos import batching_parameters
-from tfsconf.protos import batching_pb2
+from tfsconf.compile.protos import SESSION_CONFIG_FIELDS, batching_parameters, session_config
+from tfsconf.protos import batching_pb2, session_config_pb2
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import PLAIN_FLAGS, server_flags
 from tfsconf.spec import model as s
@@ -168,3 +168,17 @@ def test_every_origin_names_a_setting(module: str) -> None:
     assert looked_up
     unknown = [key for key in looked_up if not _names_a_setting(key, known)]
     assert not unknown, f"{module}: origins of unknown settings: {unknown}"
+
+
+def test_session_config_fields_match_the_config_proto() -> None:
+    assert set(SESSION_CONFIG_FIELDS) == set(r.SessionConfig._fields)
+    assert set(SESSION_CONFIG_FIELDS) == set(s.SessionConfig.model_fields)
+    for name, path in SESSION_CONFIG_FIELDS.items():
+        descriptor = session_config_pb2.ConfigProto.DESCRIPTOR
+        for part in path[:-1]:
+            descriptor = descriptor.fields_by_name[part].message_type
+        assert path[-1] in descriptor.fields_by_name, name
+    message = session_config(r.SessionConfig(gpu_allow_growth=True, allow_soft_placement=True))
+    assert text_format.MessageToString(message) == (
+        "gpu_options {\n  allow_growth: true\n}\nallow_soft_placement: true\n"
+    )

@@ -69,12 +69,24 @@ def render_monitoring(server: r.Server, env: r.Environment) -> bytes:
     return _text(message, env)
 
 
+SESSION_CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "gpu_allow_growth": ("gpu_options", "allow_growth"),
+    "allow_soft_placement": ("allow_soft_placement",),
+}
+"""Each resolved SessionConfig setting and the ConfigProto field it sets (a path through
+nested messages); tests/resolve/test_settings_declared_once.py checks both ends."""
+
+
 def session_config(config: r.SessionConfig) -> session_config_pb2.ConfigProto:
     message = session_config_pb2.ConfigProto()
-    if config.gpu_allow_growth is not None:
-        message.gpu_options.allow_growth = config.gpu_allow_growth
-    if config.allow_soft_placement is not None:
-        message.allow_soft_placement = config.allow_soft_placement
+    for name, (*parents, field) in SESSION_CONFIG_FIELDS.items():
+        value = getattr(config, name)
+        if value is None:
+            continue  # unset: TensorFlow's default
+        target = message
+        for parent in parents:
+            target = getattr(target, parent)
+        setattr(target, field, value)
     return message
 
 
