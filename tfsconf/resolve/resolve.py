@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
 from tfsconf.spec import model as s
+from tfsconf.tfserving.flag_table import BATCHING_SERVER_ONLY
 from tfsconf.tfserving.images import default_allocator
 
 _LEAF_BLOCKS = ("warmup",)
@@ -96,13 +97,15 @@ def _server_settings(merged: s.ServerSettings, origins: dict[str, Path]) -> r.Se
     # a batching block batches unless it says enabled: false; `batching: {}` does not
     enabled = bool(block.enabled) if block is not None and "enabled" in written else bool(written)
     per_model = enabled and block is not None and bool(block.per_model)
-    pool = (block.num_batch_threads, block.thread_pool_name) if block is not None else (None, None)
+    pool = (
+        {name: getattr(block, name) for name in BATCHING_SERVER_ONLY} if block is not None else {}
+    )
     batching = thread_pool = None
     if block is not None and enabled and not per_model:
         batching = _batching(block)
-    elif per_model and pool != (None, None):
-        # per model, the server's own file holds only the thread pool (r.ServerSettings)
-        thread_pool = r.Batching(num_batch_threads=pool[0], thread_pool_name=pool[1])
+    elif per_model and any(value is not None for value in pool.values()):
+        # per model, the server's own file holds only the thread pool
+        thread_pool = _batching(s.BatchingParameters.model_construct(**pool))
     settings = r.ServerSettings(
         batching_enabled=enabled,
         batching_per_model=per_model,
