@@ -13,6 +13,15 @@ from dataclasses import dataclass
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
 
+# The files a server is pointed at by flag, in the active release's config directory.
+# The flags are derived here, before compile, so the names are declared here and the
+# artifact registry (tfsconf/compile/artifacts.py) takes them from here.
+MODELS_CONFIG = "models.config"
+"""ModelServerConfig (text format), read by --model_config_file."""
+BATCHING_PARAMETERS = "batching_parameters.txt"
+"""BatchingParameters (text format), read by --batching_parameters_file."""
+MONITORING_CONFIG = "monitoring.config"
+"""MonitoringConfig (text format), read by --monitoring_config_file."""
 SESSION_CONFIG = "session_config.pbtxt"
 """The TensorFlow ConfigProto (text format) read by --tensorflow_session_config_file."""
 
@@ -51,7 +60,7 @@ def _ports_and_config(server: r.Server) -> Iterator[Flag]:
     s, sp = server.settings, server.spec_path
     yield Flag("port", str(server.grpc_port), (*sp, "grpc_port"))
     yield Flag("rest_api_port", str(server.rest_port), (*sp, "rest_port"))
-    yield Flag("model_config_file", config_path(server, "models.config"), sp)
+    yield Flag("model_config_file", config_path(server, MODELS_CONFIG), sp)
     yield Flag(
         "model_config_file_poll_wait_seconds",
         str(s.model_config_file_poll_wait_seconds),
@@ -65,7 +74,7 @@ def _batching(server: r.Server) -> Iterator[Flag]:
         return
     yield Flag("enable_batching", "true", s.origin("batching.enabled", sp))
     if s.batching is not None or s.batching_thread_pool is not None:
-        path = config_path(server, "batching_parameters.txt")
+        path = config_path(server, BATCHING_PARAMETERS)
         yield Flag("batching_parameters_file", path, s.origin("batching", sp))
     if s.batching_per_model:
         origin = s.origin("batching.per_model", sp)
@@ -75,7 +84,7 @@ def _batching(server: r.Server) -> Iterator[Flag]:
 def _monitoring(server: r.Server) -> Iterator[Flag]:
     s, sp = server.settings, server.spec_path
     if s.prometheus:
-        path = config_path(server, "monitoring.config")
+        path = config_path(server, MONITORING_CONFIG)
         yield Flag("monitoring_config_file", path, s.origin("monitoring.prometheus", sp))
 
 
