@@ -21,6 +21,7 @@ from tfsconf.compile.protos import SESSION_CONFIG_FIELDS, batching_parameters, s
 from tfsconf.protos import batching_pb2, session_config_pb2
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import PLAIN_FLAGS, server_flags
+from tfsconf.resolve.resolve import batching_of
 from tfsconf.spec import model as s
 from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.validate.load import load_environment
@@ -103,18 +104,29 @@ def test_batching_fields_match_the_proto_descriptor() -> None:
     assert set(BATCHING_FIELD_SINCE) <= descriptor
 
 
+EVERY_BATCHING_FIELD = r.Batching(
+    max_batch_size=64,
+    batch_timeout_micros=1000,
+    max_enqueued_batches=8,
+    num_batch_threads=4,
+    thread_pool_name="pool_a",
+    allowed_batch_sizes=(16, 64),
+    pad_variable_length_inputs=True,
+    enable_large_batch_splitting=True,
+    max_execution_batch_size=32,
+)
+
+
+def test_every_batching_field_is_resolved() -> None:
+    assert all(value not in (None, ()) for value in EVERY_BATCHING_FIELD)
+    written = {**EVERY_BATCHING_FIELD._asdict()}
+    written["allowed_batch_sizes"] = list(EVERY_BATCHING_FIELD.allowed_batch_sizes)
+    spec = s.BatchingParameters.model_validate(written)
+    assert batching_of(spec) == EVERY_BATCHING_FIELD
+
+
 def test_every_batching_field_is_written() -> None:
-    batching = r.Batching(
-        max_batch_size=64,
-        batch_timeout_micros=1000,
-        max_enqueued_batches=8,
-        num_batch_threads=4,
-        thread_pool_name="pool_a",
-        allowed_batch_sizes=(16, 64),
-        pad_variable_length_inputs=True,
-        enable_large_batch_splitting=True,
-        max_execution_batch_size=32,
-    )
+    batching = EVERY_BATCHING_FIELD
     text = text_format.MessageToString(batching_parameters(batching))
     parsed = text_format.Parse(text, batching_pb2.BatchingParameters())
     for field in parsed.DESCRIPTOR.fields:

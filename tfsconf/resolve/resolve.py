@@ -72,7 +72,8 @@ def _record_origins(
             _record_origins(value, (*path, name), prefix + name + ".", None, origins)
 
 
-def _batching(params: s.BatchingParameters) -> r.Batching:
+def batching_of(params: s.BatchingParameters) -> r.Batching:
+    """The resolved batching of a merged block (every field is tested to arrive)."""
     return r.Batching(
         max_batch_size=params.max_batch_size,
         batch_timeout_micros=params.batch_timeout_micros,
@@ -102,10 +103,10 @@ def _server_settings(merged: s.ServerSettings, origins: dict[str, Path]) -> r.Se
     )
     batching = thread_pool = None
     if block is not None and enabled and not per_model:
-        batching = _batching(block)
+        batching = batching_of(block)
     elif per_model and any(value is not None for value in pool.values()):
         # per model, the server's own file holds only the thread pool
-        thread_pool = _batching(s.BatchingParameters.model_construct(**pool))
+        thread_pool = batching_of(s.BatchingParameters.model_construct(**pool))
     settings = r.ServerSettings(
         batching_enabled=enabled,
         batching_per_model=per_model,
@@ -168,7 +169,7 @@ def _model(
     if settings.batching_per_model and any(k.startswith("batching") for k in origins):
         # the server's batching fields are the defaults of each model's own file
         written = [b for b in (server_batching, merged.batching) if b is not None]
-        batching = _batching(_merge(s.BatchingParameters, written))
+        batching = batching_of(_merge(s.BatchingParameters, written))
     warmup_spec = merged.warmup
     warmup: r.Warmup | None = None
     if warmup_spec is not None:
