@@ -107,9 +107,10 @@ def phase_split(spec: Path, out: Path, repeat: int) -> dict[str, list[float]]:
     from tfsconf.compile import build_bundle, write_bundle
     from tfsconf.resolve.resolve import resolve_environment
     from tfsconf.spec import model as s
-    from tfsconf.spec.load import load_environment
-    from tfsconf.spec.rules import Collector, check_references, check_resolved
+    from tfsconf.spec.rules import Collector, check_references
     from tfsconf.spec.yamlload import load_yaml
+    from tfsconf.validate.load import load_environment
+    from tfsconf.validate.resolved import check_resolved
 
     phases: dict[str, list[float]] = {}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfsconf.spec.load import LoadedEnvironment, load_environment
+from tfsconf.validate.load import LoadedEnvironment, load_environment
 
 if TYPE_CHECKING:  # compile pulls in protobuf and Jinja2; validate does not need them
     from tfsconf.compile import Bundle, Staleness

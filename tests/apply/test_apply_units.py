@@ -30,7 +30,7 @@ STAGING = REPO / "environments" / "staging.yaml"
 @pytest.fixture(scope="module")
 def staging():  # type: ignore[no-untyped-def]
     from tfsconf.compile import build_bundle
-    from tfsconf.spec.load import load_environment
+    from tfsconf.validate.load import load_environment
 
     env = load_environment(STAGING).resolved
     return env, build_bundle(env)

@@ -18,7 +18,7 @@ import yaml
 
 from tfsconf.apply import unsafe
 from tfsconf.apply.inventory import build_inventory, load_host_vars
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 SPEC = """\
 environment: unsafe

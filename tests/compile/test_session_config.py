@@ -15,7 +15,7 @@ from google.protobuf import text_format
 
 from tfsconf.compile.bundle import build_bundle
 from tfsconf.protos import session_config_pb2
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 SPEC = """\
 environment: sess

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfsconf.resolve import model as r
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 SPEC = """\
 environment: layered

@@ -15,8 +15,8 @@ from cliprobe import tfsconf
 from pydantic import TypeAdapter, ValidationError
 
 from tfsconf.errors import SpecError
-from tfsconf.spec.load import load_environment
 from tfsconf.spec.safe import Address
+from tfsconf.validate.load import load_environment
 
 PAYLOAD = "{{ lookup('pipe', 'touch /tmp/tfsconf-marker') }}"
 

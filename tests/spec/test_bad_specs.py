@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from tfsconf.cli.app import app
 from tfsconf.diagnostics import Diagnostic, format_path
 from tfsconf.errors import SpecError
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 BAD = Path(__file__).parent / "testdata" / "bad"
 CASES = sorted(path.stem for path in BAD.glob("*.yaml"))

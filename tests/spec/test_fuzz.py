@@ -22,7 +22,7 @@ from tfsconf import api
 from tfsconf.cli.app import app
 from tfsconf.errors import SpecError, UserError
 from tfsconf.spec import safe
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 

@@ -17,7 +17,7 @@ import yaml
 
 from tfsconf.diagnostics import format_path
 from tfsconf.errors import SpecError
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "environments").glob("*.yaml"))

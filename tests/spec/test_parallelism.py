@@ -9,7 +9,7 @@ import pytest
 
 from tfsconf.diagnostics import format_path
 from tfsconf.errors import SpecError
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 SPEC = """\
 environment: par

@@ -18,7 +18,7 @@ from tfsconf.apply.work import SourceVersions
 from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 from tfsconf.secrets import mask, read_env_secret, url_secrets
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 PASSWORD = "hunter2-Pa55"
 TOKEN = "HAAKdGZzY29uZi10b2tlbg"

@@ -1,5 +1,5 @@
 """Rules validate takes from TF Serving's own source: each test names the file and function
-it mirrors (tensorflow/serving at the release tags in tfsconf/spec/flag_table.py), and
+it mirrors (tensorflow/serving at the release tags in tfsconf/tfserving/flag_table.py), and
 checks the diagnostic's severity, path and line."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from tfsconf.diagnostics import Diagnostic, format_path
 from tfsconf.errors import SpecError
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 HEAD = """\
 environment: rules
@@ -110,7 +110,7 @@ def test_explicit_false_label_flag_without_labels_is_kept(tmp_path: Path) -> Non
     consulted, so an explicit false is legal and is passed on as written."""
     spec = _spec(tmp_path, "    allow_version_labels_for_unavailable_models: false\n")
     loaded = load_environment(spec)
-    from tfsconf.tfserving.flags import server_flags
+    from tfsconf.resolve.flags import server_flags
 
     [server] = loaded.resolved.hosts[0].servers
     rendered = [flag.render() for flag in server_flags(server)]
@@ -229,7 +229,7 @@ def test_label_flag_is_emitted_with_or_without_labels(tmp_path: Path, models: st
     before any load, also at start) and main.cc, which has the flag from 1.15 on: the flag
     is set for every server, so adding the first label or dropping the last leaves the
     flags unchanged and stays a hot reload."""
-    from tfsconf.tfserving.flags import server_flags
+    from tfsconf.resolve.flags import server_flags
 
     [server] = load_environment(_spec(tmp_path, "", models)).resolved.hosts[0].servers
     rendered = [flag.render() for flag in server_flags(server)]
@@ -302,7 +302,7 @@ def test_gpu_memory_fraction_above_one_is_a_warning(tmp_path: Path) -> None:
 
 
 def _server_flags(path: Path) -> list[str]:
-    from tfsconf.tfserving.flags import server_flags
+    from tfsconf.resolve.flags import server_flags
 
     [server] = load_environment(path).resolved.hosts[0].servers
     return [flag.render() for flag in server_flags(server)]
@@ -388,7 +388,7 @@ def test_gpu_operator_flags_are_gated_by_release(
     tmp_path: Path, version: str, too_new: list[str]
 ) -> None:
     """Mirrors model_servers/main.cc main() at the release tags: each flag is refused on a
-    release whose flag list lacks it (tfsconf/spec/flag_table.py)."""
+    release whose flag list lacks it (tfsconf/tfserving/flag_table.py)."""
     spec = _spec(tmp_path, GPU_OPERATOR_SETTINGS, version=version)
     errors = sorted(format_path(d.path) for d in _diagnostics(spec) if d.severity == "error")
     assert errors == sorted(f"servers[0].{name}" for name in too_new)

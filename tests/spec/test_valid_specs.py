@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tfsconf.spec.load import load_environment
 from tfsconf.spec.model import Environment
+from tfsconf.validate.load import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "environments").glob("*.yaml"))

@@ -21,8 +21,8 @@ from tfsconf import api
 from tfsconf.cli.app import app
 from tfsconf.errors import SpecError, UserError
 from tfsconf.spec.files import MAX_SAMPLES_BYTES, MAX_SPEC_BYTES
-from tfsconf.spec.load import load_environment
 from tfsconf.spec.yamlload import MAX_VALUES
+from tfsconf.validate.load import load_environment
 
 GOOD: dict[str, object] = {
     "environment": "test",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tfsconf.compile import images, protos, runtime, warmup_tasks
 from tfsconf.resolve import model as r
-from tfsconf.tfserving.flags import SESSION_CONFIG, server_flags
+from tfsconf.resolve.flags import SESSION_CONFIG, server_flags
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 2

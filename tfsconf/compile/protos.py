@@ -41,22 +41,20 @@ def render_models_config(server: r.Server, env: r.Environment) -> bytes:
 
 
 def batching_parameters(batching: r.Batching) -> batching_pb2.BatchingParameters:
+    """Every field of the message, set from the resolved field of the same name: the
+    descriptor says how (a wrapper's value, a repeated field, a plain scalar), so a field
+    added to batching.proto and to r.Batching needs no code here."""
     message = batching_pb2.BatchingParameters()
-    for name in (
-        "max_batch_size",
-        "batch_timeout_micros",
-        "max_enqueued_batches",
-        "num_batch_threads",
-        "max_execution_batch_size",
-        "thread_pool_name",
-        "enable_large_batch_splitting",
-    ):
-        value = getattr(batching, name)
-        if value is not None:
-            getattr(message, name).value = value
-    message.allowed_batch_sizes.extend(batching.allowed_batch_sizes)
-    if batching.pad_variable_length_inputs is not None:
-        message.pad_variable_length_inputs = batching.pad_variable_length_inputs
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(batching, field.name)
+        if field.is_repeated:
+            getattr(message, field.name).extend(value)
+        elif value is None:
+            continue  # unset: TF Serving keeps its own default
+        elif field.message_type is not None:  # google.protobuf.*Value wrapper
+            getattr(message, field.name).value = value
+        else:
+            setattr(message, field.name, value)
     return message
 
 
@@ -71,12 +69,24 @@ def render_monitoring(server: r.Server, env: r.Environment) -> bytes:
     return _text(message, env)
 
 
+SESSION_CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "gpu_allow_growth": ("gpu_options", "allow_growth"),
+    "allow_soft_placement": ("allow_soft_placement",),
+}
+"""Each resolved SessionConfig setting and the ConfigProto field it sets (a path through
+nested messages); tests/resolve/test_settings_declared_once.py checks both ends."""
+
+
 def session_config(config: r.SessionConfig) -> session_config_pb2.ConfigProto:
     message = session_config_pb2.ConfigProto()
-    if config.gpu_allow_growth is not None:
-        message.gpu_options.allow_growth = config.gpu_allow_growth
-    if config.allow_soft_placement is not None:
-        message.allow_soft_placement = config.allow_soft_placement
+    for name, (*parents, field) in SESSION_CONFIG_FIELDS.items():
+        value = getattr(config, name)
+        if value is None:
+            continue  # unset: TensorFlow's default
+        target = message
+        for parent in parents:
+            target = getattr(target, parent)
+        setattr(target, field, value)
     return message
 
 

@@ -7,7 +7,7 @@ import json
 
 from tfsconf.compile.templating import render
 from tfsconf.resolve import model as r
-from tfsconf.tfserving.flags import server_flags
+from tfsconf.resolve.flags import server_flags
 
 NATIVE_BINARY = "/usr/bin/tensorflow_model_server"
 

@@ -87,7 +87,7 @@ class GitBaseSource:
 
     def load(self) -> State:
         from tfsconf.compile import build_bundle
-        from tfsconf.spec.load import load_environment
+        from tfsconf.validate.load import load_environment
 
         toplevel, relative, commit = self._locate()
         self._commit = commit

@@ -37,7 +37,7 @@ from tfsconf.plan.model import (
 )
 from tfsconf.plan.state import HostState, ServerState, State
 from tfsconf.resolve import model as r
-from tfsconf.tfserving.flags import SESSION_CONFIG
+from tfsconf.resolve.flags import SESSION_CONFIG
 
 MODELS_CONFIG = "models.config"
 FLAGS = "server.flags"

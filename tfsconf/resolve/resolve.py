@@ -1,109 +1,138 @@
 """Apply the defaults layers (environment -> host group -> server -> model) once.
 
-Layering is field-wise: a layer overrides only the keys it writes (pydantic's
-model_fields_set), nested blocks such as batching or monitoring merge key by key, and the
-spec path of every winning value is kept as its origin.
+Layering is a typed merge: a layer overrides only the fields it writes (pydantic's
+model_fields_set), nested blocks such as batching or monitoring merge field by field, and
+the result is an object of the spec's own class. Beside it, the spec path of every winning
+value is kept as its origin, keyed by its dotted name ("batching.max_batch_size").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
-from typing import Any, cast
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
 from tfsconf.spec import model as s
+from tfsconf.tfserving.flag_table import BATCHING_SERVER_ONLY
 from tfsconf.tfserving.images import default_allocator
 
 _LEAF_BLOCKS = ("warmup",)
-_SERVER_FIELDS = frozenset(s.ServerSettings.model_fields)
-_MODEL_FIELDS = frozenset(s.ModelSettings.model_fields)
-_BATCHING_FIELDS = frozenset(s.BatchingParameters.model_fields)
+"""Blocks that a layer replaces whole instead of merging field by field."""
 
+M = TypeVar("M", bound=BaseModel)
 Layers = Sequence[tuple[BaseModel | None, Path]]
 
 
-def layer(layers: Layers, allowed: frozenset[str]) -> tuple[dict[str, object], dict[str, Path]]:
-    """Merge settings objects in order; later layers win key by key."""
-    values: dict[str, object] = {}
+def merge(cls: type[M], layers: Layers) -> tuple[M, dict[str, Path]]:
+    """Merge the fields of `cls` of each layer in order (later layers win field by field)
+    into one `cls`, with the origin of every field and block that a layer wrote."""
     origins: dict[str, Path] = {}
     for obj, path in layers:
         if obj is not None:
-            _collect(obj, path, "", allowed, values, origins)
-    return values, origins
+            _record_origins(obj, path, "", frozenset(cls.model_fields), origins)
+    return _merge(cls, [obj for obj, _ in layers if obj is not None]), origins
 
 
-def _collect(
+def _merge(cls: type[M], objs: Sequence[BaseModel]) -> M:
+    fields: dict[str, object] = {}
+    blocks: dict[str, list[BaseModel]] = {}
+    for obj in objs:
+        for name in obj.model_fields_set & cls.model_fields.keys():
+            value = getattr(obj, name)
+            if isinstance(value, BaseModel) and name not in _LEAF_BLOCKS:
+                blocks.setdefault(name, []).append(value)
+            else:
+                fields[name] = value
+    for name, written in blocks.items():
+        # a block is merged from the layers that wrote it as a block; a later `null`
+        # does not erase what earlier layers set inside it
+        fields[name] = _merge(type(written[-1]), written)
+    # the values were validated when each layer was; the merge only picks among them
+    return cls.model_construct(_fields_set=set(fields), **fields)
+
+
+def _record_origins(
     obj: BaseModel,
     path: Path,
     prefix: str,
     allowed: frozenset[str] | None,
-    values: dict[str, object],
     origins: dict[str, Path],
 ) -> None:
     for name in sorted(obj.model_fields_set):
         if allowed is not None and name not in allowed:
             continue
         value = getattr(obj, name)
-        key = prefix + name
+        # the block itself is recorded too: `batching: {}` was written in this layer
+        origins[prefix + name] = (*path, name)
         if isinstance(value, BaseModel) and name not in _LEAF_BLOCKS:
-            # the block itself is recorded too: `batching: {}` says "batch, with defaults"
-            origins[key] = (*path, name)
-            _collect(value, (*path, name), key + ".", None, values, origins)
-        else:
-            values[key] = value
-            origins[key] = (*path, name)
+            _record_origins(value, (*path, name), prefix + name + ".", None, origins)
 
 
-def _sub(values: Mapping[str, object], prefix: str) -> dict[str, object]:
-    return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
-
-
-def _batching(params: Mapping[str, object]) -> r.Batching:
-    fields = {k: v for k, v in params.items() if k in _BATCHING_FIELDS}
-    sizes = fields.pop("allowed_batch_sizes", None)
+def batching_of(params: s.BatchingParameters) -> r.Batching:
+    """The resolved batching of a merged block (every field is tested to arrive)."""
     return r.Batching(
-        allowed_batch_sizes=tuple(cast(list[int], sizes or ())),
-        **cast(dict[str, Any], fields),
+        max_batch_size=params.max_batch_size,
+        batch_timeout_micros=params.batch_timeout_micros,
+        max_enqueued_batches=params.max_enqueued_batches,
+        num_batch_threads=params.num_batch_threads,
+        thread_pool_name=params.thread_pool_name,
+        allowed_batch_sizes=tuple(params.allowed_batch_sizes or ()),
+        pad_variable_length_inputs=params.pad_variable_length_inputs,
+        enable_large_batch_splitting=params.enable_large_batch_splitting,
+        max_execution_batch_size=params.max_execution_batch_size,
     )
 
 
-def _server_settings(values: dict[str, object], origins: dict[str, Path]) -> r.ServerSettings:
-    batching_values = _sub(values, "batching.")
-    enabled = bool(batching_values.get("enabled", bool(batching_values)))
-    per_model = bool(batching_values.get("per_model", False)) and enabled
-    batching = _batching(batching_values) if enabled and not per_model else None
-    pool = {
-        k: batching_values[k]
-        for k in ("num_batch_threads", "thread_pool_name")
-        if per_model and batching_values.get(k) is not None
-    }
-    flat = {
-        k: v
-        for k, v in values.items()
-        if "." not in k and k not in ("monitoring", "batching", "session_config") and v is not None
-    }
-    session = _sub(values, "session_config.")
-    if "session_config" in origins:
-        flat["session_config"] = r.SessionConfig(**cast(dict[str, Any], session))
-    if "grpc_channel_arguments" in flat:
-        flat["grpc_channel_arguments"] = tuple(cast(list[str], flat["grpc_channel_arguments"]))
-    monitoring = _sub(values, "monitoring.")
-    if monitoring.get("prometheus") is not None:
-        flat["prometheus"] = monitoring["prometheus"]
-    if monitoring.get("path") is not None:
-        flat["prometheus_path"] = monitoring["path"]
-    return r.ServerSettings(
+_STRUCTURED = frozenset({"monitoring", "batching", "session_config", "grpc_channel_arguments"})
+"""Server settings whose resolved form differs from the spec's; every other setting is
+copied as it is (ServerSettings of spec and resolve name them alike)."""
+
+
+def _server_settings(merged: s.ServerSettings, origins: dict[str, Path]) -> r.ServerSettings:
+    block = merged.batching
+    written = block.model_fields_set if block is not None else frozenset()
+    # a batching block batches unless it says enabled: false; `batching: {}` does not
+    enabled = bool(block.enabled) if block is not None and "enabled" in written else bool(written)
+    per_model = enabled and block is not None and bool(block.per_model)
+    pool = (
+        {name: getattr(block, name) for name in BATCHING_SERVER_ONLY} if block is not None else {}
+    )
+    batching = thread_pool = None
+    if block is not None and enabled and not per_model:
+        batching = batching_of(block)
+    elif per_model and any(value is not None for value in pool.values()):
+        # per model, the server's own file holds only the thread pool
+        thread_pool = batching_of(s.BatchingParameters.model_construct(**pool))
+    settings = r.ServerSettings(
         batching_enabled=enabled,
         batching_per_model=per_model,
         batching=batching,
-        batching_thread_pool=_batching(pool) if pool else None,
+        batching_thread_pool=thread_pool,
         origins=origins,
-        **cast(dict[str, Any], flat),
     )
+    plain = {
+        name: value
+        for name in merged.model_fields_set - _STRUCTURED
+        if (value := getattr(merged, name)) is not None
+    }
+    if merged.grpc_channel_arguments is not None:
+        plain["grpc_channel_arguments"] = tuple(merged.grpc_channel_arguments)
+    if "session_config" in origins:
+        config = merged.session_config or s.SessionConfig()
+        plain["session_config"] = r.SessionConfig(
+            gpu_allow_growth=config.gpu_allow_growth,
+            allow_soft_placement=config.allow_soft_placement,
+        )
+    monitoring = merged.monitoring
+    if monitoring is not None and monitoring.prometheus is not None:
+        plain["prometheus"] = monitoring.prometheus
+    if monitoring is not None and monitoring.path is not None:
+        plain["prometheus_path"] = monitoring.path
+    return settings._replace(**plain)
 
 
 def _policy(spec: s.LatestPolicy | s.AllPolicy | s.SpecificPolicy | None) -> r.VersionPolicy:
@@ -132,17 +161,16 @@ def _model(
     spec_path: Path,
     model_layers: Layers,
     settings: r.ServerSettings,
-    server_batching_values: Mapping[str, object],
+    server_batching: s.ServerBatching | None,
     spec_dir: PurePosixPath,
 ) -> r.Model:
-    values, origins = layer([*model_layers, (spec, spec_path)], _MODEL_FIELDS)
+    merged, origins = merge(s.ModelSettings, [*model_layers, (spec, spec_path)])
     batching: r.Batching | None = None
-    model_batching = _sub(values, "batching.")
     if settings.batching_per_model and any(k.startswith("batching") for k in origins):
-        params = {k: v for k, v in server_batching_values.items() if k in _BATCHING_FIELDS}
-        params.update(model_batching)
-        batching = _batching(params)
-    warmup_spec = cast(s.Warmup | None, values.get("warmup"))
+        # the server's batching fields are the defaults of each model's own file
+        written = [b for b in (server_batching, merged.batching) if b is not None]
+        batching = batching_of(_merge(s.BatchingParameters, written))
+    warmup_spec = merged.warmup
     warmup: r.Warmup | None = None
     if warmup_spec is not None:
         sizes = warmup_spec.batch_sizes
@@ -160,13 +188,13 @@ def _model(
         )
     return r.Model(
         name=spec.name,
-        platform=cast(str, values.get("platform", "tensorflow")),
+        platform=merged.platform or "tensorflow",
         base_path=spec.base_path,
         source=_source(spec.source),
         policy=_policy(spec.versions),
         policy_is_default=spec.versions is None,
         labels=tuple(sorted((spec.labels or {}).items())),
-        signature_name=cast(str, values.get("signature_name", "serving_default")),
+        signature_name=merged.signature_name or "serving_default",
         warmup=warmup,
         batching=batching,
         spec_path=spec_path,
@@ -203,24 +231,27 @@ def _images(env: s.Environment, kinds: Iterable[str]) -> tuple[r.Image, ...]:
 
 
 def _connection(layers: Iterable[s.Connection | None]) -> r.Connection:
-    values, _ = layer([(item, ()) for item in layers], frozenset(s.Connection.model_fields))
+    c = _merge(s.Connection, [item for item in layers if item is not None])
     return r.Connection(
-        user=cast(str | None, values.get("user")),
-        port=cast(int, values.get("port", 22)),
-        private_key_file=cast(str | None, values.get("private_key_file")),
-        known_hosts_file=cast(str | None, values.get("known_hosts_file")),
-        host_key_checking=cast(bool, values.get("host_key_checking", True)),
-        become=cast(bool, values.get("become", False)),
+        user=c.user,
+        port=c.port if c.port is not None else 22,
+        private_key_file=c.private_key_file,
+        known_hosts_file=c.known_hosts_file,
+        host_key_checking=c.host_key_checking if c.host_key_checking is not None else True,
+        become=c.become if c.become is not None else False,
     )
 
 
 def _rollout(layers: Iterable[s.Rollout | None]) -> r.Rollout:
-    values, _ = layer([(item, ()) for item in layers], frozenset(s.Rollout.model_fields))
+    ro = _merge(s.Rollout, [item for item in layers if item is not None])
     return r.Rollout(
-        step=cast(int | str, values.get("step", 1)),
-        max_fail_percentage=cast(int, values.get("max_fail_percentage", 0)),
-        health_timeout_seconds=cast(int, values.get("health_timeout_seconds", 300)),
-        keep_releases=cast(int, values.get("keep_releases", 5)),
+        # RolloutStep is validated as a count or a percentage; None: not written
+        step=ro.step if isinstance(ro.step, int | str) else 1,
+        max_fail_percentage=ro.max_fail_percentage if ro.max_fail_percentage is not None else 0,
+        health_timeout_seconds=(
+            ro.health_timeout_seconds if ro.health_timeout_seconds is not None else 300
+        ),
+        keep_releases=ro.keep_releases if ro.keep_releases is not None else 5,
     )
 
 
@@ -234,21 +265,20 @@ def resolve_environment(env: s.Environment, *, spec_file: str, spec_sha256: str)
         spath: Path = ("servers", index)
         group = env.host_groups[server.group]
         group_defaults = group.defaults or s.Defaults()
-        values, origins = layer(
+        merged, origins = merge(
+            s.ServerSettings,
             [
                 (env_defaults.server, ("defaults", "server")),
                 (group_defaults.server, ("host_groups", server.group, "defaults", "server")),
                 (server, spath),
             ],
-            _SERVER_FIELDS,
         )
-        settings = _server_settings(values, origins)
+        settings = _server_settings(merged, origins)
         model_layers: Layers = [
             (env_defaults.model, ("defaults", "model")),
             (group_defaults.model, ("host_groups", server.group, "defaults", "model")),
             (server.model_defaults, (*spath, "model_defaults")),
         ]
-        server_batching = _sub(values, "batching.")
         models = []
         for name in server.models:
             model_index, model_spec = models_by_name[name]
@@ -258,7 +288,7 @@ def resolve_environment(env: s.Environment, *, spec_file: str, spec_sha256: str)
                     ("models", model_index),
                     model_layers,
                     settings,
-                    server_batching,
+                    merged.batching,
                     spec_dir,
                 )
             )

@@ -1,1 +1,2 @@
-"""Facts about TF Serving itself (flags, releases) that compile and validation share."""
+"""Facts about TF Serving itself (flags per release, image bases, warmup files), shared by
+every stage. Nothing here imports the spec or the resolved model (ARCHITECTURE.md)."""

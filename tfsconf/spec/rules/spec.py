@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 from tfsconf.diagnostics import Path
 from tfsconf.spec import model as s
 from tfsconf.spec.files import MAX_SAMPLES_BYTES, FileRefused, check_readable, confine
-from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE
 from tfsconf.spec.rules.collector import Collector, duplicates
+from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, BATCHING_SERVER_ONLY
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED, newest_known, parse_version
 from tfsconf.tfserving.images import default_allocator, known_range
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS, sample_format_of
@@ -260,11 +260,6 @@ def _batching_blocks(
             yield ("models", index, "batching"), model.batching, True
 
 
-# The batch thread pool is created once per server from --batching_parameters_file
-# (CreateBatchScheduler); a per-model batching_params.pbtxt only sets queue options.
-_SERVER_ONLY_BATCHING = ("num_batch_threads", "thread_pool_name")
-
-
 def _check_batching_blocks(env: s.Environment, release: tuple[int, int], out: Collector) -> None:
     for path, block, model_level in _batching_blocks(env):
         for name in sorted(block.model_fields_set):
@@ -277,7 +272,7 @@ def _check_batching_blocks(env: s.Environment, release: tuple[int, int], out: Co
                     "model loads (declared tfserving_version)",
                     getattr(block, name),
                 )
-            if model_level and name in _SERVER_ONLY_BATCHING:
+            if model_level and name in BATCHING_SERVER_ONLY:
                 out.error(
                     (*path, name),
                     f"{name} is a server setting: the batch thread pool is shared by every "

@@ -85,3 +85,8 @@ BATCHING_FIELD_SINCE: dict[str, tuple[int, int]] = {
     "enable_large_batch_splitting": (2, 4),
     "max_execution_batch_size": (2, 4),
 }
+
+BATCHING_SERVER_ONLY: tuple[str, ...] = ("num_batch_threads", "thread_pool_name")
+"""BatchingParameters fields that only --batching_parameters_file sets: the batch thread
+pool is created once per server (bundle_factory_util.cc CreateBatchScheduler), and a
+version's own batching_params.pbtxt sets only queue options (DOMAIN.md)."""

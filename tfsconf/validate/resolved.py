@@ -1,4 +1,5 @@
-"""Pass 2: the resolved environment: placement, ports, GPUs, batching and flags."""
+"""The last pass: the resolved environment (placement, ports, GPUs, batching and flags),
+each diagnostic at the origin of the value that broke the rule."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections.abc import Callable
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
+from tfsconf.resolve.flags import server_flags
 from tfsconf.spec.rules.collector import Collector, ServerScope, duplicates
-from tfsconf.tfserving.flags import flag_missing_reason, parse_version, server_flags
+from tfsconf.tfserving.flags import flag_missing_reason, parse_version
 
 
 def check_resolved(env: r.Environment, out: Collector) -> None:

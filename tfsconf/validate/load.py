@@ -16,14 +16,9 @@ from tfsconf.resolve import model as r
 from tfsconf.resolve.resolve import resolve_environment
 from tfsconf.spec import model as s
 from tfsconf.spec.files import MAX_SPEC_BYTES, FileRefused, read_bounded
-from tfsconf.spec.rules import (
-    Collector,
-    check_models,
-    check_names,
-    check_references,
-    check_resolved,
-)
+from tfsconf.spec.rules import Collector, check_models, check_names, check_references
 from tfsconf.spec.yamlload import Positions, load_yaml
+from tfsconf.validate.resolved import check_resolved
 
 _REFUSED_KEYS = {
     "logging_config": "logging_config is not offered: the stock TF Serving server fails to "
