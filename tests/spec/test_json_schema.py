@@ -38,7 +38,7 @@ from tfsconf.errors import SpecError
 from tfsconf.secrets import SECRET_QUERY_PARAMETERS
 from tfsconf.spec import safe
 from tfsconf.spec.json_schema import _SpecJsonSchema, environment_schema
-from tfsconf.spec.load import load_environment
+from tfsconf.validate.load import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "environments").glob("*.yaml"))

@@ -25,8 +25,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from tfsconf.spec import model
-from tfsconf.spec.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.spec.rules.spec import _SYSTEM_DIRS, _SYSTEM_TREES
+from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED
 from tfsconf.tfserving.images import IMAGE_BASES
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS
