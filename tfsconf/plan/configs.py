@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from google.protobuf import text_format
 
+from tfsconf.compile.explain import changes
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Phase
 from tfsconf.protos import serving_config_pb2
 
 HEADER_PREFIX = "#"
-
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +130,6 @@ def _model_steps(old: Entry | None, new: Entry) -> list[_Step] | None:
     if union != new.policy.versions:
         steps.append(_Step(new.policy.versions, final))
     return steps
-
-
-def changes(
-    before: Mapping[str, V], after: Mapping[str, V]
-) -> list[tuple[str, V | None, V | None]]:
-    """(key, old value, new value) for every key whose value differs, sorted by key."""
-    return [
-        (key, before.get(key), after.get(key))
-        for key in sorted(before.keys() | after.keys())
-        if before.get(key) != after.get(key)
-    ]
 
 
 def label_changes(

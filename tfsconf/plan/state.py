@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, Protocol
 
+from tfsconf.compile import artifacts
 from tfsconf.compile.bundle import GENERATOR, MANIFEST, MANIFEST_SCHEMA_VERSION
 from tfsconf.errors import UserError
 
@@ -188,12 +189,12 @@ def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: st
     assert isinstance(hosts_doc, dict) and isinstance(images_doc, dict)
     by_host: dict[str, dict[str, bytes]] = {}
     for path, data in files.items():
-        if path.startswith("hosts/"):
-            host, _, rest = path[len("hosts/") :].partition("/")
-            by_host.setdefault(host, {})[rest] = data
+        split = artifacts.split_host_path(path)
+        if split is not None:
+            by_host.setdefault(split[0], {})[split[1]] = data
     images = {}
     for name, ref in sorted(images_doc.items()):
-        dockerfile = files.get(f"images/{name}/Dockerfile")
+        dockerfile = files.get(artifacts.DOCKERFILE.path(image=name))
         if not isinstance(ref, str) or dockerfile is None:
             raise UserError(f"{where}: image {name}: reference or Dockerfile missing")
         images[name] = ImageState(name, ref, dockerfile)
@@ -217,9 +218,9 @@ def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: st
         own: dict[str, bytes] = {}
         buckets: dict[str, dict[str, bytes]] = {str(s): {} for s in server_names}
         for rel, data in host_files.items():
-            server, slash, rest = rel.partition("/")
-            if slash and server in buckets:
-                buckets[server][rest] = data
+            in_server = artifacts.server_of(rel)
+            if in_server is not None and in_server[0] in buckets:
+                buckets[in_server[0]][in_server[1]] = data
             else:
                 own[rel] = data
         for server in server_names:
