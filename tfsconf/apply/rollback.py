@@ -150,6 +150,8 @@ def rollback_work(
     *,
     health_timeout: float | None = None,
 ) -> HostWork:
+    """The work that takes a host from its current release back to `target`; over 60
+    lines because the work is one literal of every HostWork key (mypy checks them)."""
     host = next((h for h in env.hosts if h.name == current.host), None)
     if host is None:
         raise UserError(f"host {current.host} is not in the spec")
@@ -168,6 +170,7 @@ def rollback_work(
     env_images = {i.name: i for i in env.images}
     target_models = target.data.get("models") or {}
     current_models = current.data.get("models") or {}
+    # one literal of the whole HostWork, like apply's (work.py): mypy checks every key
     return {
         "kind": RECORD_KIND,
         "release": release,

@@ -188,7 +188,7 @@ class WorkBuilder:
         timeout = self.options.health_timeout or group.rollout.health_timeout_seconds
         stage = stage_of(own, desired)
         ctx = _Context(before, stage, removed, syncs, resolved, timeout)
-        # one literal of the whole work: every key of HostWork, in the order it is read
+        # one literal of the whole work, so that mypy checks every key of HostWork
         return {
             "kind": RECORD_KIND,
             "release": release,

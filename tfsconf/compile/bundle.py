@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tfsconf.compile import artifacts
+from tfsconf.contracts import Manifest
 from tfsconf.resolve import model as r
 
 MANIFEST = artifacts.MANIFEST.path()
@@ -57,14 +58,14 @@ def build_bundle(env: r.Environment) -> Bundle:
         rel, data = warmup(host)
         files[artifacts.host_path(host.name, rel)] = data
     digests: dict[int, str] = {}
-    artifacts_index = {}
+    artifacts_index: dict[str, str] = {}
     for path in sorted(files):
         data = files[path]
         digest = digests.get(id(data))
         if digest is None:
             digest = digests[id(data)] = _sha256(data)
         artifacts_index[path] = digest
-    manifest = {
+    manifest: Manifest = {
         "generator": GENERATOR,
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "environment": env.name,
