@@ -19,9 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tfsconf"
 
-FOUNDATION = frozenset({"errors", "diagnostics", "secrets", "atomic"})
+FOUNDATION = frozenset({"errors", "diagnostics", "secrets", "atomic", "contracts"})
 """Top-level modules every stage may use: the error hierarchy, located diagnostics, secret
-masking, atomic writes. They form one unit (they may import each other)."""
+masking, atomic writes, the typed layouts of the files stages hand each other (contracts). They form one unit (they may import each other)."""
 
 BELOW: dict[str, tuple[str, ...]] = {
     "foundation": (),

@@ -157,7 +157,7 @@ def check_plan_fresh(
 def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
     """The plans of a file saved by `plan --out`, and the directory they were made in."""
     from tfsconf.errors import UserError
-    from tfsconf.plan.model import load_plan_document, saved_workdir
+    from tfsconf.plan.document import load_plan_document, saved_workdir
 
     try:
         data = json.loads(Path(path).read_bytes())

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.apply_sync.harness import serve
+from tfsconf.apply.activations import reload_deadline_of
 from tfsconf.apply.batching import placements
-from tfsconf.apply.work import HTTP_VERSION_INDEX, SourceVersions, reload_deadline_of
+from tfsconf.apply.work import HTTP_VERSION_INDEX, SourceVersions
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tfsconf.plan.model import FileDiff, HostPlan, Plan, load_plan_document
+from tfsconf.plan.document import load_plan_document
+from tfsconf.plan.model import FileDiff, HostPlan, Plan
 from tfsconf.plan.render import GITHUB_COMMENT_LIMIT, group_hosts, render_markdown
 
 GOLDEN = Path(__file__).parent / "testdata" / "golden" / "version_bump" / "plan.json"

@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfsconf.plan.planner import _unified
+from tfsconf.plan.diffs import unified as _unified
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@$")
 
@@ -92,7 +92,7 @@ def test_added_and_removed_files() -> None:
 
 
 def test_a_new_file_and_an_emptied_one_do_not_share_a_diff() -> None:
-    from tfsconf.plan.planner import _Diffs
+    from tfsconf.plan.diffs import Diffs as _Diffs
 
     diffs = _Diffs()
     added = diffs.file("a", None, b"x\n")

@@ -21,45 +21,34 @@ loads again, which is why the planner restarts the server for it.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
 
-BATCHING_PARAMS = "batching_params.pbtxt"
+from tfsconf.compile.artifacts import MODEL_BATCHING, per_model_batching, version_dir_file
+from tfsconf.contracts import ModelRecord, VersionFile
 
-
-def per_model_files(files: Mapping[str, str] | Mapping[str, bytes]) -> dict[str, str]:
-    """model -> text of its per-model batching file, from a host's artifacts keyed
-    `<server>/models/<model>/batching_params.pbtxt` (servers of one host that serve the same
-    base path resolve the same file: validate checks it)."""
-    out: dict[str, str] = {}
-    for rel, data in sorted(files.items()):
-        parts = rel.split("/")
-        if len(parts) == 4 and parts[1] == "models" and parts[3] == BATCHING_PARAMS:
-            text = data.decode() if isinstance(data, bytes) else str(data)
-            out.setdefault(parts[2], text)
-    return out
+BATCHING_PARAMS = version_dir_file(MODEL_BATCHING)
 
 
 def placements(
     want_files: Mapping[str, str] | Mapping[str, bytes],
-    want_models: Mapping[str, Mapping[str, Any]],
+    want_models: Mapping[str, ModelRecord],
     have_files: Mapping[str, str] | Mapping[str, bytes],
-    have_models: Mapping[str, Mapping[str, Any]],
+    have_models: Mapping[str, ModelRecord],
     skip: Collection[tuple[str, int]] = (),
-) -> list[dict[str, Any]]:
+) -> list[VersionFile]:
     """Versions already on the host whose batching_params.pbtxt must change to go from the
-    `have` state to the `want` state: [{"base_path", "version", "content" (None: none)}].
+    `have` state to the `want` state (content None: the version has none).
 
-    `*_models` are records' `models` ({model: {"base_path", "versions"}}); `skip` holds the
-    (base path, version) pairs this run publishes itself, with their file staged."""
-    want = per_model_files(want_files)
-    have = per_model_files(have_files)
-    items: dict[tuple[str, int], dict[str, Any]] = {}
+    `*_models` are records' `models`; `skip` holds the (base path, version) pairs this run
+    publishes itself, with their file staged."""
+    want = per_model_batching(want_files)
+    have = per_model_batching(have_files)
+    items: dict[tuple[str, int], VersionFile] = {}
     for model, info in sorted(want_models.items()):
         base_path = str(info["base_path"])
         content = want.get(model)
         before = have.get(model)
-        had = have_models.get(model) or {}
-        known = set(had.get("versions", [])) if had.get("base_path") == base_path else set()
+        had = have_models.get(model)
+        known = set(had.get("versions", [])) if had and had.get("base_path") == base_path else set()
         for version in info.get("versions", []):
             key = (base_path, int(version))
             if key in skip or key in items:

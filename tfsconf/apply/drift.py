@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfsconf.apply.record import HostRecord
+from tfsconf.compile.artifacts import MODELS_CONFIG
+from tfsconf.contracts import Activation, HostWork
 from tfsconf.resolve import model as r
 
 
@@ -54,7 +56,7 @@ def file_drift(record: HostRecord, on_host: Mapping[str, Any]) -> list[Drift]:
         }
         have = dict(seen.get("files") or {})
         for rel in sorted(set(want) | set(have)):
-            config = rel == "models.config"
+            config = rel == MODELS_CONFIG.path()
             if rel not in have:
                 out.append(Drift(server, f"{rel}: missing on the host", config))
             elif rel not in want:
@@ -81,11 +83,12 @@ def serving_drift(host: r.Host, record: HostRecord) -> list[Drift]:
     ports = {s.name: s.grpc_port for s in host.servers}
     models = record.data.get("models") or {}
     for server in _servers(record):
-        text = record.files.get(f"{server}/models.config")
+        text = record.files.get(f"{server}/{MODELS_CONFIG.path()}")
         if text is None or server not in ports:
             continue
         for model, versions in sorted(expectations(text).items()):
-            wanted = versions or list((models.get(model) or {}).get("versions") or [])
+            known = models.get(model)
+            wanted = versions or (list(known.get("versions") or []) if known else [])
             try:
                 live = model_status(Endpoint(host.address, ports[server]), model, timeout=3)
             except grpc.RpcError as exc:
@@ -146,40 +149,36 @@ def repair_work(
     found: list[Drift],
     *,
     health_timeout: float | None = None,
-) -> dict[str, Any]:
+) -> HostWork:
     """Work that puts a host back on its recorded release: the release staged again from
     the record (which rewrites edited files), `current` pointed at it, and each drifted
     server reloaded (only models.config differed) or restarted."""
+    from tfsconf.apply import activations as act
+    from tfsconf.apply.model_work import resolved_of
     from tfsconf.apply.rollback import rollback_work
-    from tfsconf.apply.work import _policy_expect
+    from tfsconf.apply.work import server_files
 
     work = rollback_work(env, record, record, health_timeout=health_timeout)
     work["kind"] = "repair"
     host = next(h for h in env.hosts if h.name == record.host)
-    ports = {s.name: s.grpc_port for s in host.servers}
-    models = {m: list(v.get("versions", [])) for m, v in (record.data.get("models") or {}).items()}
-    activations: list[dict[str, Any]] = []
+    models = resolved_of(record.data.get("models") or {})
+    activations: list[Activation] = []
     for server in sorted({d.server for d in found}):
-        config = record.files.get(f"{server}/models.config")
+        files = server_files(record.files, server)
+        config = files.get(MODELS_CONFIG.path())
         mine = [d for d in found if d.server == server]
         hot = all(d.config_only for d in mine) and config is not None
-        expect = _policy_expect(config, models) if config else {}
         activations.append(
-            {
-                "server": server,
-                "kind": "hot-reload" if hot else "restart",
-                "address": host.address,
-                "grpc_port": ports.get(server, 0),
-                "unit": f"tfserving-{server}.service",
-                "phases": [{"models_config": config, "expect": {}}] if hot else [],
-                "expect": expect,
-                "smoke": [],
-                "previous": {
-                    "release": record.release,
-                    "models_config": config,
-                    "expect": expect,
-                },
-            }
+            act.activation(
+                server=server,
+                kind="hot-reload" if hot else "restart",
+                address=host.address,
+                files=files,
+                resolved=models,
+                timeout=work["timeout"],
+                before=act.previous(record.release, files, models),
+                phases=act.pushes((), config) if hot and config is not None else [],
+            )
         )
     work["activations"] = activations
     return work

@@ -2,15 +2,9 @@
 
 TF Serving has no API that returns its config, so apply writes what it applied to
 <config_root>/.tfsconf/state.json on the host (and a copy per release under
-.tfsconf/releases/<release>.json, which rollback restores):
-
-    {"schema_version": 1, "generator": "tfsconf", "environment", "host", "release",
-     "spec_sha256", "applied_at", "operator", "tfsconf_version",
-     "manifest": {address, group, runtime, servers, server_images},   # the bundle's host entry
-     "images": {image: ref}, "image_files": {image: Dockerfile text},
-     "files": {"<server>/models.config": text, ..., "warmup.json": text},
-     "models": {model: {"base_path", "versions"}},                   # versions synced
-     "history": [{release, applied_at, operator, spec_sha256, kind}]}
+.tfsconf/releases/<release>.json, which rollback restores), as a Record
+(tfsconf/contracts.py): what was applied, the host's artifacts, the images and the
+model versions each release serves, and the history the host module appends.
 
 The live source reads every host's record through Ansible (read-only) and assembles them
 into the same bundle shape `plan --state` reads, so the planner cannot tell the difference.
@@ -27,8 +21,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from tfsconf.contracts import Manifest, ManifestHost, Record
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -36,6 +31,7 @@ if TYPE_CHECKING:
     from tfsconf.plan.state import State, StateOrigin
 
 RECORD_SCHEMA_VERSION = 1
+RECORD_GENERATOR = "tfsconf"
 
 
 def operator() -> str:
@@ -64,7 +60,7 @@ def release_id(host_files: Mapping[str, bytes], images: Mapping[str, str]) -> st
 @dataclass(frozen=True, slots=True)
 class HostRecord:
     host: str
-    data: dict[str, Any]
+    data: Record
 
     @property
     def release(self) -> str:
@@ -84,32 +80,33 @@ def parse_record(host: str, raw: str) -> HostRecord | None:
         data = json.loads(base64.b64decode(raw))
     except ValueError as exc:
         raise UserError(f"{host}: the last-applied record is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("generator") != "tfsconf":
+    if not isinstance(data, dict) or data.get("generator") != RECORD_GENERATOR:
         raise UserError(f"{host}: the last-applied record was not written by tfsconf")
     if data.get("schema_version") != RECORD_SCHEMA_VERSION:
         raise UserError(
             f"{host}: last-applied record schema {data.get('schema_version')!r} is not "
             f"supported (this tfsconf reads {RECORD_SCHEMA_VERSION})"
         )
-    return HostRecord(host, data)
+    return HostRecord(host, cast(Record, data))
 
 
 def bundle_from_records(environment: str, records: Mapping[str, HostRecord]) -> dict[str, bytes]:
     """The records as a bundle (relative path -> bytes, manifest included)."""
+    from tfsconf.compile import artifacts
     from tfsconf.compile.bundle import GENERATOR, MANIFEST, MANIFEST_SCHEMA_VERSION
 
     files: dict[str, bytes] = {}
-    hosts: dict[str, Any] = {}
+    hosts: dict[str, ManifestHost] = {}
     images: dict[str, str] = {}
     for host, record in sorted(records.items()):
-        hosts[host] = record.data.get("manifest", {})
+        hosts[host] = record.data.get("manifest") or cast(ManifestHost, {})
         for rel, text in record.files.items():
-            files[f"hosts/{host}/{rel}"] = str(text).encode()
+            files[artifacts.host_path(host, rel)] = str(text).encode()
         for name, ref in (record.data.get("images") or {}).items():
             images[name] = ref
             dockerfile = (record.data.get("image_files") or {}).get(name, "")
-            files[f"images/{name}/Dockerfile"] = str(dockerfile).encode()
-    manifest = {
+            files[artifacts.DOCKERFILE.path(image=name)] = str(dockerfile).encode()
+    manifest: Manifest = {
         "generator": GENERATOR,
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "environment": environment,

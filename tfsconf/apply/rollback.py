@@ -13,20 +13,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from tfsconf.apply import activations as act
 from tfsconf.apply.batching import placements
+from tfsconf.apply.model_work import resolved_of
 from tfsconf.apply.record import HostRecord, now, operator
-from tfsconf.apply.work import (
-    _policy_expect,
-    config_poll_seconds_of,
-    grpc_port_of,
-    reload_deadline_of,
-)
+from tfsconf.compile.artifacts import MODELS_CONFIG
+from tfsconf.contracts import Activation, ActivationKind, HostWork, Push, Record, WorkKind
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
-RECORD_KIND = "rollback"
+RECORD_KIND: WorkKind = "rollback"
 
 
 def choose_targets(
@@ -79,7 +77,7 @@ def fetch_release_records(
                 "only the newest keep_releases releases are kept"
             )
         data = json.loads(base64.b64decode(raw))
-        out[host] = HostRecord(host, data)
+        out[host] = HostRecord(host, cast(Record, data))
     return out
 
 
@@ -93,15 +91,67 @@ def _by_server(record: HostRecord) -> dict[str, dict[str, str]]:
     return out
 
 
+def _change(
+    name: str, before: Mapping[str, str] | None, after: Mapping[str, str] | None
+) -> tuple[ActivationKind, list[Push]]:
+    """How a server goes from its current files to the target's: only models.config
+    differs -> a hot reload (phased when a label moves), else a restart."""
+    from tfsconf.plan import configs
+
+    if before is None:
+        return "create", []
+    if after is None:
+        return "remove", []
+    config = MODELS_CONFIG.path()
+    if {k: v for k, v in before.items() if k != config} != {
+        k: v for k, v in after.items() if k != config
+    }:
+        return "restart", []
+    old_config, new_config = before[config], after[config]
+    steps, _counts = configs.phases(old_config.encode(), new_config.encode(), name)
+    return "hot-reload", act.pushes(steps, new_config)
+
+
+def rollback_activations(
+    current: HostRecord, target: HostRecord, address: str, timeout: float
+) -> list[Activation]:
+    old = _by_server(current)
+    new = _by_server(target)
+    old_models = resolved_of(current.data.get("models") or {})
+    new_models = resolved_of(target.data.get("models") or {})
+    out: list[Activation] = []
+    # servers the target release lacks stop first: their ports may go to another server
+    for name in sorted(set(old) | set(new), key=lambda n: (n in new, n)):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        kind, phases = _change(name, before, after)
+        out.append(
+            act.activation(
+                server=name,
+                kind=kind,
+                address=address,
+                files=after if after is not None else before or {},
+                resolved=new_models,
+                timeout=timeout,
+                before=act.previous(
+                    current.release if before is not None else None, before or {}, old_models
+                ),
+                phases=phases,
+            )
+        )
+    return out
+
+
 def rollback_work(
     env: r.Environment,
     current: HostRecord,
     target: HostRecord,
     *,
     health_timeout: float | None = None,
-) -> dict[str, Any]:
-    from tfsconf.plan import configs
-
+) -> HostWork:
+    """The work that takes a host from its current release back to `target`; over 60
+    lines because the work is one literal of every HostWork key (mypy checks them)."""
     host = next((h for h in env.hosts if h.name == current.host), None)
     if host is None:
         raise UserError(f"host {current.host} is not in the spec")
@@ -111,102 +161,40 @@ def rollback_work(
     release = target.release
     manifest = target.data.get("manifest", {})
     address = str(manifest.get("address") or host.address)
-    old_models = {
-        m: list(v.get("versions", [])) for m, v in (current.data.get("models") or {}).items()
-    }
-    new_models = {
-        m: list(v.get("versions", [])) for m, v in (target.data.get("models") or {}).items()
-    }
     timeout = health_timeout or group.rollout.health_timeout_seconds
-    activations: list[dict[str, Any]] = []
-    # servers the target release lacks stop first: their ports may go to another server
-    for name in sorted(set(old) | set(new), key=lambda n: (n in new, n)):
-        before, after = old.get(name), new.get(name)
-        if before == after:
-            continue
-        old_config = (before or {}).get("models.config")
-        new_config = (after or {}).get("models.config")
-        flags = (after or before or {}).get("server.flags")
-        phases: list[dict[str, Any]] = []
-        if before is None:
-            kind = "create"
-        elif after is None:
-            kind = "remove"
-        elif {k: v for k, v in before.items() if k != "models.config"} == {
-            k: v for k, v in after.items() if k != "models.config"
-        }:
-            kind = "hot-reload"
-            assert old_config is not None and new_config is not None
-            steps, _counts = configs.phases(old_config.encode(), new_config.encode(), name)
-            for phase in steps or ():
-                expect: dict[str, list[int]] = {}
-                for model, version in phase.wait_for:
-                    expect.setdefault(model, []).append(version)
-                phases.append({"models_config": phase.models_config, "expect": expect})
-            if not phases:
-                phases.append({"models_config": new_config, "expect": {}})
-        else:
-            kind = "restart"
-        activations.append(
-            {
-                "server": name,
-                "kind": kind,
-                "address": address,
-                "grpc_port": grpc_port_of(flags, name),
-                "reload_deadline": reload_deadline_of(flags, timeout),
-                "config_poll_seconds": config_poll_seconds_of(flags),
-                "unit": f"tfserving-{name}.service",
-                "phases": phases,
-                "expect": _policy_expect(new_config, new_models) if new_config else {},
-                "smoke": [],
-                "previous": {
-                    "release": current.release if before is not None else None,
-                    "models_config": old_config,
-                    "expect": _policy_expect(old_config, old_models) if old_config else {},
-                },
-            }
-        )
-    record_doc = dict(target.data)
-    record_doc.pop("history", None)
+    record_doc = cast(Record, {k: v for k, v in target.data.items() if k != "history"})
     record_doc["applied_at"] = now()
     record_doc["operator"] = operator()
     images = dict(target.data.get("images") or {})
     image_files = dict(target.data.get("image_files") or {})
     env_images = {i.name: i for i in env.images}
+    target_models = target.data.get("models") or {}
+    current_models = current.data.get("models") or {}
+    # one literal of the whole HostWork, like apply's (work.py): mypy checks every key
     return {
         "kind": RECORD_KIND,
         "release": release,
         "config_root": env.config_root,
         "model_root": env.model_root,
         "runtime": str(manifest.get("runtime") or host.runtime),
-        "base_paths": sorted(
-            {str(v.get("base_path")) for v in (target.data.get("models") or {}).values()}
-        ),
+        "base_paths": sorted({str(v.get("base_path")) for v in target_models.values()}),
         "versions_present": [
             {"base_path": str(v.get("base_path")), "version": int(version)}
-            for v in (target.data.get("models") or {}).values()
+            for v in target_models.values()
             for version in v.get("versions", [])
         ],
         "need_bytes": 0,
         "gpus": [],
+        "preload": [],
+        "tfserving_version": "",
         "stage": new,
         "targets": {**dict.fromkeys(new, release), **dict.fromkeys(set(old) - set(new))},
         "rollback_targets": {s: current.release for s in old} | dict.fromkeys(set(new) - set(old)),
         "removed_servers": sorted(set(old) - set(new)),
         "syncs": [],
         "sync": {"retries": 0, "bwlimit": 0},
-        "batching": placements(
-            target.files,
-            target.data.get("models") or {},
-            current.files,
-            current.data.get("models") or {},
-        ),
-        "batching_revert": placements(
-            current.files,
-            current.data.get("models") or {},
-            target.files,
-            target.data.get("models") or {},
-        ),
+        "batching": placements(target.files, target_models, current.files, current_models),
+        "batching_revert": placements(current.files, current_models, target.files, target_models),
         "images": [
             {
                 "name": name,
@@ -216,7 +204,7 @@ def rollback_work(
             }
             for name, ref in sorted(images.items())
         ],
-        "activations": activations,
+        "activations": rollback_activations(current, target, address, timeout),
         "record": record_doc,
         "keep_releases": group.rollout.keep_releases,
         "timeout": timeout,

@@ -24,6 +24,7 @@ from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
 from tfsconf.apply.record import HostRecord
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
+from tfsconf.contracts import HostWork
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Plan
 from tfsconf.resolve import model as r
@@ -144,7 +145,7 @@ def apply_plan(
     scratch = scratch_dir()
     secrets: dict[str, str] = {}
 
-    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, dict[str, Any]]:
+    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, HostWork]:
         check_state_unchanged(plan, env, fresh)
         builder = WorkBuilder(plan, env, bundle_files, image_refs, fresh, options, scratch)
         work = {hp.name: builder.build(hp) for hp in targets}
@@ -176,7 +177,7 @@ def locked_rollout(
     env: r.Environment,
     inventory: Mapping[str, Any],
     report: ApplyReport,
-    prepare: Callable[[Mapping[str, HostRecord | None]], Mapping[str, dict[str, Any]]],
+    prepare: Callable[[Mapping[str, HostRecord | None]], Mapping[str, HostWork]],
     *,
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
@@ -297,7 +298,7 @@ def check_state_unchanged(
 
 def run_rollout(
     env: r.Environment,
-    work: Mapping[str, dict[str, Any]],
+    work: Mapping[str, HostWork],
     inventory: Mapping[str, Any],
     report: ApplyReport,
     *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfsconf.compile.artifacts import MODELS_CONFIG
 from tfsconf.plan.model import Plan
 
 
@@ -26,7 +27,7 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
         record = records.get(host.name)
         servers = []
         for server in host.servers:
-            text = record.files.get(f"{server.name}/models.config") if record else None
+            text = record.files.get(f"{server.name}/{MODELS_CONFIG.path()}") if record else None
             models = []
             for model, versions in sorted(expectations(text).items()) if text else ():
                 wanted = versions

@@ -20,6 +20,7 @@ from tfsconf.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, handle_errors
 
 if TYPE_CHECKING:
     from tfsconf.apply.record import HostRecord
+    from tfsconf.contracts import HostWork
 
 HostVarsOpt = Annotated[
     Path | None,
@@ -247,7 +248,7 @@ def rollback(
                 HostReport(host, groups[host], "unchanged", record.release if record else None)
             )
 
-        def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, dict[str, Any]]:
+        def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, HostWork]:
             moved = sorted(h for h in records if _release(fresh.get(h)) != _release(records[h]))
             if moved:
                 raise UserError(

@@ -16,10 +16,6 @@ def container_name(server: r.Server) -> str:
     return f"tfserving-{server.name}"
 
 
-def unit_name(server: r.Server) -> str:
-    return f"tfserving-{server.name}.service"
-
-
 def docker_argv(server: r.Server, image_ref: str) -> list[str]:
     """The docker run command line, one option (with its value) per entry."""
     # --init: tini as PID 1 forwards SIGTERM; the server installs no SIGTERM handler, and

@@ -11,10 +11,21 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
-from tfsconf.errors import UserError
+from tfsconf.plan.schema import (
+    ActionJSON,
+    FileDiffJSON,
+    HostPlanJSON,
+    ImageChangeJSON,
+    ModelChangeJSON,
+    PhaseJSON,
+    PlanJSON,
+    RiskJSON,
+    ServerPlanJSON,
+)
 from tfsconf.plan.state import StateOrigin
+from tfsconf.plan.summary import counts, summary_line
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -54,7 +65,7 @@ class Action:
     def disruption(self) -> str:
         return DISRUPTION[self.kind]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ActionJSON:
         return {
             "kind": self.kind,
             "address": self.address,
@@ -65,7 +76,7 @@ class Action:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Action:
+    def from_json(cls, data: ActionJSON) -> Action:
         return cls(
             kind=data["kind"],
             address=data["address"],
@@ -86,7 +97,7 @@ class Phase:
     """(model, version) pairs that must be AVAILABLE before the next phase starts."""
     models_config: str
 
-    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> PhaseJSON:
         """models_config is stored once per distinct text in the plan's `configs` table."""
         key = text_id(self.models_config)
         texts[key] = self.models_config
@@ -98,7 +109,7 @@ class Phase:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], texts: Mapping[str, str]) -> Phase:
+    def from_json(cls, data: PhaseJSON, texts: Mapping[str, str]) -> Phase:
         return cls(
             number=data["number"],
             steps=tuple(data["steps"]),
@@ -120,11 +131,11 @@ class FileDiff:
     diff: str
     """Key into Plan.diffs (identical diffs on many hosts are stored once)."""
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> FileDiffJSON:
         return {"path": self.path, "status": self.status, "diff": self.diff}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FileDiff:
+    def from_json(cls, data: FileDiffJSON) -> FileDiff:
         return cls(path=data["path"], status=data["status"], diff=data["diff"])
 
 
@@ -144,7 +155,7 @@ class ServerPlan:
     def address(self) -> str:
         return f"{self.host}/{self.name}"
 
-    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> ServerPlanJSON:
         return {
             "name": self.name,
             "address": self.address,
@@ -156,7 +167,7 @@ class ServerPlan:
         }
 
     @classmethod
-    def from_json(cls, host: str, data: dict[str, Any], texts: Mapping[str, str]) -> ServerPlan:
+    def from_json(cls, host: str, data: ServerPlanJSON, texts: Mapping[str, str]) -> ServerPlan:
         return cls(
             host=host,
             name=data["name"],
@@ -183,7 +194,7 @@ class HostPlan:
     def summary(self) -> str:
         return summary_line(counts([self]), prefix="")
 
-    def as_json(self, texts: dict[str, str]) -> dict[str, Any]:
+    def as_json(self, texts: dict[str, str]) -> HostPlanJSON:
         return {
             "name": self.name,
             "address": self.address,
@@ -195,7 +206,7 @@ class HostPlan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], texts: Mapping[str, str]) -> HostPlan:
+    def from_json(cls, data: HostPlanJSON, texts: Mapping[str, str]) -> HostPlan:
         return cls(
             name=data["name"],
             address=data["address"],
@@ -215,7 +226,7 @@ class ImageChange:
     new_ref: str | None
     file: FileDiff | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ImageChangeJSON:
         return {
             "name": self.name,
             "change": self.change,
@@ -225,7 +236,7 @@ class ImageChange:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageChange:
+    def from_json(cls, data: ImageChangeJSON) -> ImageChange:
         file = data["file"]
         return cls(
             name=data["name"],
@@ -242,11 +253,11 @@ class Risk:
     message: str
     addresses: tuple[str, ...]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> RiskJSON:
         return {"kind": self.kind, "message": self.message, "addresses": list(self.addresses)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Risk:
+    def from_json(cls, data: RiskJSON) -> Risk:
         return cls(kind=data["kind"], message=data["message"], addresses=tuple(data["addresses"]))
 
 
@@ -258,7 +269,7 @@ class ModelChange:
     description: str
     addresses: tuple[str, ...]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ModelChangeJSON:
         return {
             "model": self.model,
             "description": self.description,
@@ -266,7 +277,7 @@ class ModelChange:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ModelChange:
+    def from_json(cls, data: ModelChangeJSON) -> ModelChange:
         return cls(
             model=data["model"],
             description=data["description"],
@@ -300,7 +311,7 @@ class Plan:
             return "No changes."
         return summary_line(counts(self.hosts), prefix="Plan: ")
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> PlanJSON:
         texts: dict[str, str] = {}
         hosts = [h.as_json(texts) for h in self.hosts]
         return {
@@ -311,7 +322,12 @@ class Plan:
             "spec": self.spec,
             "spec_sha256": self.spec_sha256,
             "desired_fingerprint": self.desired_fingerprint,
-            "state": {**self.state.as_json(), "fingerprint": self.state_fingerprint},
+            "state": {
+                "kind": self.state.kind,
+                "ref": self.state.ref,
+                "detail": self.state.detail,
+                "fingerprint": self.state_fingerprint,
+            },
             "summary": self.summary(),
             "counts": counts(self.hosts),
             "hosts": hosts,
@@ -322,7 +338,7 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: PlanJSON) -> Plan:
         state = data["state"]
         return cls(
             environment=data["environment"],
@@ -337,141 +353,3 @@ class Plan:
             risks=tuple(Risk.from_json(r) for r in data["risks"]),
             diffs=MappingProxyType(dict(data["diffs"])),
         )
-
-
-COUNT_KEYS = (
-    "hosts_create",
-    "hosts_remove",
-    "create",
-    "remove",
-    "rebuild",
-    "restart",
-    "hot-reload",
-    "sync",
-    "warmup",
-)
-
-
-def counts(hosts: tuple[HostPlan, ...] | list[HostPlan]) -> dict[str, int]:
-    out = dict.fromkeys(COUNT_KEYS, 0)
-    for host in hosts:
-        if host.change == "create":
-            out["hosts_create"] += 1
-        elif host.change == "remove":
-            out["hosts_remove"] += 1
-        for server in host.servers:
-            if server.activation is not None:
-                out[server.activation] += 1
-        for action in host.actions:
-            if action.kind == "sync":
-                out["sync"] += action.versions_count
-            elif action.kind == "warmup":
-                out["warmup"] += action.versions_count
-    return out
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def summary_line(numbers: Mapping[str, int], *, prefix: str) -> str:
-    """e.g. "Plan: 2 servers hot-reload, 1 restart, 3 model versions to sync." """
-    parts: list[str] = []
-    if numbers["hosts_create"]:
-        parts.append(_plural(numbers["hosts_create"], "host") + " to create")
-    if numbers["hosts_remove"]:
-        parts.append(_plural(numbers["hosts_remove"], "host") + " to remove")
-    first = True
-    for key, verb in (
-        ("create", "to create"),
-        ("remove", "to remove"),
-        ("rebuild", "rebuild"),
-        ("restart", "restart"),
-        ("hot-reload", "hot-reload"),
-    ):
-        if numbers[key]:
-            noun = _plural(numbers[key], "server") if first else str(numbers[key])
-            parts.append(f"{noun} {verb}")
-            first = False
-    if numbers["sync"]:
-        parts.append(_plural(numbers["sync"], "model version") + " to sync")
-    if numbers["warmup"]:
-        parts.append(_plural(numbers["warmup"], "warmup file") + " to generate")
-    if not parts:
-        return prefix + "no server changes (artifacts only)."
-    return prefix + ", ".join(parts) + "."
-
-
-def load_plan_document(data: object, where: str) -> tuple[Plan, ...]:
-    """Plans from a saved plan file's JSON; refuses other files and other schema versions."""
-    if not isinstance(data, dict) or data.get("generator") != "tfsconf" or "plans" not in data:
-        raise UserError(f"{where}: not a plan saved by tfsconf plan --out")
-    if data.get("schema_version") != PLAN_SCHEMA_VERSION:
-        raise UserError(
-            f"{where}: plan schema_version {data.get('schema_version')!r} is not "
-            f"{PLAN_SCHEMA_VERSION}: plan again with this tfsconf"
-        )
-    try:
-        if not isinstance(data["plans"], list):
-            raise TypeError("plans is not a list")
-        plans = tuple(Plan.from_json(p) for p in data["plans"])
-        for plan in plans:
-            _check_plan(plan)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{where}: malformed plan ({type(exc).__name__}: {exc})") from exc
-    return plans
-
-
-_KINDS = frozenset(DISRUPTION)
-_CHANGES = frozenset(("create", "remove", "update"))
-_STATUSES = frozenset(("added", "removed", "changed"))
-
-
-def _check_plan(plan: Plan) -> None:
-    """What the renderers and apply rely on, checked once when a saved plan is read."""
-
-    def file(diff: FileDiff) -> None:
-        if diff.status not in _STATUSES or diff.diff not in plan.diffs:
-            raise ValueError(f"{diff.path}: unknown status or diff")
-
-    for image in plan.images:
-        if image.change not in _CHANGES:
-            raise ValueError(f"image {image.name}: change {image.change!r}")
-        if image.file is not None:
-            file(image.file)
-    for host in plan.hosts:
-        if host.change not in _CHANGES:
-            raise ValueError(f"host {host.name}: change {host.change!r}")
-        for server in host.servers:
-            if server.change not in _CHANGES or (
-                server.activation is not None and server.activation not in ACTIVATIONS
-            ):
-                raise ValueError(f"{server.address}: change or activation unknown")
-            for item in server.files:
-                file(item)
-        for action in host.actions:
-            if action.kind not in _KINDS:
-                raise ValueError(f"{action.address}: action kind {action.kind!r}")
-        for item in host.files:
-            file(item)
-
-
-def plan_document(
-    plans: tuple[Plan, ...] | list[Plan], *, workdir: str | None = None
-) -> dict[str, Any]:
-    """The JSON document of plans. A saved plan also records the directory it was made in,
-    against which its relative spec and state paths are read again."""
-    document: dict[str, Any] = {
-        "generator": "tfsconf",
-        "schema_version": PLAN_SCHEMA_VERSION,
-        "plans": [p.as_json() for p in plans],
-    }
-    if workdir is not None:
-        document["workdir"] = workdir
-    return document
-
-
-def saved_workdir(data: object) -> str | None:
-    if isinstance(data, dict) and isinstance(data.get("workdir"), str):
-        return str(data["workdir"])
-    return None

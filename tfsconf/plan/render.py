@@ -10,6 +10,7 @@ import html
 import json
 from collections.abc import Sequence
 
+from tfsconf.plan.document import plan_document
 from tfsconf.plan.model import (
     DISRUPTION,
     Action,
@@ -17,7 +18,6 @@ from tfsconf.plan.model import (
     HostPlan,
     Plan,
     ServerPlan,
-    plan_document,
 )
 
 SYMBOL = {"create": "+", "remove": "-", "update": "~"}

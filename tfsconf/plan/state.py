@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
+from tfsconf.compile import artifacts
 from tfsconf.compile.bundle import GENERATOR, MANIFEST, MANIFEST_SCHEMA_VERSION
+from tfsconf.contracts import Manifest
 from tfsconf.errors import UserError
 
 SUPPORTED_MANIFESTS = (MANIFEST_SCHEMA_VERSION,)
@@ -154,7 +156,9 @@ def empty_state(origin: StateOrigin) -> State:
     return State(origin, None, {}, {}, fingerprint({}, {}))
 
 
-def _manifest(files: Mapping[str, bytes], where: str) -> dict[str, object]:
+def _manifest(files: Mapping[str, bytes], where: str) -> Manifest:
+    """The manifest of a bundle; its fields are checked where they are read (a bundle on
+    disk may have been edited)."""
     raw = files.get(MANIFEST)
     if raw is None:
         raise UserError(f"{where}: no {MANIFEST}: not a tfsconf build")
@@ -171,13 +175,59 @@ def _manifest(files: Mapping[str, bytes], where: str) -> dict[str, object]:
             f"reads {', '.join(map(str, SUPPORTED_MANIFESTS))}); compile it again with "
             "this version"
         )
-    return manifest
+    return cast(Manifest, manifest)
 
 
 def _typed(value: object, kind: type, what: str, where: str) -> object:
     if not isinstance(value, kind):
         raise UserError(f"{where}: {MANIFEST}: {what} is not a {kind.__name__}")
     return value
+
+
+def _host_state(
+    name: str,
+    raw_entry: object,
+    host_files: Mapping[str, bytes],
+    images: Mapping[str, ImageState],
+    where: str,
+) -> HostState:
+    """One host of a manifest, with its artifacts split between its servers and itself."""
+    entry = _typed(raw_entry, dict, f"hosts.{name}", where)
+    assert isinstance(entry, dict)
+    server_names = _typed(entry.get("servers"), list, f"hosts.{name}.servers", where)
+    server_images = _typed(entry.get("server_images"), dict, f"hosts.{name}.server_images", where)
+    assert isinstance(server_names, list) and isinstance(server_images, dict)
+    if not all(isinstance(n, str) for n in server_names) or not all(
+        isinstance(i, str) for i in server_images.values()
+    ):
+        raise UserError(
+            f"{where}: {MANIFEST}: hosts.{name}: server and image names must be strings"
+        )
+    servers: dict[str, ServerState] = {}
+    own: dict[str, bytes] = {}
+    buckets: dict[str, dict[str, bytes]] = {str(s): {} for s in server_names}
+    for rel, data in host_files.items():
+        in_server = artifacts.server_of(rel)
+        if in_server is not None and in_server[0] in buckets:
+            buckets[in_server[0]][in_server[1]] = data
+        else:
+            own[rel] = data
+    for server in server_names:
+        image = server_images.get(server)
+        ref = None
+        if image is not None:
+            if image not in images:
+                raise UserError(f"{where}: host {name} server {server}: unknown image {image}")
+            ref = images[image].ref
+        servers[str(server)] = ServerState(str(server), ref, MappingProxyType(buckets[str(server)]))
+    return HostState(
+        name=name,
+        address=str(entry.get("address", "")),
+        group=str(entry.get("group", "")),
+        runtime=str(entry.get("runtime", "")),
+        servers=MappingProxyType(servers),
+        files=MappingProxyType(own),
+    )
 
 
 def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: str) -> State:
@@ -188,58 +238,19 @@ def state_from_bundle(files: Mapping[str, bytes], origin: StateOrigin, where: st
     assert isinstance(hosts_doc, dict) and isinstance(images_doc, dict)
     by_host: dict[str, dict[str, bytes]] = {}
     for path, data in files.items():
-        if path.startswith("hosts/"):
-            host, _, rest = path[len("hosts/") :].partition("/")
-            by_host.setdefault(host, {})[rest] = data
+        split = artifacts.split_host_path(path)
+        if split is not None:
+            by_host.setdefault(split[0], {})[split[1]] = data
     images = {}
     for name, ref in sorted(images_doc.items()):
-        dockerfile = files.get(f"images/{name}/Dockerfile")
+        dockerfile = files.get(artifacts.DOCKERFILE.path(image=name))
         if not isinstance(ref, str) or dockerfile is None:
             raise UserError(f"{where}: image {name}: reference or Dockerfile missing")
         images[name] = ImageState(name, ref, dockerfile)
-    hosts: dict[str, HostState] = {}
-    for name, raw_entry in sorted(hosts_doc.items()):
-        entry = _typed(raw_entry, dict, f"hosts.{name}", where)
-        assert isinstance(entry, dict)
-        server_names = _typed(entry.get("servers"), list, f"hosts.{name}.servers", where)
-        server_images = _typed(
-            entry.get("server_images"), dict, f"hosts.{name}.server_images", where
-        )
-        assert isinstance(server_names, list) and isinstance(server_images, dict)
-        if not all(isinstance(n, str) for n in server_names) or not all(
-            isinstance(i, str) for i in server_images.values()
-        ):
-            raise UserError(
-                f"{where}: {MANIFEST}: hosts.{name}: server and image names must be strings"
-            )
-        host_files = by_host.get(name, {})
-        servers: dict[str, ServerState] = {}
-        own: dict[str, bytes] = {}
-        buckets: dict[str, dict[str, bytes]] = {str(s): {} for s in server_names}
-        for rel, data in host_files.items():
-            server, slash, rest = rel.partition("/")
-            if slash and server in buckets:
-                buckets[server][rest] = data
-            else:
-                own[rel] = data
-        for server in server_names:
-            image = server_images.get(server)
-            ref = None
-            if image is not None:
-                if image not in images:
-                    raise UserError(f"{where}: host {name} server {server}: unknown image {image}")
-                ref = images[image].ref
-            servers[str(server)] = ServerState(
-                str(server), ref, MappingProxyType(buckets[str(server)])
-            )
-        hosts[name] = HostState(
-            name=name,
-            address=str(entry.get("address", "")),
-            group=str(entry.get("group", "")),
-            runtime=str(entry.get("runtime", "")),
-            servers=MappingProxyType(servers),
-            files=MappingProxyType(own),
-        )
+    hosts = {
+        name: _host_state(name, entry, by_host.get(name, {}), images, where)
+        for name, entry in sorted(hosts_doc.items())
+    }
     raw_environment = manifest.get("environment")
     environment = str(raw_environment) if raw_environment is not None else None
     return State(
