@@ -127,13 +127,6 @@ class Progress:
         self.drawn = 0
 
 
-def _stderr_progress(host: str, task: str, outcome: str) -> None:
-    _PROGRESS(host, task, outcome)
-
-
-_PROGRESS = Progress()
-
-
 def apply_plan(
     plan: Plan,
     env: r.Environment,
@@ -146,7 +139,8 @@ def apply_plan(
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
     repairs: Mapping[str, list[Drift]] | None = None,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
 ) -> ApplyReport:
     """Lock every host, check that the live state is still the one `plan` was made from
     (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
@@ -192,6 +186,7 @@ def apply_plan(
             known_locks=known_locks,
             progress=progress,
             secrets=secrets,
+            forks=forks,
         )
         return report
     finally:
@@ -207,7 +202,8 @@ def locked_rollout(
     *,
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
 ) -> None:
     """Lock every host, let `prepare` check the records read under the locks and say each
@@ -228,6 +224,7 @@ def locked_rollout(
         known_locks=known_locks,
         progress=progress,
         cancel=interrupt.aborted,
+        forks=forks,
     )
     aborted = False
     with guard:
@@ -258,6 +255,7 @@ def locked_rollout(
                 progress=progress,
                 secrets=secrets,
                 interrupt=interrupt,
+                forks=forks,
             )
         except Aborted as exc:
             aborted = True
@@ -326,7 +324,8 @@ def run_rollout(
     inventory: Mapping[str, Any],
     report: ApplyReport,
     *,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
 ) -> None:
@@ -363,6 +362,7 @@ def run_rollout(
                 progress=watch,
                 cancel=interrupt.aborted,
                 secrets=hidden,
+                forks=forks,
             )
         except UserError as exc:
             if interrupt.aborting:

@@ -8,10 +8,15 @@ from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli import coerce
+from tfsconf.cli.errors import ExitCode, handle_errors
 
 app = typer.Typer(
-    help="Check model directories before TF Serving loads them.", no_args_is_help=True
+    cls=coerce.Group,
+    rich_markup_mode=None,
+    add_completion=False,
+    help="Check model directories before TF Serving loads them.",
+    no_args_is_help=True,
 )
 
 
@@ -37,7 +42,7 @@ WriteManifest = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def check(
     base_path: BasePath,
     *,
@@ -50,10 +55,11 @@ def check(
     """Check versions, completeness, signature, warmup and manifest; exit 1 on any problem."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.modelcheck import check_model, render_json, render_text
+    def run() -> ExitCode:
+        from tfsconf import api
+        from tfsconf.modelcheck import render_json, render_text
 
-        report = check_model(
+        report = api.check_model(
             base_path,
             version=version,
             signature_name=signature,
@@ -62,6 +68,6 @@ def check(
         )
         render = render_json if output_format is OutputFormat.JSON else render_text
         print(render(report), end="")
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return ExitCode.OK if report.ok else ExitCode.ERROR
 
     raise typer.Exit(run())

@@ -8,10 +8,17 @@ from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli import coerce
+from tfsconf.cli.errors import ExitCode, handle_errors
 from tfsconf.errors import UserError
 
-app = typer.Typer(help="Generate and verify TF Serving warmup files.", no_args_is_help=True)
+app = typer.Typer(
+    cls=coerce.Group,
+    rich_markup_mode=None,
+    add_completion=False,
+    help="Generate and verify TF Serving warmup files.",
+    no_args_is_help=True,
+)
 
 ModelDir = Annotated[
     Path, typer.Option("--model-dir", help="The version directory: <base_path>/<version>.")
@@ -50,7 +57,7 @@ MethodNameCheck = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def generate(
     *,
     model_dir: ModelDir,
@@ -65,10 +72,10 @@ def generate(
     """Write a warmup file for a SavedModel version from sample features."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.warmup import generate_warmup
+    def run() -> ExitCode:
+        from tfsconf import api
 
-        result = generate_warmup(
+        result = api.generate_warmup(
             model_dir,
             samples,
             records=records,
@@ -85,12 +92,12 @@ def generate(
             file=sys.stderr,
         )
         print(result.path)
-        return EXIT_OK
+        return ExitCode.OK
 
     raise typer.Exit(run())
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def verify(
     model_dir: VersionDir,
     file: WarmupFile = None,
@@ -101,10 +108,10 @@ def verify(
     """Check a version's warmup file as TF Serving will load it (exit 1 on any problem)."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.warmup import verify_warmup
+    def run() -> ExitCode:
+        from tfsconf import api
 
-        report = verify_warmup(
+        report = api.verify_warmup(
             model_dir,
             path=file,
             replay=replay,
@@ -120,7 +127,7 @@ def verify(
         for problem in report.problems:
             print(f"problem: {problem.render()}")
         print("ok" if report.ok else f"{len(report.problems)} problem(s)")
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return ExitCode.OK if report.ok else ExitCode.ERROR
 
     raise typer.Exit(run())
 
