@@ -150,13 +150,13 @@ def gather_records(
     )
     failed = result.failed_hosts()
     if failed:
-        details = []
+        hosts_by_reason: dict[str, list[str]] = {}  # one line per distinct reason
         for host in failed:
             failure = result.first_failure(host)
             why = failure.message if failure else "failed"
-            details.append(
-                f"{host}: {'unreachable: ' if failure and failure.unreachable else ''}{why}"
-            )
+            reason = f"{'unreachable: ' if failure and failure.unreachable else ''}{why}"
+            hosts_by_reason.setdefault(reason, []).append(host)
+        details = [f"{', '.join(hosts)}: {reason}" for reason, hosts in hosts_by_reason.items()]
         raise UserError(
             "cannot read the last-applied state of "
             + ", ".join(failed)

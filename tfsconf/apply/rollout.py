@@ -450,9 +450,17 @@ def run_rollout(
 
 
 def render_report(report: ApplyReport) -> str:
+    """The report as a table; an error several hosts share is written out once, on the
+    first of them, and the others point at it."""
     rows = [("host", "group", "status", "changed", "release", "error")]
+    first_with: dict[str, str] = {}
     for h in sorted(report.hosts, key=lambda h: (h.group, h.host)):
-        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", h.error))
+        error = h.error
+        if error and error in first_with:
+            error = f"(same error as {first_with[error]})"
+        elif error:
+            first_with[error] = h.host
+        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", error))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for row in rows:

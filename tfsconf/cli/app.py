@@ -156,13 +156,12 @@ def _options(
 ) -> None:
     """Declarative config compiler for TensorFlow Serving fleets.
 
+    \b
     Examples:
-
       tfsconf validate environments/production.yaml
-
       tfsconf plan environments/production.yaml --base origin/main
-
       tfsconf apply environments/production.yaml --limit rank-a1,rank-a2
+      tfsconf status environments/production.yaml
     """
 
 

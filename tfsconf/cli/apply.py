@@ -102,13 +102,12 @@ def apply(
 ) -> None:
     """Plan against the hosts' live state, show the plan, ask, then roll it out.
 
+    \b
     Examples:
-
       tfsconf apply environments/production.yaml
-
       tfsconf apply environments/production.yaml --limit 'rank-a*,!rank-a9' --forks 30
-
-      tfsconf plan --live environments/production.yaml --out plan.json && tfsconf apply plan.json -y
+      tfsconf plan environments/production.yaml --live --out plan.json
+      tfsconf apply plan.json --yes
     """
 
     @handle_errors
@@ -149,7 +148,9 @@ def status(
 ) -> None:
     """Live state per host, server and model version, against the spec (drift).
 
-    Example: tfsconf status environments/production.yaml --limit gpu-a --format json
+    \b
+    Example:
+      tfsconf status environments/production.yaml --limit rank-a --format json
     """
 
     @handle_errors
@@ -188,7 +189,9 @@ def rollback(
 ) -> None:
     """Put hosts back on a release they ran before (default: the previous one).
 
-    Example: tfsconf rollback environments/production.yaml --limit rank-a3 --to 20261201-1200-ab12
+    \b
+    Example:
+      tfsconf rollback environments/production.yaml --limit rank-a3 --to RELEASE
     """
 
     @handle_errors

@@ -27,12 +27,18 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-BasePath = Annotated[Path, typer.Argument(help="The model's base_path (holds version dirs).")]
-Version = Annotated[int | None, typer.Option("--version", help="Check only this version.")]
-SignatureName = Annotated[
-    str, typer.Option("--signature", help="The signature the model config calls.")
+BasePath = Annotated[
+    Path, typer.Argument(metavar="BASE_PATH", help="The model's base_path (holds version dirs).")
 ]
-Format = Annotated[OutputFormat, typer.Option("--format", help="Report format.")]
+Version = Annotated[
+    int | None, typer.Option("--version", metavar="VERSION", help="Check only this version.")
+]
+SignatureName = Annotated[
+    str, typer.Option("--signature", metavar="NAME", help="The signature the model config calls.")
+]
+Format = Annotated[
+    OutputFormat, typer.Option("--format", metavar="text|json", help="Report format.")
+]
 Batching = Annotated[
     bool, typer.Option("--batching", help="The server batches this model (adds warmup checks).")
 ]

@@ -83,7 +83,8 @@ def plan(
     host_vars: HostVarsOpt = None,
     output_format: PlanFormat = "text",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Also save the plan as JSON here (for apply).")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Also save the plan as JSON here (for apply)."),
     ] = None,
     colour: ColourOpt = "auto",
     diffs: DiffOpt = True,
@@ -93,6 +94,12 @@ def plan(
     """Show what a change to an environment does to each host and server, and what it costs.
 
     Without --base or --state everything is new. Exit 0: no changes; 2: changes; 1: error.
+
+    \b
+    Examples:
+      tfsconf plan environments/production.yaml --base origin/main
+      tfsconf plan environments/*.yaml --base origin/main --format markdown
+      tfsconf plan environments/production.yaml --live --out plan.json
     """
 
     @handle_errors

@@ -73,7 +73,9 @@ def validate(spec: SpecArg, output_format: FormatOpt = "text", root: RootOpt = N
 
 def compile_(
     spec: SpecArg,
-    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced whole).")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Output directory (replaced whole).")
+    ],
     check: Annotated[
         bool, typer.Option("--check", help="Only compare --out with the spec; exit 1 if stale.")
     ] = False,

@@ -21,30 +21,52 @@ app = typer.Typer(
 )
 
 ModelDir = Annotated[
-    Path, typer.Option("--model-dir", help="The version directory: <base_path>/<version>.")
+    Path,
+    typer.Option(
+        "--model-dir", metavar="VERSION_DIR", help="The version directory: <base_path>/<version>."
+    ),
 ]
 Samples = Annotated[
-    Path, typer.Option("--samples", help="Sample features: .jsonl, .csv or .tfrecord(s).")
+    Path,
+    typer.Option(
+        "--samples", metavar="FILE", help="Sample features: .jsonl, .csv or .tfrecord(s)."
+    ),
 ]
 SampleFormat = Annotated[
-    str, typer.Option("--samples-format", help="auto (by extension), jsonl, csv or tfrecord.")
+    str,
+    typer.Option(
+        "--samples-format", metavar="FORMAT", help="auto (by extension), jsonl, csv or tfrecord."
+    ),
 ]
-Records = Annotated[int, typer.Option("--records", help="Number of records, 1 to 1000.")]
+Records = Annotated[
+    int, typer.Option("--records", metavar="N", help="Number of records, 1 to 1000.")
+]
 ModelName = Annotated[
-    str | None, typer.Option("--model-name", help="model_spec.name (default: the base dir name).")
+    str | None,
+    typer.Option(
+        "--model-name", metavar="NAME", help="model_spec.name (default: the base dir name)."
+    ),
 ]
-SignatureName = Annotated[str, typer.Option("--signature", help="The signature to call.")]
+SignatureName = Annotated[
+    str, typer.Option("--signature", metavar="NAME", help="The signature to call.")
+]
 BatchSizes = Annotated[
     str | None,
-    typer.Option("--batch-sizes", help="Allowed batch sizes to cover, e.g. 1,8,32."),
+    typer.Option(
+        "--batch-sizes", metavar="SIZES", help="Allowed batch sizes to cover, e.g. 1,8,32."
+    ),
 ]
 Out = Annotated[
     Path | None,
-    typer.Option("--out", help="Write here instead of <model-dir>/assets.extra/."),
+    typer.Option("--out", metavar="FILE", help="Write here instead of <model-dir>/assets.extra/."),
 ]
-VersionDir = Annotated[Path, typer.Argument(help="The version directory: <base_path>/<version>.")]
+VersionDir = Annotated[
+    Path,
+    typer.Argument(metavar="VERSION_DIR", help="The version directory: <base_path>/<version>."),
+]
 WarmupFile = Annotated[
-    Path | None, typer.Option("--file", help="Verify this file instead of the version's own.")
+    Path | None,
+    typer.Option("--file", metavar="FILE", help="Verify this file instead of the version's own."),
 ]
 Replay = Annotated[bool, typer.Option("--replay", help="Also run every record through TensorFlow.")]
 Batching = Annotated[bool, typer.Option("--batching", help="The server batches this model.")]
