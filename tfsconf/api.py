@@ -209,7 +209,7 @@ class LiveContext:
 def live_context(
     spec: Path | str,
     *,
-    host_vars: Path | None = None,
+    host_vars: Path | str | None = None,
     limit: str | None = None,
     forks: int = DEFAULT_FORKS,
 ) -> LiveContext:
@@ -229,7 +229,8 @@ def live_context(
         env = limit_environment(env, chosen)
         loaded = replace(loaded, resolved=env)
     bundle = build_bundle(env)
-    inventory = build_inventory(env, load_host_vars(host_vars, env))
+    variables = load_host_vars(Path(host_vars) if host_vars is not None else None, env)
+    inventory = build_inventory(env, variables)
     source = LiveSource(Path(spec), env, inventory, forks=forks)
     return LiveContext(Path(spec), loaded, bundle, inventory, source, chosen, forks)
 
@@ -263,7 +264,7 @@ class PreparedApply:
 def prepare_apply(
     target: Path | str,
     *,
-    host_vars: Path | None = None,
+    host_vars: Path | str | None = None,
     limit: str | None = None,
     forks: int = DEFAULT_FORKS,
 ) -> PreparedApply:
@@ -334,7 +335,7 @@ def apply(
 def status(
     spec: Path | str,
     *,
-    host_vars: Path | None = None,
+    host_vars: Path | str | None = None,
     limit: str | None = None,
     forks: int = DEFAULT_FORKS,
 ) -> dict[str, Any]:
@@ -365,7 +366,7 @@ def prepare_rollback(
     spec: Path | str,
     *,
     to: str | None = None,
-    host_vars: Path | None = None,
+    host_vars: Path | str | None = None,
     limit: str | None = None,
     forks: int = DEFAULT_FORKS,
 ) -> PreparedRollback:

@@ -2,7 +2,7 @@
 
 The hosts here are the machine itself through Ansible's local connection, each with its own
 root directory (as the test bed does, without network namespaces or servers): enough to read
-the hosts' state and plan; rolling out needs the bed (tests/apply)."""
+the hosts' state, plan, lock and refuse; rolling out needs the bed (tests/apply)."""
 
 from __future__ import annotations
 
@@ -109,15 +109,25 @@ def _local_hosts(tmp_path: Path) -> Path:
     return path
 
 
-def test_prepare_apply_plans_only_the_limited_hosts(spec: Path, tmp_path: Path) -> None:
-    prepared = api.prepare_apply(
-        spec, host_vars=_local_hosts(tmp_path), limit="rank-a,!rank-a3", forks=2
-    )
+@pytest.mark.slow  # three Ansible runs
+def test_apply_in_process_plans_the_limited_hosts_and_refuses_before_any_change(
+    spec: Path, tmp_path: Path
+) -> None:
+    host_vars = _local_hosts(tmp_path)
+    prepared = api.prepare_apply(spec, host_vars=host_vars, limit="rank-a,!rank-a3", forks=2)
     assert sorted(hp.name for hp in prepared.plan.hosts) == ["rank-a1", "rank-a2"]
     assert {hp.change for hp in prepared.plan.hosts} == {"create"}
     assert prepared.has_work and not prepared.saved
     assert sorted(prepared.context.source.records) == ["rank-a1", "rank-a2"]
     assert prepared.context.forks == 2
+    seen: list[tuple[str, str, str]] = []
+    # the model source does not exist on this machine: refused under the locks, before
+    # anything is changed on a host, and the locks are given back
+    with pytest.raises(UserError, match="cannot list the versions of /d/m"):
+        api.apply(prepared, progress=lambda host, task, outcome: seen.append((host, task, outcome)))
+    assert {host for host, _, _ in seen if host} == {"rank-a1", "rank-a2"}
+    state = tmp_path / "hosts" / "srv" / "tfserving" / "config" / ".tfsconf"
+    assert state.is_dir() and list(state.iterdir()) == []
 
 
 def test_a_saved_plan_cannot_be_limited(tmp_path: Path) -> None:
