@@ -238,7 +238,7 @@ def locked_rollout(
                 )
                 mark_locked(report, exc)
                 return
-            note_broken_locks(locks)
+            note_broken_locks(locks, progress)
             work = prepare(fresh)
             if interrupt.stopping:
                 report.interrupted, report.stage = interrupt.signal_name, "interrupted"
@@ -272,8 +272,6 @@ def locked_rollout(
                 f"the locks of run {report.run_id} stay on {', '.join(locks.held)}: "
                 "`tfsconf apply --break-lock` takes them over (this run is dead) and converges"
             ]
-            for line in report.left_behind:
-                sys.stderr.write(f"left behind: {line}\n")
         finally:
             if not aborted:
                 locks.release()
@@ -291,11 +289,13 @@ def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
             host.status, host.error = "locked", refused.reason
 
 
-def note_broken_locks(locks: HostLocks) -> None:
+def note_broken_locks(locks: HostLocks, progress: Callable[[str, str, str], None] | None) -> None:
+    """Tell the caller's progress display which locks this run took over."""
     from tfsconf.apply.lock import describe_lock
 
     for host, lock in sorted(locks.broken.items()):
-        sys.stderr.write(f"{host}: took over the lock of {describe_lock(lock)}\n")
+        if progress is not None:
+            progress(host, "lock", f"took over the lock of {describe_lock(lock)}")
 
 
 def check_state_unchanged(

@@ -35,10 +35,13 @@ def _break_mode(break_lock: bool, force: bool) -> Literal["none", "dead", "force
 
 
 def _emit_report(report: Any, output_format: str) -> ExitCode:
-    """The closing report on stdout (text table or json); the exit code it means."""
+    """The closing report on stdout (text table or json); the exit code it means. What an
+    aborted run left behind also goes to stderr, where the progress was."""
     from tfsconf import api
     from tfsconf.apply.rollout import render_report
 
+    for line in report.left_behind:
+        print(f"left behind: {line}", file=sys.stderr)
     if output_format == "json":
         print(json.dumps(api.report_json(report), indent=2, sort_keys=True))
     else:
