@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cliprobe import tfsconf
 
 from tfsconf import api
 from tfsconf.apply.limit import limit_environment, resolve_limit
@@ -133,3 +134,23 @@ def test_apply_in_process_plans_the_limited_hosts_and_refuses_before_any_change(
 def test_a_saved_plan_cannot_be_limited(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--limit does not apply to a saved plan"):
         api.prepare_apply(tmp_path / "plan.json", limit="rank-a1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["status", "--limit", "nope"],
+            "error: --limit 'nope' leaves no host of environment fleet",
+        ),
+        (["rollback", "--limit", "canary,&rank-a"], "leaves no host"),
+        (["apply", "--forks", "0"], "Invalid value for '--forks'"),
+    ],
+)
+def test_limit_and_forks_mistakes_are_plain_errors_before_any_host_is_read(
+    spec: Path, args: list[str], message: str
+) -> None:
+    run = tfsconf(args[0], str(spec), *args[1:])
+    assert run.returncode == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
