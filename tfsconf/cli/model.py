@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from tfsconf.cli import coerce
 from tfsconf.cli.errors import ExitCode, handle_errors
+from tfsconf.cli.options import FormatOpt
 
 app = typer.Typer(
     cls=coerce.Group,
@@ -20,13 +20,6 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(StrEnum):
-    """Report formats."""
-
-    TEXT = "text"
-    JSON = "json"
-
-
 BasePath = Annotated[
     Path, typer.Argument(metavar="BASE_PATH", help="The model's base_path (holds version dirs).")
 ]
@@ -35,9 +28,6 @@ Version = Annotated[
 ]
 SignatureName = Annotated[
     str, typer.Option("--signature", metavar="NAME", help="The signature the model config calls.")
-]
-Format = Annotated[
-    OutputFormat, typer.Option("--format", metavar="text|json", help="Report format.")
 ]
 Batching = Annotated[
     bool, typer.Option("--batching", help="The server batches this model (adds warmup checks).")
@@ -54,7 +44,7 @@ def check(
     *,
     version: Version = None,
     signature: SignatureName = "serving_default",
-    output_format: Format = OutputFormat.TEXT,
+    output_format: FormatOpt = "text",
     write_manifest: WriteManifest = False,
     batching: Batching = False,
 ) -> None:
@@ -72,7 +62,7 @@ def check(
             write_manifest=write_manifest,
             batching=batching,
         )
-        render = render_json if output_format is OutputFormat.JSON else render_text
+        render = render_json if output_format == "json" else render_text
         print(render(report), end="")
         return ExitCode.OK if report.ok else ExitCode.ERROR
 
