@@ -21,7 +21,8 @@ PACKAGE = ROOT / "tfsconf"
 
 FOUNDATION = frozenset({"errors", "diagnostics", "secrets", "atomic", "contracts"})
 """Top-level modules every stage may use: the error hierarchy, located diagnostics, secret
-masking, atomic writes, the typed layouts of the files stages hand each other (contracts). They form one unit (they may import each other)."""
+masking, atomic writes, the typed layouts of the files stages hand each other (contracts).
+They form one unit (they may import each other)."""
 
 BELOW: dict[str, tuple[str, ...]] = {
     "foundation": (),

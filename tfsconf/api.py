@@ -1,21 +1,27 @@
-"""The Python API; the CLI is a thin shell over these functions (tests call them directly)."""
+"""The Python API: one function (or a prepare/run pair, where the command asks before it
+acts) per command, which the CLI calls and then renders; tests call them in-process.
+
+Nothing here prints or keeps state between calls: progress of a run on the hosts goes to
+the `progress` callback the caller passes."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tfsconf.validate.load import LoadedEnvironment, load_environment
-
-if TYPE_CHECKING:  # compile pulls in protobuf and Jinja2; validate does not need them
+if TYPE_CHECKING:  # imported where used: `warmup` commands need no pydantic, validate no protobuf
     from tfsconf.compile import Bundle, Staleness
+    from tfsconf.validate.load import LoadedEnvironment
 
 
 def validate(spec: Path | str, *, root: Path | str | None = None) -> LoadedEnvironment:
     """Validate an environment file; raises SpecError listing every problem. Files the spec
     names must lie under `root` (default: the spec's directory)."""
+    from tfsconf.validate.load import load_environment
+
     return load_environment(spec, root=root)
 
 
@@ -33,6 +39,7 @@ def compile_environment(
 ) -> CompileResult:
     """Compile a spec into `out` (swapped in whole), or with check=True only compare."""
     from tfsconf.compile import build_bundle, check_bundle, write_bundle
+    from tfsconf.validate.load import load_environment
 
     loaded = load_environment(spec, root=root)
     bundle = build_bundle(loaded.resolved)
@@ -51,7 +58,12 @@ def json_schema() -> str:
 
 
 if TYPE_CHECKING:
-    from tfsconf.apply.record import LiveSource
+    from tfsconf.apply.limit import Limit
+    from tfsconf.apply.lock import BreakMode
+    from tfsconf.apply.record import HostRecord, LiveSource
+    from tfsconf.apply.rollout import ApplyReport
+    from tfsconf.apply.work import Options
+    from tfsconf.contracts import HostWork
     from tfsconf.plan.model import Plan
     from tfsconf.plan.state import State, StateSource
 
@@ -86,6 +98,7 @@ def _desired_state(spec: Path | str, shown: str) -> tuple[LoadedEnvironment, Sta
     """A spec loaded and compiled in memory, as the state it asks for."""
     from tfsconf.compile import build_bundle
     from tfsconf.plan.state import StateOrigin, state_from_bundle
+    from tfsconf.validate.load import load_environment
 
     loaded = load_environment(spec)
     bundle = build_bundle(loaded.resolved)
@@ -169,32 +182,55 @@ def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
     return load_plan_document(data, str(path)), Path(workdir) if workdir else None
 
 
-# --- apply ------------------------------------------------------------------------------
+# --- apply, status, rollback -------------------------------------------------------------
+
+DEFAULT_FORKS = 10
+"""Hosts Ansible works on at once unless told otherwise (its own default is 5)."""
+REPORT_SCHEMA_VERSION = 1
+"""Of the JSON documents apply, rollback and status print."""
 
 
 @dataclass(slots=True)
 class LiveContext:
-    """A spec compiled in memory, with the inventory and live source of its hosts."""
+    """A spec compiled in memory, with the inventory and live source of its hosts (only the
+    hosts of `limit`, when given)."""
 
     spec: Path
     loaded: LoadedEnvironment
     bundle: Bundle
     inventory: dict[str, object]
     source: LiveSource
+    limit: Limit | None = None
+    forks: int = DEFAULT_FORKS
 
 
-def live_context(spec: Path | str, *, host_vars: Path | None = None) -> LiveContext:
+def live_context(
+    spec: Path | str,
+    *,
+    host_vars: Path | str | None = None,
+    limit: str | None = None,
+    forks: int = DEFAULT_FORKS,
+) -> LiveContext:
+    """Load and compile `spec` for work on its hosts. `limit` is an Ansible host pattern
+    (`--limit`): the environment is cut down to the hosts it selects, so nothing outside
+    it is read, locked or changed."""
     from tfsconf.apply.inventory import build_inventory, load_host_vars
+    from tfsconf.apply.limit import limit_environment, resolve_limit
     from tfsconf.apply.record import LiveSource
     from tfsconf.compile import build_bundle
+    from tfsconf.validate.load import load_environment
 
     loaded = load_environment(spec)
     env = loaded.resolved
+    chosen = resolve_limit(limit, env) if limit is not None else None
+    if chosen is not None:
+        env = limit_environment(env, chosen)
+        loaded = replace(loaded, resolved=env)
     bundle = build_bundle(env)
-    inventory = build_inventory(env, load_host_vars(host_vars, env))
-    return LiveContext(
-        Path(spec), loaded, bundle, inventory, LiveSource(Path(spec), env, inventory)
-    )
+    variables = load_host_vars(Path(host_vars) if host_vars is not None else None, env)
+    inventory = build_inventory(env, variables)
+    source = LiveSource(Path(spec), env, inventory, forks=forks)
+    return LiveContext(Path(spec), loaded, bundle, inventory, source, chosen, forks)
 
 
 def plan_live(context: LiveContext, shown: str) -> Plan:
@@ -205,3 +241,230 @@ def plan_live(context: LiveContext, shown: str) -> Plan:
     current = context.source.load()
     desired = state_from_bundle(context.bundle.files, StateOrigin("none"), shown)
     return make_plan(current, desired, context.loaded.resolved, spec=shown)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedApply:
+    """What apply will do, for the caller to show and confirm before `apply` runs it."""
+
+    context: LiveContext
+    plan: Plan
+    repairs: dict[str, Any]
+    """Hosts the plan leaves alone that differ from their records (hand edits)."""
+    saved: bool
+    """The plan came from a file saved by `plan --live --out`."""
+
+    @property
+    def has_work(self) -> bool:
+        return self.plan.has_changes or bool(self.repairs)
+
+
+def prepare_apply(
+    target: Path | str,
+    *,
+    host_vars: Path | str | None = None,
+    limit: str | None = None,
+    forks: int = DEFAULT_FORKS,
+) -> PreparedApply:
+    """Plan `target` (a spec) against the hosts, or load `target` (a .json plan saved by
+    `plan --live --out`) and check it is still fresh."""
+    from tfsconf.apply.drift import find_repairs
+    from tfsconf.errors import UserError
+
+    target = Path(target)
+    if target.suffix == ".json":
+        if limit is not None:
+            raise UserError(
+                "--limit does not apply to a saved plan (it was made for every host)",
+                hint="apply the spec with --limit instead",
+            )
+        plans, workdir = load_saved_plans(target)
+        if len(plans) != 1:
+            raise UserError(f"{target}: apply takes a plan of one environment")
+        plan = plans[0]
+        if plan.state.kind != "live":
+            raise UserError(
+                f"{target} was planned against {plan.state.describe()}, not the hosts: "
+                "apply needs a plan made with `tfsconf plan --live`"
+            )
+        spec = Path(plan.spec) if workdir is None else workdir / plan.spec
+        context = live_context(spec, host_vars=host_vars, forks=forks)
+        check_plan_fresh(plan, workdir=workdir, current=context.source.load())
+    else:
+        context = live_context(target, host_vars=host_vars, limit=limit, forks=forks)
+        plan = plan_live(context, str(target))
+    repairs = find_repairs(
+        context.loaded.resolved,
+        context.source.records,
+        context.source.on_host,
+        skip={hp.name for hp in plan.hosts if hp.change != "remove"},
+    )
+    return PreparedApply(context, plan, repairs, saved=target.suffix == ".json")
+
+
+def apply(
+    prepared: PreparedApply,
+    *,
+    options: Options | None = None,
+    break_mode: BreakMode = "none",
+    progress: Callable[[str, str, str], None] | None = None,
+) -> ApplyReport:
+    """Roll a prepared plan out (and repair hand-edited hosts). `progress` receives
+    (host, task, outcome) as Ansible reports them; nothing is printed here."""
+    from tfsconf.apply.rollout import apply_plan
+
+    context = prepared.context
+    return apply_plan(
+        prepared.plan,
+        context.loaded.resolved,
+        context.bundle.files,
+        context.bundle.image_refs,
+        context.source.records,
+        context.inventory,
+        options=options,
+        break_mode=break_mode,
+        known_locks=context.source.locks,
+        repairs=prepared.repairs,
+        progress=progress,
+        forks=context.forks,
+    )
+
+
+def status(
+    spec: Path | str,
+    *,
+    host_vars: Path | str | None = None,
+    limit: str | None = None,
+    forks: int = DEFAULT_FORKS,
+) -> dict[str, Any]:
+    """Live state per host, server and model version against the spec; `in_sync` is false
+    on drift or an unhealthy version."""
+    from tfsconf.apply.status import collect_status
+
+    context = live_context(spec, host_vars=host_vars, limit=limit, forks=forks)
+    plan = plan_live(context, str(spec))
+    result = collect_status(context, plan)
+    return {"schema_version": REPORT_SCHEMA_VERSION, **result}
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRollback:
+    """The hosts a rollback moves and to which release, for the caller to confirm."""
+
+    context: LiveContext
+    targets: dict[str, str]
+    """host -> the release it goes back to."""
+    skipped: dict[str, str]
+    """host -> why it is left alone."""
+    current: dict[str, str]
+    """host -> the release it runs now (for every target)."""
+
+
+def prepare_rollback(
+    spec: Path | str,
+    *,
+    to: str | None = None,
+    host_vars: Path | str | None = None,
+    limit: str | None = None,
+    forks: int = DEFAULT_FORKS,
+) -> PreparedRollback:
+    """Read the hosts' records and choose what each goes back to (`to`, or its previous
+    release); raises when no host has anything to go back to."""
+    from tfsconf.apply.rollback import choose_targets
+    from tfsconf.errors import UserError
+
+    context = live_context(spec, host_vars=host_vars, limit=limit, forks=forks)
+    context.source.load()
+    targets, skipped = choose_targets(context.source.records, to)
+    if not targets:
+        raise UserError(
+            "nothing to roll back: " + "; ".join(f"{h}: {w}" for h, w in sorted(skipped.items()))
+        )
+    current = {
+        h: rec.release
+        for h, rec in context.source.records.items()
+        if rec is not None and h in targets
+    }
+    return PreparedRollback(context, targets, skipped, current)
+
+
+def rollback(
+    prepared: PreparedRollback,
+    *,
+    break_mode: BreakMode = "none",
+    progress: Callable[[str, str, str], None] | None = None,
+) -> ApplyReport:
+    """Put the prepared hosts back on their releases, under the host locks; refused as
+    stale (nothing changed) when a host's record moved since `prepare_rollback`."""
+    import time
+    import uuid
+
+    from tfsconf.apply.rollback import fetch_release_records, rollback_work
+    from tfsconf.apply.rollout import ApplyReport, HostReport, locked_rollout
+    from tfsconf.errors import UserError
+
+    started = time.monotonic()
+    context = prepared.context
+    env = context.loaded.resolved
+    records = context.source.records
+    applied = {h: rec for h, rec in records.items() if rec is not None}
+    report = ApplyReport(env.name, uuid.uuid4().hex[:12])
+    groups = {h.name: h.group for h in env.hosts}
+    for host in sorted(prepared.skipped):
+        record = records.get(host)
+        report.hosts.append(
+            HostReport(host, groups[host], "unchanged", record.release if record else None)
+        )
+
+    def release_of(record: HostRecord | None) -> str | None:
+        return record.release if record is not None else None
+
+    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, HostWork]:
+        moved = sorted(h for h in records if release_of(fresh.get(h)) != release_of(records[h]))
+        if moved:
+            raise UserError(
+                "stale rollback: " + ", ".join(moved) + " changed since the rollback was "
+                "shown; nothing was changed",
+                hint="run rollback again and review it",
+            )
+        fetched = fetch_release_records(
+            context.inventory, env.config_root, prepared.targets, forks=context.forks
+        )
+        return {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(prepared.targets)}
+
+    locked_rollout(
+        env,
+        context.inventory,
+        report,
+        prepare,
+        break_mode=break_mode,
+        known_locks=context.source.locks,
+        progress=progress,
+        forks=context.forks,
+    )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def report_json(report: ApplyReport) -> dict[str, Any]:
+    """The JSON document of an apply or rollback report."""
+    return {"schema_version": REPORT_SCHEMA_VERSION, **report.as_json()}
+
+
+# --- models and warmup files ------------------------------------------------------------
+
+_ELSEWHERE = {
+    "generate_warmup": "tfsconf.warmup",
+    "verify_warmup": "tfsconf.warmup",
+    "check_model": "tfsconf.modelcheck",
+}
+"""Functions of the model and warmup commands, served from here too (imported on first
+use: they need protobuf, and replaying warmup records needs TensorFlow)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ELSEWHERE:
+        import importlib
+
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -76,6 +76,8 @@ class RunResult:
 Progress = Callable[[str, str, str], None]
 """(host, task name, outcome) for each finished task; host is "" for play starts."""
 
+DEFAULT_FORKS = 10
+"""Hosts one playbook run works on at once, unless the caller asks otherwise (--forks)."""
 _OUT_PREFIX = "tfsconf_out_"
 _SECRETS_FILE = "secrets.json"
 
@@ -110,7 +112,7 @@ def run(
     limit: Sequence[str] | None = None,
     check: bool = False,
     progress: Progress | None = None,
-    forks: int = 10,
+    forks: int = DEFAULT_FORKS,
     keep_dir: Path | None = None,
     secrets: Mapping[str, Any] | None = None,
     cancel: Callable[[], bool] | None = None,

@@ -114,8 +114,10 @@ class HostLocks:
         lease_seconds: int = LEASE_SECONDS,
         renew_seconds: float = RENEW_SECONDS,
         cancel: Callable[[], bool] | None = None,
+        forks: int = ansible.DEFAULT_FORKS,
     ) -> None:
         self.env = env
+        self.forks = forks
         self.inventory = inventory
         self.run_id = run_id
         self.break_mode = break_mode
@@ -156,6 +158,7 @@ class HostLocks:
             },
             limit=names,
             progress=self.progress,
+            forks=self.forks,
             cancel=self.cancel,
         )
         self.held = [n for n in names if "record" in result.results.get(n, {})]
@@ -185,6 +188,7 @@ class HostLocks:
                     extravars=self._vars(),
                     limit=list(self.held),
                     progress=None,
+                    forks=self.forks,
                 )
             except UserError as exc:  # the controller could not run the heartbeat at all
                 self.lost["*"] = str(exc)
@@ -207,4 +211,5 @@ class HostLocks:
             extravars=self._vars(),
             limit=held,
             progress=None,
+            forks=self.forks,
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from tfsconf.apply.ansible import DEFAULT_FORKS
 from tfsconf.contracts import Manifest, ManifestHost, Record
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
@@ -128,6 +129,7 @@ def gather_records(
     progress: Any = None,
     locks: dict[str, dict[str, Any]] | None = None,
     on_host: dict[str, dict[str, Any]] | None = None,
+    forks: int = DEFAULT_FORKS,
 ) -> dict[str, HostRecord | None]:
     """Every host's record, read through Ansible; an unreachable host is an error. The
     hosts' locks land in `locks` when given (host -> lock document), and what each server
@@ -141,16 +143,17 @@ def gather_records(
         extravars={"tfsconf_config_root": env.config_root},
         limit=names,
         progress=progress,
+        forks=forks,
     )
     failed = result.failed_hosts()
     if failed:
-        details = []
+        hosts_by_reason: dict[str, list[str]] = {}  # one line per distinct reason
         for host in failed:
             failure = result.first_failure(host)
             why = failure.message if failure else "failed"
-            details.append(
-                f"{host}: {'unreachable: ' if failure and failure.unreachable else ''}{why}"
-            )
+            reason = f"{'unreachable: ' if failure and failure.unreachable else ''}{why}"
+            hosts_by_reason.setdefault(reason, []).append(host)
+        details = [f"{', '.join(hosts)}: {reason}" for reason, hosts in hosts_by_reason.items()]
         raise UserError(
             "cannot read the last-applied state of "
             + ", ".join(failed)
@@ -192,8 +195,10 @@ class LiveSource:
         inventory: Mapping[str, Any],
         *,
         progress: Any = None,
+        forks: int = DEFAULT_FORKS,
     ) -> None:
         self.spec = spec
+        self.forks = forks
         self.env = env
         self.inventory = inventory
         self.progress = progress
@@ -214,7 +219,12 @@ class LiveSource:
         self.locks = {}
         self.on_host = {}
         self.records = gather_records(
-            self.env, self.inventory, progress=self.progress, locks=self.locks, on_host=self.on_host
+            self.env,
+            self.inventory,
+            progress=self.progress,
+            locks=self.locks,
+            on_host=self.on_host,
+            forks=self.forks,
         )
         present = {h: rec for h, rec in self.records.items() if rec is not None}
         files = bundle_from_records(self.env.name, present)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from tfsconf.apply import activations as act
+from tfsconf.apply.ansible import DEFAULT_FORKS
 from tfsconf.apply.batching import placements
 from tfsconf.apply.model_work import resolved_of
 from tfsconf.apply.record import HostRecord, now, operator
@@ -55,7 +56,11 @@ def choose_targets(
 
 
 def fetch_release_records(
-    inventory: Mapping[str, Any], config_root: str, targets: Mapping[str, str]
+    inventory: Mapping[str, Any],
+    config_root: str,
+    targets: Mapping[str, str],
+    *,
+    forks: int = DEFAULT_FORKS,
 ) -> dict[str, HostRecord]:
     from tfsconf.apply import ansible
 
@@ -65,6 +70,7 @@ def fetch_release_records(
         extravars={"tfsconf_config_root": config_root, "tfsconf_release": dict(targets)},
         limit=sorted(targets),
         progress=None,
+        forks=forks,
     )
     out: dict[str, HostRecord] = {}
     for host, release in sorted(targets.items()):

@@ -13,12 +13,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfsconf.apply import ansible
-from tfsconf.apply.display import Progress, stderr_line
 from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
@@ -91,23 +90,6 @@ class ApplyReport:
         }
 
 
-def _stderr_progress(host: str, task: str, outcome: str) -> None:
-    """The default progress: locked_rollout (apply, rollback) shows a Progress display
-    instead for its run; a caller of run_rollout alone gets plain lines."""
-    stderr_line(host, task, outcome)
-
-
-@contextlib.contextmanager
-def _display(
-    progress: Callable[[str, str, str], None] | None,
-) -> Iterator[Callable[[str, str, str], None] | None]:
-    if progress is not _stderr_progress:
-        yield progress
-        return
-    with Progress() as display:
-        yield display
-
-
 def apply_plan(
     plan: Plan,
     env: r.Environment,
@@ -120,7 +102,8 @@ def apply_plan(
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
     repairs: Mapping[str, list[Drift]] | None = None,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
 ) -> ApplyReport:
     """Lock every host, check that the live state is still the one `plan` was made from
     (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
@@ -166,6 +149,7 @@ def apply_plan(
             known_locks=known_locks,
             progress=progress,
             secrets=secrets,
+            forks=forks,
         )
         return report
     finally:
@@ -181,15 +165,14 @@ def locked_rollout(
     *,
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
 ) -> None:
     """Lock every host, let `prepare` check the records read under the locks and say each
     host's work, roll it out, release the locks; SIGINT/SIGTERM stop it cleanly (a second
     one aborts). Apply and rollback both run through here. Fills `report`."""
     groups = {h.name: h.group for h in env.hosts}
-    shown = contextlib.ExitStack()  # the progress display, closed when the run ends
-    progress = shown.enter_context(_display(progress))
     interrupt = Interrupt()
     guard = (
         interrupt.installed()
@@ -204,9 +187,10 @@ def locked_rollout(
         known_locks=known_locks,
         progress=progress,
         cancel=interrupt.aborted,
+        forks=forks,
     )
     aborted = False
-    with shown, guard:
+    with guard:
         try:
             try:
                 fresh = locks.acquire()
@@ -217,7 +201,7 @@ def locked_rollout(
                 )
                 mark_locked(report, exc)
                 return
-            note_broken_locks(locks)
+            note_broken_locks(locks, progress)
             work = prepare(fresh)
             if interrupt.stopping:
                 report.interrupted, report.stage = interrupt.signal_name, "interrupted"
@@ -234,6 +218,7 @@ def locked_rollout(
                 progress=progress,
                 secrets=secrets,
                 interrupt=interrupt,
+                forks=forks,
             )
         except Aborted as exc:
             aborted = True
@@ -250,8 +235,6 @@ def locked_rollout(
                 f"the locks of run {report.run_id} stay on {', '.join(locks.held)}: "
                 "`tfsconf apply --break-lock` takes them over (this run is dead) and converges"
             ]
-            for line in report.left_behind:
-                sys.stderr.write(f"left behind: {line}\n")
         finally:
             if not aborted:
                 locks.release()
@@ -269,11 +252,13 @@ def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
             host.status, host.error = "locked", refused.reason
 
 
-def note_broken_locks(locks: HostLocks) -> None:
+def note_broken_locks(locks: HostLocks, progress: Callable[[str, str, str], None] | None) -> None:
+    """Tell the caller's progress display which locks this run took over."""
     from tfsconf.apply.lock import describe_lock
 
     for host, lock in sorted(locks.broken.items()):
-        sys.stderr.write(f"{host}: took over the lock of {describe_lock(lock)}\n")
+        if progress is not None:
+            progress(host, "lock", f"took over the lock of {describe_lock(lock)}")
 
 
 def check_state_unchanged(
@@ -302,7 +287,8 @@ def run_rollout(
     inventory: Mapping[str, Any],
     report: ApplyReport,
     *,
-    progress: Callable[[str, str, str], None] | None = _stderr_progress,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
 ) -> None:
@@ -339,6 +325,7 @@ def run_rollout(
                 progress=watch,
                 cancel=interrupt.aborted,
                 secrets=hidden,
+                forks=forks,
             )
         except UserError as exc:
             if interrupt.aborting:
@@ -426,9 +413,17 @@ def run_rollout(
 
 
 def render_report(report: ApplyReport) -> str:
+    """The report as a table; an error several hosts share is written out once, on the
+    first of them, and the others point at it."""
     rows = [("host", "group", "status", "changed", "release", "error")]
+    first_with: dict[str, str] = {}
     for h in sorted(report.hosts, key=lambda h: (h.group, h.host)):
-        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", h.error))
+        error = h.error
+        if error and error in first_with:
+            error = f"(same error as {first_with[error]})"
+        elif error:
+            first_with[error] = h.host
+        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", error))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for row in rows:

@@ -1,40 +1,140 @@
-"""The tfsconf command line: each command parses, calls one core function, renders, exits.
+"""The tfsconf command line: each command parses, calls the API, renders, exits.
 
-Exit codes: 0 success; 1 user error, invalid spec or stale build; 2 plan has changes;
-70 internal error (a bug).
+Commands are listed here once, with the one-line summary `tfsconf --help` shows, and each is
+imported and built only when it runs: `tfsconf validate` does not pay for the apply command's
+imports, and `tfsconf --help` or `--version` builds no command at all. Exit codes: ExitCode
+in tfsconf.cli.errors.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import sys
-import time
-from pathlib import Path
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
 
-from tfsconf.cli import apply as apply_cli
-from tfsconf.cli import check as check_cli
-from tfsconf.cli import model, warmup
-from tfsconf.cli import plan as plan_cli
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli import coerce
+from tfsconf.cli.errors import ExitCode
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A command: where it is defined, and its summary (the first line of its help)."""
+
+    module: str
+    attribute: str
+    """A command function, or a typer.Typer holding a group of commands."""
+    summary: str
+
+
+COMMANDS: dict[str, Entry] = {
+    "validate": Entry(
+        "tfsconf.cli.spec",
+        "validate",
+        "Validate a spec: every TF Serving rule checked offline; all problems in one run.",
+    ),
+    "compile": Entry(
+        "tfsconf.cli.spec",
+        "compile_",
+        "Compile a spec into per-host TF Serving artifacts under --out.",
+    ),
+    "plan": Entry(
+        "tfsconf.cli.plan",
+        "plan",
+        "Show what a change to an environment does to each host and server, and what it costs.",
+    ),
+    "show": Entry(
+        "tfsconf.cli.plan",
+        "show",
+        "Render a saved plan; by default first check it is not stale. Exit 0, 2 or 1 as plan.",
+    ),
+    "apply": Entry(
+        "tfsconf.cli.apply",
+        "apply",
+        "Plan against the hosts' live state, show the plan, ask, then roll it out.",
+    ),
+    "status": Entry(
+        "tfsconf.cli.apply",
+        "status",
+        "Live state per host, server and model version, against the spec (drift).",
+    ),
+    "rollback": Entry(
+        "tfsconf.cli.apply",
+        "rollback",
+        "Put hosts back on a release they ran before (default: the previous one).",
+    ),
+    "check": Entry(
+        "tfsconf.cli.check",
+        "check",
+        "Validate specs (and, with --build-root, that their builds are current); exit 1 if "
+        "any fails.",
+    ),
+    "schema": Entry(
+        "tfsconf.cli.spec", "schema", "Print the JSON Schema of the environment spec (for editors)."
+    ),
+    "warmup": Entry("tfsconf.cli.warmup", "app", "Generate and verify TF Serving warmup files."),
+    "model": Entry(
+        "tfsconf.cli.model", "app", "Check model directories before TF Serving loads them."
+    ),
+}
+
+
+def build_command(name: str) -> typer.core.TyperCommand | typer.core.TyperGroup:
+    """The click command for one entry of COMMANDS. Commands are coerce.Command (and groups
+    coerce.Group): their plain-typed parameters are coerced without pydantic."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        command: Any = typer.main.get_group(target)
+    else:
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)
+        single.command(name, cls=coerce.Command)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    _plain_argument_help(command)
+    return command  # type: ignore[no-any-return]
+
+
+def _plain_argument_help(command: Any) -> None:
+    """Help lists an argument by its metavar alone: typer would add its Python type
+    (`SPEC <list[Path]>`), which says nothing to a user."""
+    for param in getattr(command, "params", ()):
+        if isinstance(param, typer.core.TyperArgument) and param.metavar is not None:
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _plain_argument_help(sub)
+
+
+class LazyGroup(coerce.Group):
+    """The top-level group: builds a command when it is looked up, and lists the commands
+    from COMMANDS without building them."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = build_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, entry.summary) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="tfsconf",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.add_typer(warmup.app, name="warmup")
-app.add_typer(model.app, name="model")
-app.command("plan")(plan_cli.plan)
-app.command("show")(plan_cli.show)
-app.command("apply")(apply_cli.apply)
-app.command("status")(apply_cli.status)
-app.command("rollback")(apply_cli.rollback)
-app.command("check")(check_cli.check)
 
 
 def _version(value: bool) -> None:
@@ -42,7 +142,7 @@ def _version(value: bool) -> None:
         from tfsconf import __version__
 
         print(f"tfsconf {__version__}")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
@@ -56,141 +156,13 @@ def _options(
 ) -> None:
     """Declarative config compiler for TensorFlow Serving fleets.
 
+    \b
     Examples:
-
       tfsconf validate environments/production.yaml
-
       tfsconf plan environments/production.yaml --base origin/main
-
-      tfsconf apply environments/production.yaml
+      tfsconf apply environments/production.yaml --limit rank-a1,rank-a2
+      tfsconf status environments/production.yaml
     """
-
-
-SpecArg = Annotated[
-    Path,
-    typer.Argument(metavar="SPEC", help="Environment spec, e.g. environments/production.yaml."),
-]
-RootOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--root",
-        help="Directory tree the files a spec names (warmup samples) must lie in; "
-        "default: the spec's own directory.",
-    ),
-]
-FormatOpt = Annotated[
-    Literal["text", "json"], typer.Option("--format", help="Output format: text or json.")
-]
-
-
-def _emit(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
-@app.command()
-def validate(spec: SpecArg, output_format: FormatOpt = "text", root: RootOpt = None) -> None:
-    """Validate a spec: every TF Serving rule checked offline; all problems in one run."""
-    fmt = output_format
-
-    @handle_errors
-    def run() -> int:
-        from tfsconf import api
-        from tfsconf.errors import SpecError, UserError
-
-        try:
-            loaded = api.validate(spec, root=root)
-        except SpecError as exc:
-            if fmt != "json":
-                raise
-            diagnostics = [d.as_json() for d in exc.diagnostics]
-            print(
-                json.dumps(
-                    {"schema_version": 1, "valid": False, "diagnostics": diagnostics}, indent=2
-                )
-            )
-            return EXIT_ERROR
-        except UserError as exc:
-            if fmt != "json":
-                raise
-            print(
-                json.dumps(
-                    {"schema_version": 1, "valid": False, "error": str(exc), "diagnostics": []},
-                    indent=2,
-                )
-            )
-            return EXIT_ERROR
-        if fmt == "json":
-            diagnostics = [d.as_json() for d in loaded.warnings]
-            print(
-                json.dumps(
-                    {"schema_version": 1, "valid": True, "diagnostics": diagnostics}, indent=2
-                )
-            )
-            return EXIT_OK
-        for warning in loaded.warnings:
-            _emit(warning.render())
-        env = loaded.resolved
-        servers = {s.name for h in env.hosts for s in h.servers}
-        models = {m.name for h in env.hosts for s in h.servers for m in s.models}
-        print(
-            f"{spec}: valid: environment {env.name}, {len(env.hosts)} host(s), "
-            f"{len(servers)} server(s), {len(models)} model(s)"
-        )
-        return EXIT_OK
-
-    raise typer.Exit(run())
-
-
-@app.command("compile")
-def compile_(
-    spec: SpecArg,
-    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced whole).")],
-    check: Annotated[
-        bool, typer.Option("--check", help="Only compare --out with the spec; exit 1 if stale.")
-    ] = False,
-    root: RootOpt = None,
-) -> None:
-    """Compile a spec into per-host TF Serving artifacts under --out."""
-
-    @handle_errors
-    def run() -> int:
-        from tfsconf import api
-
-        started = time.perf_counter()
-        result = api.compile_environment(spec, out, check=check, root=root)
-        for warning in result.loaded.warnings:
-            _emit(warning.render())
-        if result.staleness is not None:
-            stale = result.staleness
-            for label, paths in (
-                ("missing", stale.missing),
-                ("changed", stale.changed),
-                ("extra", stale.extra),
-            ):
-                for path in paths:
-                    print(f"{label}: {out / path}")
-            if stale.stale:
-                count = len(stale.missing) + len(stale.changed) + len(stale.extra)
-                _emit(f"{out}: {count} stale file(s); run: tfsconf compile {spec} --out {out}")
-                return EXIT_ERROR
-            _emit(f"{out}: up to date ({len(result.bundle.files)} files)")
-            return EXIT_OK
-        elapsed = time.perf_counter() - started
-        _emit(
-            f"compiled {result.loaded.resolved.name}: {len(result.bundle.files)} files for "
-            f"{len(result.loaded.resolved.hosts)} host(s) into {out} in {elapsed:.2f} s"
-        )
-        return EXIT_OK
-
-    raise typer.Exit(run())
-
-
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of the environment spec (for editors)."""
-    from tfsconf import api
-
-    sys.stdout.write(api.json_schema())
 
 
 def main() -> None:
@@ -200,12 +172,12 @@ def main() -> None:
         result = app(standalone_mode=False, prog_name="tfsconf")
     except typer.Abort:
         print("aborted", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     except typer.TyperException as exc:
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
             print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-    sys.exit(result if isinstance(result, int) else EXIT_OK)
+        sys.exit(ExitCode.ERROR)
+    sys.exit(result if isinstance(result, int) else ExitCode.OK)

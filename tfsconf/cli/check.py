@@ -13,14 +13,14 @@ from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli.errors import ExitCode, handle_errors
 
 
 def check(
     specs: Annotated[
         list[Path],
         typer.Argument(
-            metavar="SPEC_OR_DIR...",
+            metavar="SPEC_OR_DIR",
             help="Environment specs; a directory means every *.yaml / *.yml directly in it.",
         ),
     ],
@@ -39,10 +39,10 @@ def check(
     specs = _expand(specs)
     failed = 0
     for spec in specs:
-        failed += _check_one(spec, build_root) != EXIT_OK
+        failed += _check_one(spec, build_root) != ExitCode.OK
     if len(specs) > 1:
         print(f"checked {len(specs)} spec(s): {failed} failed", file=sys.stderr)
-    raise typer.Exit(EXIT_ERROR if failed else EXIT_OK)
+    raise typer.Exit(ExitCode.ERROR if failed else ExitCode.OK)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -56,7 +56,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 @handle_errors
-def _check_one(spec: Path, build_root: Path | None) -> int:
+def _check_one(spec: Path, build_root: Path | None) -> ExitCode:
     from tfsconf import api
 
     if build_root is None:
@@ -64,7 +64,7 @@ def _check_one(spec: Path, build_root: Path | None) -> int:
         for warning in loaded.warnings:
             print(warning.render(), file=sys.stderr)
         print(f"{spec}: valid", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     out = build_root / spec.stem
     result = api.compile_environment(spec, out, check=True)
     for warning in result.loaded.warnings:
@@ -72,7 +72,7 @@ def _check_one(spec: Path, build_root: Path | None) -> int:
     stale = result.staleness
     if stale is None or not stale.stale:
         print(f"{spec}: valid; {out} up to date", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     for label, paths in (
         ("missing", stale.missing),
         ("changed", stale.changed),
@@ -84,4 +84,4 @@ def _check_one(spec: Path, build_root: Path | None) -> int:
         f"error: {out} is stale; run: tfsconf compile {spec} --out {out}",
         file=sys.stderr,
     )
-    return EXIT_ERROR
+    return ExitCode.ERROR

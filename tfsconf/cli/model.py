@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli import coerce
+from tfsconf.cli.errors import ExitCode, handle_errors
+from tfsconf.cli.options import FormatOpt
 
 app = typer.Typer(
-    help="Check model directories before TF Serving loads them.", no_args_is_help=True
+    cls=coerce.Group,
+    rich_markup_mode=None,
+    add_completion=False,
+    help="Check model directories before TF Serving loads them.",
+    no_args_is_help=True,
 )
 
 
-class OutputFormat(StrEnum):
-    """Report formats."""
-
-    TEXT = "text"
-    JSON = "json"
-
-
-BasePath = Annotated[Path, typer.Argument(help="The model's base_path (holds version dirs).")]
-Version = Annotated[int | None, typer.Option("--version", help="Check only this version.")]
-SignatureName = Annotated[
-    str, typer.Option("--signature", help="The signature the model config calls.")
+BasePath = Annotated[
+    Path, typer.Argument(metavar="BASE_PATH", help="The model's base_path (holds version dirs).")
 ]
-Format = Annotated[OutputFormat, typer.Option("--format", help="Report format.")]
+Version = Annotated[
+    int | None, typer.Option("--version", metavar="VERSION", help="Check only this version.")
+]
+SignatureName = Annotated[
+    str, typer.Option("--signature", metavar="NAME", help="The signature the model config calls.")
+]
 Batching = Annotated[
     bool, typer.Option("--batching", help="The server batches this model (adds warmup checks).")
 ]
@@ -37,31 +38,32 @@ WriteManifest = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def check(
     base_path: BasePath,
     *,
     version: Version = None,
     signature: SignatureName = "serving_default",
-    output_format: Format = OutputFormat.TEXT,
+    output_format: FormatOpt = "text",
     write_manifest: WriteManifest = False,
     batching: Batching = False,
 ) -> None:
     """Check versions, completeness, signature, warmup and manifest; exit 1 on any problem."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.modelcheck import check_model, render_json, render_text
+    def run() -> ExitCode:
+        from tfsconf import api
+        from tfsconf.modelcheck import render_json, render_text
 
-        report = check_model(
+        report = api.check_model(
             base_path,
             version=version,
             signature_name=signature,
             write_manifest=write_manifest,
             batching=batching,
         )
-        render = render_json if output_format is OutputFormat.JSON else render_text
+        render = render_json if output_format == "json" else render_text
         print(render(report), end="")
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return ExitCode.OK if report.ok else ExitCode.ERROR
 
     raise typer.Exit(run())

@@ -8,43 +8,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERNAL, EXIT_OK, handle_errors
-
-PlanFormat = Annotated[
-    Literal["text", "markdown", "json"],
-    typer.Option("--format", help="text (default), markdown (a pull-request comment) or json."),
-]
-ColourOpt = Annotated[
-    Literal["auto", "always", "never"],
-    typer.Option("--color", help="Colour the text format: auto (a terminal only), always, never."),
-]
-DiffOpt = Annotated[
-    bool, typer.Option("--diff/--no-diff", help="Show unified diffs of the artifacts (text).")
-]
-CommentLimitOpt = Annotated[
-    int,
-    typer.Option(
-        "--comment-limit",
-        metavar="CHARS",
-        min=0,
-        help="markdown: truncate whole sections past this size, with a note (GitHub's comment "
-        "limit by default; 0: never).",
-    ),
-]
-FullPlanOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--full-plan",
-        metavar="FILE",
-        help="markdown: also write the untruncated plan here (for the CI job to upload); the "
-        "truncation note names it.",
-    ),
-]
-_GITHUB_COMMENT_LIMIT = 65_536
+from tfsconf.cli.errors import ExitCode, handle_errors
+from tfsconf.cli.options import (
+    GITHUB_COMMENT_LIMIT,
+    ColourOpt,
+    CommentLimitOpt,
+    DiffOpt,
+    FullPlanOpt,
+    HostVarsOpt,
+    PlanFormat,
+    SpecsArg,
+)
 
 
 def _colour(choice: str) -> bool:
@@ -60,7 +38,7 @@ def _render(
     fmt: str,
     colour: str,
     diffs: bool,
-    comment_limit: int = _GITHUB_COMMENT_LIMIT,
+    comment_limit: int = GITHUB_COMMENT_LIMIT,
     full_plan: Path | None = None,
 ) -> str:
     from tfsconf.atomic import write_atomically
@@ -81,18 +59,13 @@ def _render(
     return render.render_text(typed, colour=_colour(colour), diffs=diffs)
 
 
-def _exit(code: int) -> typer.Exit:
+def _exit(code: ExitCode) -> typer.Exit:
     # plan's contract is 0 / 2 / 1: a bug is reported with its traceback, but exits 1 too
-    return typer.Exit(EXIT_ERROR if code == EXIT_INTERNAL else code)
+    return typer.Exit(ExitCode.ERROR if code == ExitCode.INTERNAL else code)
 
 
 def plan(
-    specs: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="SPEC...", help="Environment spec(s), e.g. environments/production.yaml."
-        ),
-    ],
+    specs: SpecsArg,
     base: Annotated[
         str | None,
         typer.Option(
@@ -107,28 +80,30 @@ def plan(
         bool,
         typer.Option("--live", help="Current state: the hosts' last-applied records (Ansible)."),
     ] = False,
-    host_vars: Annotated[
-        Path | None,
-        typer.Option(
-            "--host-vars", metavar="FILE", help="With --live: per-host Ansible variables."
-        ),
-    ] = None,
+    host_vars: HostVarsOpt = None,
     output_format: PlanFormat = "text",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Also save the plan as JSON here (for apply).")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Also save the plan as JSON here (for apply)."),
     ] = None,
     colour: ColourOpt = "auto",
     diffs: DiffOpt = True,
-    comment_limit: CommentLimitOpt = _GITHUB_COMMENT_LIMIT,
+    comment_limit: CommentLimitOpt = GITHUB_COMMENT_LIMIT,
     full_plan: FullPlanOpt = None,
 ) -> None:
     """Show what a change to an environment does to each host and server, and what it costs.
 
     Without --base or --state everything is new. Exit 0: no changes; 2: changes; 1: error.
+
+    \b
+    Examples:
+      tfsconf plan environments/production.yaml --base origin/main
+      tfsconf plan environments/*.yaml --base origin/main --format markdown
+      tfsconf plan environments/production.yaml --live --out plan.json
     """
 
     @handle_errors
-    def run() -> int:
+    def run() -> ExitCode:
         from tfsconf import api
         from tfsconf.atomic import write_atomically
         from tfsconf.errors import UserError
@@ -152,7 +127,7 @@ def plan(
             print(f"plan saved to {out}", file=sys.stderr)
         sys.stdout.write(text)
         sys.stdout.flush()
-        return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK
+        return ExitCode.CHANGES if any(p.has_changes for p in plans) else ExitCode.OK
 
     raise _exit(run())
 
@@ -162,7 +137,7 @@ def show(
     output_format: PlanFormat = "text",
     colour: ColourOpt = "auto",
     diffs: DiffOpt = True,
-    comment_limit: CommentLimitOpt = _GITHUB_COMMENT_LIMIT,
+    comment_limit: CommentLimitOpt = GITHUB_COMMENT_LIMIT,
     full_plan: FullPlanOpt = None,
     check: Annotated[
         bool,
@@ -175,7 +150,7 @@ def show(
     """Render a saved plan; by default first check it is not stale. Exit 0, 2 or 1 as plan."""
 
     @handle_errors
-    def run() -> int:
+    def run() -> ExitCode:
         from tfsconf import api
 
         plans, workdir = api.load_saved_plans(plan_file)
@@ -185,6 +160,6 @@ def show(
         text = _render(list(plans), output_format, colour, diffs, comment_limit, full_plan)
         sys.stdout.write(text)
         sys.stdout.flush()
-        return EXIT_CHANGES if any(p.has_changes for p in plans) else EXIT_OK
+        return ExitCode.CHANGES if any(p.has_changes for p in plans) else ExitCode.OK
 
     raise _exit(run())

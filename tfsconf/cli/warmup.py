@@ -8,36 +8,65 @@ from typing import Annotated
 
 import typer
 
-from tfsconf.cli.errors import EXIT_ERROR, EXIT_OK, handle_errors
+from tfsconf.cli import coerce
+from tfsconf.cli.errors import ExitCode, handle_errors
 from tfsconf.errors import UserError
 
-app = typer.Typer(help="Generate and verify TF Serving warmup files.", no_args_is_help=True)
+app = typer.Typer(
+    cls=coerce.Group,
+    rich_markup_mode=None,
+    add_completion=False,
+    help="Generate and verify TF Serving warmup files.",
+    no_args_is_help=True,
+)
 
 ModelDir = Annotated[
-    Path, typer.Option("--model-dir", help="The version directory: <base_path>/<version>.")
+    Path,
+    typer.Option(
+        "--model-dir", metavar="VERSION_DIR", help="The version directory: <base_path>/<version>."
+    ),
 ]
 Samples = Annotated[
-    Path, typer.Option("--samples", help="Sample features: .jsonl, .csv or .tfrecord(s).")
+    Path,
+    typer.Option(
+        "--samples", metavar="FILE", help="Sample features: .jsonl, .csv or .tfrecord(s)."
+    ),
 ]
 SampleFormat = Annotated[
-    str, typer.Option("--samples-format", help="auto (by extension), jsonl, csv or tfrecord.")
+    str,
+    typer.Option(
+        "--samples-format", metavar="FORMAT", help="auto (by extension), jsonl, csv or tfrecord."
+    ),
 ]
-Records = Annotated[int, typer.Option("--records", help="Number of records, 1 to 1000.")]
+Records = Annotated[
+    int, typer.Option("--records", metavar="N", help="Number of records, 1 to 1000.")
+]
 ModelName = Annotated[
-    str | None, typer.Option("--model-name", help="model_spec.name (default: the base dir name).")
+    str | None,
+    typer.Option(
+        "--model-name", metavar="NAME", help="model_spec.name (default: the base dir name)."
+    ),
 ]
-SignatureName = Annotated[str, typer.Option("--signature", help="The signature to call.")]
+SignatureName = Annotated[
+    str, typer.Option("--signature", metavar="NAME", help="The signature to call.")
+]
 BatchSizes = Annotated[
     str | None,
-    typer.Option("--batch-sizes", help="Allowed batch sizes to cover, e.g. 1,8,32."),
+    typer.Option(
+        "--batch-sizes", metavar="SIZES", help="Allowed batch sizes to cover, e.g. 1,8,32."
+    ),
 ]
 Out = Annotated[
     Path | None,
-    typer.Option("--out", help="Write here instead of <model-dir>/assets.extra/."),
+    typer.Option("--out", metavar="FILE", help="Write here instead of <model-dir>/assets.extra/."),
 ]
-VersionDir = Annotated[Path, typer.Argument(help="The version directory: <base_path>/<version>.")]
+VersionDir = Annotated[
+    Path,
+    typer.Argument(metavar="VERSION_DIR", help="The version directory: <base_path>/<version>."),
+]
 WarmupFile = Annotated[
-    Path | None, typer.Option("--file", help="Verify this file instead of the version's own.")
+    Path | None,
+    typer.Option("--file", metavar="FILE", help="Verify this file instead of the version's own."),
 ]
 Replay = Annotated[bool, typer.Option("--replay", help="Also run every record through TensorFlow.")]
 Batching = Annotated[bool, typer.Option("--batching", help="The server batches this model.")]
@@ -50,7 +79,7 @@ MethodNameCheck = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def generate(
     *,
     model_dir: ModelDir,
@@ -65,10 +94,10 @@ def generate(
     """Write a warmup file for a SavedModel version from sample features."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.warmup import generate_warmup
+    def run() -> ExitCode:
+        from tfsconf import api
 
-        result = generate_warmup(
+        result = api.generate_warmup(
             model_dir,
             samples,
             records=records,
@@ -85,12 +114,12 @@ def generate(
             file=sys.stderr,
         )
         print(result.path)
-        return EXIT_OK
+        return ExitCode.OK
 
     raise typer.Exit(run())
 
 
-@app.command()
+@app.command(cls=coerce.Command)
 def verify(
     model_dir: VersionDir,
     file: WarmupFile = None,
@@ -101,10 +130,10 @@ def verify(
     """Check a version's warmup file as TF Serving will load it (exit 1 on any problem)."""
 
     @handle_errors
-    def run() -> int:
-        from tfsconf.warmup import verify_warmup
+    def run() -> ExitCode:
+        from tfsconf import api
 
-        report = verify_warmup(
+        report = api.verify_warmup(
             model_dir,
             path=file,
             replay=replay,
@@ -120,7 +149,7 @@ def verify(
         for problem in report.problems:
             print(f"problem: {problem.render()}")
         print("ok" if report.ok else f"{len(report.problems)} problem(s)")
-        return EXIT_OK if report.ok else EXIT_ERROR
+        return ExitCode.OK if report.ok else ExitCode.ERROR
 
     raise typer.Exit(run())
 

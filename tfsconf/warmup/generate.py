@@ -99,12 +99,11 @@ def build_requests(
     for size in sizes:
         batch = samples[start : start + size]
         start += size
-        request = protos.predict.PredictRequest()
+        log = protos.prediction_log.PredictionLog()
+        request = log.predict_log.request  # filled in place: no copy of a whole request
         request.model_spec.name = model_name
         request.model_spec.signature_name = signature.name
         for spec in signature.inputs.values():
-            request.inputs[spec.name].CopyFrom(batch_tensor(spec, batch))
-        log = protos.prediction_log.PredictionLog()
-        log.predict_log.request.CopyFrom(request)
+            batch_tensor(spec, batch, into=request.inputs[spec.name])
         payloads.append(log.SerializeToString(deterministic=True))
     return payloads

@@ -31,8 +31,9 @@ _TRUE_TEXT = frozenset({"1", "true", "True", "TRUE"})
 _FALSE_TEXT = frozenset({"0", "false", "False", "FALSE"})
 
 
-def batch_tensor(spec: TensorSpec, samples: Sequence[Sample]) -> Any:
-    """One TensorProto holding the samples' values for spec, stacked along the batch."""
+def batch_tensor(spec: TensorSpec, samples: Sequence[Sample], *, into: Any = None) -> Any:
+    """One TensorProto holding the samples' values for spec, stacked along the batch;
+    written into `into` (an empty TensorProto, say a request's map entry) when given."""
     info = dtype_info(spec.dtype)
     if info is None:
         raise UserError(
@@ -63,7 +64,7 @@ def batch_tensor(spec: TensorSpec, samples: Sequence[Sample]) -> Any:
             f"use --batch-sizes {spec.shape[0]}"
         )
     dims = example_shape if spec.shape == () else (len(samples), *example_shape)
-    return _tensor_proto(spec.dtype, info, dims, flat)
+    return _tensor_proto(spec.dtype, info, dims, flat, into)
 
 
 def _fit(spec: TensorSpec, sample: Sample) -> tuple[list[object], Shape]:
@@ -113,17 +114,23 @@ def _flatten(
 def _convert(info: DtypeInfo, sample: Sample, name: str, value: object) -> Scalar:
     """One element to the Python type of its dtype, or an error saying what was found."""
     converted = _CONVERTERS[info.family](value, sample.kind)
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
     if converted is None:
-        raise UserError(f"{sample.where}: input '{name}' expects {info.name} values, got {shown}")
+        raise UserError(
+            f"{sample.where}: input '{name}' expects {info.name} values, got {_shown(value)}"
+        )
     if info.struct_code is not None:
         try:
             struct.pack(f"<{info.struct_code}", converted)
         except (struct.error, OverflowError):
             raise UserError(
-                f"{sample.where}: input '{name}': {shown} is out of range for {info.name}"
+                f"{sample.where}: input '{name}': {_shown(value)} is out of range for {info.name}"
             ) from None
     return converted
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _to_float(value: object, kind: ValueKind) -> float | None:
@@ -186,8 +193,11 @@ _CONVERTERS = {
 }
 
 
-def _tensor_proto(dtype: int, info: DtypeInfo, dims: Shape, flat: list[Scalar]) -> Any:
-    tensor = tf_protos().tensor.TensorProto(dtype=dtype)
+def _tensor_proto(
+    dtype: int, info: DtypeInfo, dims: Shape, flat: list[Scalar], into: Any = None
+) -> Any:
+    tensor = tf_protos().tensor.TensorProto() if into is None else into
+    tensor.dtype = dtype
     for size in dims:
         tensor.tensor_shape.dim.add(size=size)
     if info.struct_code is not None and info.packs_content and len(flat) > 1:
