@@ -27,6 +27,8 @@ Every path is prefixed by `root` (empty in production; the test bed gives each h
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -234,11 +236,44 @@ def lock_doc(p, since, broke=None):
     return (json.dumps(doc, sort_keys=True) + "\n").encode()
 
 
+def read_lock(path):
+    """The lock document; a file that is not a lock (cut short by a crash, edited by
+    hand) reads as a lock of an unknown run: refused unless forced."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return {"run_id": None, "owner": {"operator": "an unreadable lock file"}}
+    return doc
+
+
+@contextlib.contextmanager
+def lock_guard(p):
+    """Every read-decide-write of the lock file on this host happens under an exclusive
+    flock of .tfsconf/lock.guard, so two runs taking the lock at the same moment cannot
+    both see it free (the guard file stays: removing it would reopen the race)."""
+    path = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock.guard"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
 def take_lock(path, p):
     """(broken lock or None, refusal or None). A lock held by another run is taken over
     only with break_mode dead (its owner is dead: the controller proved it, or the lease
-    ran out) or force."""
-    current = read_json(path)
+    ran out) or force. Call under lock_guard; the file is replaced whole (readers outside
+    the guard, such as gather, see the old or the new lock, never part of one)."""
+    current = read_lock(path)
     broken = None
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if current is not None and current.get("run_id") == p["run_id"]:
@@ -248,7 +283,9 @@ def take_lock(path, p):
         who = describe_owner(current, age)
         lease = current.get("lease_seconds") or p["lease_seconds"]
         run = current.get("run_id")
-        dead = run not in p["live_runs"] and (run in p["dead_runs"] or age > lease)
+        dead = run is not None and run not in p["live_runs"] and (
+            run in p["dead_runs"] or age > lease
+        )
         mode = p["break_mode"]
         if mode == "none":
             return None, "host is locked by %s; if that apply is dead, run again with " \
@@ -260,18 +297,7 @@ def take_lock(path, p):
                 % (who, lease)
             )
         broken = dict(current, age_seconds=age)
-    data = lock_doc(p, since, broken)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if current is None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return take_lock(path, p)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            os.fsync(handle.fileno())
-    else:
-        write_atomic(path, data)
+    write_atomic(path, lock_doc(p, since, broken))
     return broken, None
 
 
@@ -281,7 +307,8 @@ def lock_path(p):
 
 def lock(module, p):
     """Take (or renew) this run's lock, then read the last-applied record under it."""
-    broken, message = take_lock(lock_path(p), p)
+    with lock_guard(p):
+        broken, message = take_lock(lock_path(p), p)
     if message:
         module.fail_json(msg=message)
     state = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json"))
@@ -295,12 +322,13 @@ def lock(module, p):
 
 def renew(module, p):
     path = lock_path(p)
-    current = read_json(path)
-    if current is None or current.get("run_id") != p["run_id"]:
-        holder = describe_owner(current, lock_age(current, path)) if current else "nobody"
-        module.fail_json(msg="this run no longer holds the lock (now held by %s)" % holder)
-    current["renewed_at"] = time.time()
-    write_atomic(path, (json.dumps(current, sort_keys=True) + "\n").encode())
+    with lock_guard(p):
+        current = read_lock(path)
+        if current is None or current.get("run_id") != p["run_id"]:
+            holder = describe_owner(current, lock_age(current, path)) if current else "nobody"
+            module.fail_json(msg="this run no longer holds the lock (now held by %s)" % holder)
+        current["renewed_at"] = time.time()
+        write_atomic(path, (json.dumps(current, sort_keys=True) + "\n").encode())
     module.exit_json(changed=False)
 
 
@@ -383,10 +411,12 @@ def same_tree(directory, files):
 def stage(module, p):
     root = p["root"]
     changed = False
-    held = read_json(lock_path(p))
-    if held is not None and held.get("run_id") == p["run_id"] and not module.check_mode:
-        held["release"] = p["release"]  # what this run applies: cleanup keeps it
-        write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
+    if not module.check_mode:
+        with lock_guard(p):
+            held = read_lock(lock_path(p))
+            if held is not None and held.get("run_id") == p["run_id"]:
+                held["release"] = p["release"]  # what this run applies: cleanup keeps it
+                write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
     created = []
     for base in p["base_paths"]:
         path = rooted(root, base)
@@ -487,26 +517,39 @@ def record(module, p):
         module.exit_json(changed=True, pruned=[])
     write_atomic(os.path.join(state_dir, "releases", doc["release"] + ".json"), data)
     write_atomic(state_path, data)
-    # keep the newest keep_releases releases (by the order they were applied)
+    servers = doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", []))
+    with lock_guard(p):
+        previous = old.get("release") if old is not None else None
+        pruned = prune_releases(p, state_dir, history, servers, previous)
+    module.exit_json(changed=True, pruned=pruned)
+
+
+def prune_releases(p, state_dir, history, servers, previous):
+    """Remove releases beyond the newest keep_releases (by the order they were applied).
+    Never one that a server's `current` points at (every server directory is looked at,
+    not only this record's), one the host record names, or one a run holding (or broken
+    out of) the lock applies; and nothing at all when this run no longer holds the lock
+    (another apply took it over and may be about to point `current` at any release).
+    Runs under lock_guard: no run can take the lock while this looks."""
+    held = read_lock(lock_path(p)) or {}
+    if held.get("run_id") != p["run_id"]:
+        return []
     keep = []
     for entry in reversed(history):
         if entry["release"] not in keep:
             keep.append(entry["release"])
-    keep = set(keep[: p["keep_releases"]]) | {doc["release"]}
-    if old is not None:
-        keep.add(old.get("release"))
-    # never what a server's `current` points at, nor a release a run holding (or broken out
-    # of) the lock is applying: another apply may be about to point `current` at it
-    held = read_json(lock_path(p)) or {}
+    keep = set(keep[: p["keep_releases"]]) | {previous}  # the previous one: rollback's
     keep.update(r for r in (held.get("release"), (held.get("broke") or {}).get("release")) if r)
-    servers = doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", []))
-    for server in servers:
-        current = rooted(root, os.path.join(p["config_root"], server, "current"))
-        if os.path.islink(current):
+    recorded = read_json(os.path.join(state_dir, "state.json")) or {}
+    keep.add(recorded.get("release"))
+    config = rooted(p["root"], p["config_root"])
+    for server in sorted(os.listdir(config)) if os.path.isdir(config) else []:
+        current = os.path.join(config, server, "current")
+        if not server.startswith(".") and os.path.islink(current):
             keep.add(os.path.basename(os.readlink(current)))
     pruned = []
     for server in servers:
-        releases = rooted(root, os.path.join(p["config_root"], server, "releases"))
+        releases = os.path.join(config, server, "releases")
         if not os.path.isdir(releases):
             continue
         for name in sorted(os.listdir(releases)):
@@ -517,7 +560,7 @@ def record(module, p):
     for name in sorted(os.listdir(os.path.join(state_dir, "releases"))):
         if name.endswith(".json") and name[:-5] not in keep:
             os.unlink(os.path.join(state_dir, "releases", name))
-    module.exit_json(changed=True, pruned=pruned)
+    return pruned
 
 
 def inspect(module, p):
@@ -549,11 +592,12 @@ def inspect(module, p):
 
 def unlock(module, p):
     path = lock_path(p)
-    current = read_json(path)
-    if current is None or current.get("run_id") != p["run_id"]:
-        module.exit_json(changed=False)
-    if not module.check_mode:
-        os.unlink(path)
+    with lock_guard(p):
+        current = read_lock(path)
+        if current is None or current.get("run_id") != p["run_id"]:
+            module.exit_json(changed=False)
+        if not module.check_mode:
+            os.unlink(path)
     module.exit_json(changed=True)
 
 
