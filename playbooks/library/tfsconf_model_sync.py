@@ -120,6 +120,8 @@ MANIFEST_SCHEMA_VERSION = 1
 WARMUP_REL = "assets.extra/tf_serving_warmup_requests"
 # bundle_factory_util.cc GetPerModelBatchingParams reads this name in the version directory
 BATCHING_REL = "batching_params.pbtxt"
+# loader/reader.cc ReadSavedModel: a SavedModel directory holds one of these (binary first)
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 STAGING_PREFIX = ".tfsconf-staging-"
 TMP_PREFIX = ".tfsconf-tmp-"
 CHUNK = 1024 * 1024
@@ -521,6 +523,13 @@ class Syncer:
 
     def expected_entries(self) -> list[Entry]:
         entries = {e.rel: e for e in self.source.entries()}
+        if not any(name in entries for name in SAVED_MODEL_FILES):
+            # published, it would only fail to load at the health gate
+            raise SyncError(
+                f"{self.source.where(SAVED_MODEL_FILES[0])}: No such file in the source's "
+                f"listing of version {self.version}, nor {SAVED_MODEL_FILES[1]}: not a "
+                "SavedModel, TF Serving cannot load it; not published"
+            )
         if BATCHING_REL in entries:
             raise SyncError(
                 f"{self.source.where(BATCHING_REL)}: the source ships {BATCHING_REL}, which "
