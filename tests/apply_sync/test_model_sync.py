@@ -256,14 +256,15 @@ def test_http_source(bed: Bed, checksums: str) -> None:
 def test_http_md5_mismatch_and_missing_file_name_the_url(bed: Bed) -> None:
     version = source_version(bed, manifest=False)
     write_md5sums(version)
-    sums = (version / "MD5SUMS").read_text().replace("saved_model.pb", "saved_model.pb.gone")
+    index = "variables/variables.index"
+    sums = (version / "MD5SUMS").read_text().replace(index, f"{index}.gone")
     (version / "MD5SUMS").write_text(sums)
     with serve(bed.source) as address:
         source = {"kind": "http", "location": f"http://user:secret@{address}", "checksums": "md5"}
         run = bed.sync(source=source, retries=5, retry_delay=5)
     assert run.failed
     msg = run.result["msg"]
-    assert f"http://{address}/{VERSION}/saved_model.pb.gone: HTTP 404" in msg
+    assert f"http://{address}/{VERSION}/variables/variables.index.gone: HTTP 404" in msg
     assert "after 1 attempt)" in msg  # a 404 is not retried
     assert "secret" not in json.dumps(run.result)
     assert not bed.version_dir.exists()
