@@ -13,6 +13,7 @@ pid is in <config_root>/.tfsconf/run/<server>.pid, the supervisor's in
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -21,18 +22,18 @@ import sys
 import time
 
 
-def rooted(root, path):
+def rooted(root: str, path: str) -> str:
     return root.rstrip("/") + path if root else path
 
 
-def write_pid(path, pid):
+def write_pid(path: str, pid: int) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
-        handle.write("%d\n" % pid)
+        handle.write(f"{pid:d}\n")
     os.rename(tmp, path)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["run"])
     parser.add_argument("--server", required=True)
@@ -47,9 +48,9 @@ def main():
     own_pid_file = os.path.join(run_dir, args.server + ".supervisor.pid")
     write_pid(own_pid_file, os.getpid())
     stopping = []
-    child = [None]
+    child: list[subprocess.Popen[bytes] | None] = [None]
 
-    def on_term(signum, frame):
+    def on_term(signum: int, frame: object) -> None:
         stopping.append(signum)
         if child[0] is not None and child[0].poll() is None:
             child[0].terminate()
@@ -71,8 +72,11 @@ def main():
             try:
                 proc = subprocess.Popen(launch["argv"], env=env, stdin=subprocess.DEVNULL)
             except OSError as exc:
-                print("tfsconf-supervise: cannot start %s: %s" % (launch["argv"][0], exc),
-                      file=sys.stderr, flush=True)
+                print(
+                    "tfsconf-supervise: cannot start {}: {}".format(launch["argv"][0], exc),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -88,8 +92,12 @@ def main():
                     proc.kill()
             if stopping:
                 break
-            print("tfsconf-supervise: %s exited with %s; restarting in %.0f s"
-                  % (args.server, code, backoff), file=sys.stderr, flush=True)
+            print(
+                f"tfsconf-supervise: {args.server} exited with {code}; "
+                f"restarting in {backoff:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             if time.monotonic() - started > 60:
                 backoff = 1.0
             for _ in range(int(backoff * 10)):
@@ -99,10 +107,8 @@ def main():
             backoff = min(backoff * 2, 30.0)
     finally:
         for path in (pid_file, own_pid_file):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
 
 
 if __name__ == "__main__":

@@ -11,11 +11,18 @@ from typing import Any
 
 import pytest
 
-LIBRARY = Path(__file__).resolve().parents[2] / "playbooks" / "library" / "tfsconf_host.py"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+LIBRARY = PLAYBOOKS / "library" / "tfsconf_host.py"
 CONFIG_ROOT = "/srv/config"
 
 
 def host_module() -> Any:
+    """The module as Ansible runs it, its module_utils (playbooks/module_utils, found by
+    Ansible next to the playbooks) importable as ansible.module_utils.<name>."""
+    import ansible.module_utils
+
+    if str(PLAYBOOKS / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(PLAYBOOKS / "module_utils"))
     spec = importlib.util.spec_from_file_location("tfsconf_host_under_test", LIBRARY)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -394,9 +394,7 @@ def test_concurrent_reader_never_sees_partial_numeric_dir(bed: Bed) -> None:
 
 
 @pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "no-manifest"])
-def test_version_without_saved_model_is_refused_before_publishing(
-    bed: Bed, manifest: bool
-) -> None:
+def test_version_without_saved_model_is_refused_before_publishing(bed: Bed, manifest: bool) -> None:
     """A source version whose manifest (or directory) has no saved_model.pb nor
     saved_model.pbtxt would be published and then fail to load at the health gate:
     the sync refuses it, saying why, and publishes nothing."""
