@@ -151,12 +151,16 @@ def repair_work(
     the record (which rewrites edited files), `current` pointed at it, and each drifted
     server reloaded (only models.config differed) or restarted."""
     from tfsconf.apply.rollback import rollback_work
-    from tfsconf.apply.work import _policy_expect
+    from tfsconf.apply.work import (
+        _policy_expect,
+        config_poll_seconds_of,
+        grpc_port_of,
+        reload_deadline_of,
+    )
 
     work = rollback_work(env, record, record, health_timeout=health_timeout)
     work["kind"] = "repair"
     host = next(h for h in env.hosts if h.name == record.host)
-    ports = {s.name: s.grpc_port for s in host.servers}
     models = {m: list(v.get("versions", [])) for m, v in (record.data.get("models") or {}).items()}
     activations: list[dict[str, Any]] = []
     for server in sorted({d.server for d in found}):
@@ -164,12 +168,16 @@ def repair_work(
         mine = [d for d in found if d.server == server]
         hot = all(d.config_only for d in mine) and config is not None
         expect = _policy_expect(config, models) if config else {}
+        # the flags the server runs with are the record's (repair restores them)
+        flags = record.files.get(f"{server}/server.flags")
         activations.append(
             {
                 "server": server,
                 "kind": "hot-reload" if hot else "restart",
                 "address": host.address,
-                "grpc_port": ports.get(server, 0),
+                "grpc_port": grpc_port_of(flags, server),
+                "reload_deadline": reload_deadline_of(flags, float(work["timeout"])),
+                "config_poll_seconds": config_poll_seconds_of(flags),
                 "unit": f"tfserving-{server}.service",
                 "phases": [{"models_config": config, "expect": {}}] if hot else [],
                 "expect": expect,
