@@ -12,6 +12,8 @@ pid is in <config_root>/.tfsconf/run/<server>.pid, the supervisor's in
 <server>.supervisor.pid, their output in <server>.log.
 """
 
+from __future__ import annotations
+
 import argparse
 import contextlib
 import json
@@ -33,6 +35,36 @@ def write_pid(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
+def read_launch(config: str, server: str, env_file: str | None) -> tuple[list[str], dict[str, str]]:
+    """The server's argv and environment, read before each start (a switch of `current`
+    changes them)."""
+    with open(os.path.join(config, server, "current", "launch.json")) as handle:
+        launch = json.load(handle)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update(launch.get("env", {}))
+    if env_file:
+        with open(env_file) as handle:
+            env.update(json.load(handle))
+    return list(launch["argv"]), env
+
+
+def wait_for(proc: subprocess.Popen[bytes], stopping: list[int]) -> int:
+    """The server's exit code; once stopping, it gets 30 s before SIGKILL."""
+    while True:
+        try:
+            return proc.wait(timeout=30 if stopping else None)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pause(seconds: float, stopping: list[int]) -> None:
+    """Sleep, but wake within 0.1 s of a stop."""
+    for _ in range(int(seconds * 10)):
+        if stopping:
+            return
+        time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["run"])
@@ -47,7 +79,7 @@ def main() -> None:
     pid_file = os.path.join(run_dir, args.server + ".pid")
     own_pid_file = os.path.join(run_dir, args.server + ".supervisor.pid")
     write_pid(own_pid_file, os.getpid())
-    stopping = []
+    stopping: list[int] = []
     child: list[subprocess.Popen[bytes] | None] = [None]
 
     def on_term(signum: int, frame: object) -> None:
@@ -60,36 +92,22 @@ def main() -> None:
     backoff = 1.0
     try:
         while not stopping:
-            launch_path = os.path.join(config, args.server, "current", "launch.json")
-            with open(launch_path) as handle:
-                launch = json.load(handle)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            env.update(launch.get("env", {}))
-            if args.env_file:
-                with open(args.env_file) as handle:
-                    env.update(json.load(handle))
+            argv, env = read_launch(config, args.server, args.env_file)
             started = time.monotonic()
             try:
-                proc = subprocess.Popen(launch["argv"], env=env, stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
             except OSError as exc:
                 print(
-                    "tfsconf-supervise: cannot start {}: {}".format(launch["argv"][0], exc),
-                    file=sys.stderr,
-                    flush=True,
+                    f"tfsconf-supervise: cannot start {argv[0]}: {exc}", file=sys.stderr, flush=True
                 )
-                time.sleep(backoff)
+                pause(backoff, stopping)
                 backoff = min(backoff * 2, 30.0)
                 continue
             child[0] = proc
             write_pid(pid_file, proc.pid)
             if stopping:
                 proc.terminate()
-            while True:
-                try:
-                    code = proc.wait(timeout=30 if stopping else None)
-                    break
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            code = wait_for(proc, stopping)
             if stopping:
                 break
             print(
@@ -100,10 +118,7 @@ def main() -> None:
             )
             if time.monotonic() - started > 60:
                 backoff = 1.0
-            for _ in range(int(backoff * 10)):
-                if stopping:
-                    break
-                time.sleep(0.1)
+            pause(backoff, stopping)
             backoff = min(backoff * 2, 30.0)
     finally:
         for path in (pid_file, own_pid_file):
