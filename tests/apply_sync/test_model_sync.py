@@ -393,15 +393,13 @@ def test_concurrent_reader_never_sees_partial_numeric_dir(bed: Bed) -> None:
     assert observed and set(observed) == {5}  # 3 files + variables/ + manifest
 
 
-@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "no-manifest"])
-def test_version_without_saved_model_is_refused_before_publishing(bed: Bed, manifest: bool) -> None:
-    """A source version whose manifest (or directory) has no saved_model.pb nor
+def test_version_without_saved_model_is_refused_before_publishing(bed: Bed) -> None:
+    """A source version whose manifest lists no saved_model.pb nor
     saved_model.pbtxt would be published and then fail to load at the health gate:
     the sync refuses it, saying why, and publishes nothing."""
     version = make_version(bed.source / str(VERSION), VERSION)
     (version / "saved_model.pb").unlink()
-    if manifest:
-        with_manifest(version)
+    with_manifest(version)
     run = bed.sync()
     assert run.failed
     msg = run.result["msg"]
@@ -410,8 +408,7 @@ def test_version_without_saved_model_is_refused_before_publishing(bed: Bed, mani
     assert not bed.version_dir.exists() and not bed.staging.exists()
     # a text SavedModel is one too
     (version / "saved_model.pbtxt").write_text("saved_model_schema_version: 1\n")
-    if manifest:
-        with_manifest(version)
+    with_manifest(version)
     run = bed.sync()
     assert not run.failed, run.result
     assert (bed.version_dir / "saved_model.pbtxt").is_file()
