@@ -12,7 +12,10 @@ pid is in <config_root>/.tfsconf/run/<server>.pid, the supervisor's in
 <server>.supervisor.pid, their output in <server>.log.
 """
 
+from __future__ import annotations
+
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -21,18 +24,48 @@ import sys
 import time
 
 
-def rooted(root, path):
+def rooted(root: str, path: str) -> str:
     return root.rstrip("/") + path if root else path
 
 
-def write_pid(path, pid):
+def write_pid(path: str, pid: int) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
-        handle.write("%d\n" % pid)
+        handle.write(f"{pid:d}\n")
     os.rename(tmp, path)
 
 
-def main():
+def read_launch(config: str, server: str, env_file: str | None) -> tuple[list[str], dict[str, str]]:
+    """The server's argv and environment, read before each start (a switch of `current`
+    changes them)."""
+    with open(os.path.join(config, server, "current", "launch.json")) as handle:
+        launch = json.load(handle)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update(launch.get("env", {}))
+    if env_file:
+        with open(env_file) as handle:
+            env.update(json.load(handle))
+    return list(launch["argv"]), env
+
+
+def wait_for(proc: subprocess.Popen[bytes], stopping: list[int]) -> int:
+    """The server's exit code; once stopping, it gets 30 s before SIGKILL."""
+    while True:
+        try:
+            return proc.wait(timeout=30 if stopping else None)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pause(seconds: float, stopping: list[int]) -> None:
+    """Sleep, but wake within 0.1 s of a stop."""
+    for _ in range(int(seconds * 10)):
+        if stopping:
+            return
+        time.sleep(0.1)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["run"])
     parser.add_argument("--server", required=True)
@@ -46,10 +79,10 @@ def main():
     pid_file = os.path.join(run_dir, args.server + ".pid")
     own_pid_file = os.path.join(run_dir, args.server + ".supervisor.pid")
     write_pid(own_pid_file, os.getpid())
-    stopping = []
-    child = [None]
+    stopping: list[int] = []
+    child: list[subprocess.Popen[bytes] | None] = [None]
 
-    def on_term(signum, frame):
+    def on_term(signum: int, frame: object) -> None:
         stopping.append(signum)
         if child[0] is not None and child[0].poll() is None:
             child[0].terminate()
@@ -59,50 +92,38 @@ def main():
     backoff = 1.0
     try:
         while not stopping:
-            launch_path = os.path.join(config, args.server, "current", "launch.json")
-            with open(launch_path) as handle:
-                launch = json.load(handle)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            env.update(launch.get("env", {}))
-            if args.env_file:
-                with open(args.env_file) as handle:
-                    env.update(json.load(handle))
+            argv, env = read_launch(config, args.server, args.env_file)
             started = time.monotonic()
             try:
-                proc = subprocess.Popen(launch["argv"], env=env, stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
             except OSError as exc:
-                print("tfsconf-supervise: cannot start %s: %s" % (launch["argv"][0], exc),
-                      file=sys.stderr, flush=True)
-                time.sleep(backoff)
+                print(
+                    f"tfsconf-supervise: cannot start {argv[0]}: {exc}", file=sys.stderr, flush=True
+                )
+                pause(backoff, stopping)
                 backoff = min(backoff * 2, 30.0)
                 continue
             child[0] = proc
             write_pid(pid_file, proc.pid)
             if stopping:
                 proc.terminate()
-            while True:
-                try:
-                    code = proc.wait(timeout=30 if stopping else None)
-                    break
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            code = wait_for(proc, stopping)
             if stopping:
                 break
-            print("tfsconf-supervise: %s exited with %s; restarting in %.0f s"
-                  % (args.server, code, backoff), file=sys.stderr, flush=True)
+            print(
+                f"tfsconf-supervise: {args.server} exited with {code}; "
+                f"restarting in {backoff:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             if time.monotonic() - started > 60:
                 backoff = 1.0
-            for _ in range(int(backoff * 10)):
-                if stopping:
-                    break
-                time.sleep(0.1)
+            pause(backoff, stopping)
             backoff = min(backoff * 2, 30.0)
     finally:
         for path in (pid_file, own_pid_file):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
 
 
 if __name__ == "__main__":

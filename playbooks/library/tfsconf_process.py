@@ -9,20 +9,22 @@ Returns the server's pid once the supervisor has started it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 
-def rooted(root, path):
+def rooted(root: str, path: str) -> str:
     return root.rstrip("/") + path if root else path
 
 
-def read_pid(path):
+def read_pid(path: str) -> int | None:
     try:
         with open(path) as handle:
             pid = int(handle.read().strip())
@@ -37,7 +39,7 @@ def read_pid(path):
     return pid
 
 
-def stop(run_dir, server, timeout):
+def stop(run_dir: str, server: str, timeout: float) -> bool:
     pid = read_pid(os.path.join(run_dir, server + ".supervisor.pid"))
     if pid is None:
         return False
@@ -52,51 +54,70 @@ def stop(run_dir, server, timeout):
     if server_pid is not None:
         os.kill(server_pid, signal.SIGKILL)
     for name in (server + ".supervisor.pid", server + ".pid"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(run_dir, name))
-        except FileNotFoundError:
-            pass
     return True
 
 
-def start(module, p, run_dir):
+def start(module: AnsibleModule, p: dict[str, Any], run_dir: str) -> int:
     server = p["server"]
     env_file = os.path.join(run_dir, server + ".env.json")
     with open(env_file + ".tmp", "w") as handle:
         json.dump(p["env"], handle, sort_keys=True)
     os.rename(env_file + ".tmp", env_file)
-    script = rooted(p["root"], os.path.join(p["config_root"], ".tfsconf", "bin",
-                                            "tfsconf_supervise.py"))
-    log = open(os.path.join(run_dir, server + ".log"), "ab")
-    try:
-        argv = [p["python"], script, "run", "--server", server, "--config-root",
-                p["config_root"], "--env-file", env_file]
+    script = rooted(
+        p["root"], os.path.join(p["config_root"], ".tfsconf", "bin", "tfsconf_supervise.py")
+    )
+    with open(os.path.join(run_dir, server + ".log"), "ab") as log:
+        argv = [
+            p["python"],
+            script,
+            "run",
+            "--server",
+            server,
+            "--config-root",
+            p["config_root"],
+            "--env-file",
+            env_file,
+        ]
         if p["root"]:
             argv += ["--root", p["root"]]
         # the supervisor carries the same extra environment as its server, so whatever
         # finds the server by its environment finds its supervisor too
         environ = dict(os.environ)
         environ.update(p["env"])
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True, env=environ)
-    finally:
-        log.close()
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env=environ,
+        )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         pid = read_pid(os.path.join(run_dir, server + ".pid"))
         if pid is not None:
             return pid
         time.sleep(0.05)
-    module.fail_json(msg="server %s: the supervisor did not start it within 15 s (see %s)"
-                     % (server, os.path.join(run_dir, server + ".log")))
+    module.fail_json(
+        msg="server {}: the supervisor did not start it within 15 s (see {})".format(
+            server, os.path.join(run_dir, server + ".log")
+        )
+    )
+    return -1  # not reached: fail_json exits
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "server": {"type": "str", "required": True},
-            "state": {"type": "str", "required": True,
-                      "choices": ["started", "restarted", "stopped"]},
+            "state": {
+                "type": "str",
+                "required": True,
+                "choices": ["started", "restarted", "stopped"],
+            },
             "root": {"type": "str", "default": ""},
             "config_root": {"type": "str", "required": True},
             "env": {"type": "dict", "default": {}},
@@ -111,8 +132,9 @@ def main():
     running = read_pid(os.path.join(run_dir, p["server"] + ".supervisor.pid")) is not None
     state = p["state"]
     if module.check_mode:
-        module.exit_json(changed=(state != "started" or not running) and (state != "stopped"
-                         or running))
+        module.exit_json(
+            changed=(state != "started" or not running) and (state != "stopped" or running)
+        )
     if state == "stopped":
         module.exit_json(changed=stop(run_dir, p["server"], p["stop_timeout"]))
     if state == "started" and running:

@@ -241,3 +241,29 @@ def test_playbooks_pass_ansible_syntax_check(playbook: str) -> None:
         },
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_repair_work_activations_carry_every_key_the_playbooks_read(staging) -> None:  # type: ignore[no-untyped-def]
+    """A repair (hand edits, a server not serving its record) activates servers through the
+    same tasks as apply: each key those tasks read (`a.<key>`) is in its activations."""
+    import re
+
+    from tfsconf.apply.drift import Drift, repair_work
+
+    env, bundle = staging
+    host = env.hosts[0]
+    record = _record_of(env, bundle, host.name)
+    server = host.servers[0].name
+    read = set()
+    for book in (REPO / "playbooks" / "tasks").glob("*.yml"):
+        read |= set(re.findall(r"\ba\.([a-z_]+)", book.read_text()))
+    assert {"kind", "config_poll_seconds", "reload_deadline"} <= read
+    for found, kind in [
+        ([Drift(server, "models.config: edited on the host", config_only=True)], "hot-reload"),
+        ([Drift(server, "mixed: version(s) [1] not AVAILABLE (nothing)")], "restart"),
+    ]:
+        work = repair_work(env, record, found, health_timeout=5)
+        (activation,) = work["activations"]
+        assert activation["kind"] == kind
+        assert read <= set(activation), sorted(read - set(activation))
+        assert activation["reload_deadline"] > 0

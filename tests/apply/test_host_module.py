@@ -11,11 +11,18 @@ from typing import Any
 
 import pytest
 
-LIBRARY = Path(__file__).resolve().parents[2] / "playbooks" / "library" / "tfsconf_host.py"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+LIBRARY = PLAYBOOKS / "library" / "tfsconf_host.py"
 CONFIG_ROOT = "/srv/config"
 
 
 def host_module() -> Any:
+    """The module as Ansible runs it, its module_utils (playbooks/module_utils, found by
+    Ansible next to the playbooks) importable as ansible.module_utils.<name>."""
+    import ansible.module_utils
+
+    if str(PLAYBOOKS / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(PLAYBOOKS / "module_utils"))
     spec = importlib.util.spec_from_file_location("tfsconf_host_under_test", LIBRARY)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -92,6 +99,14 @@ def test_cleanup_keeps_current_and_a_lock_holders_release(tmp_path: Path) -> Non
     assert out.result["pruned"] == ["rank/r-old"]
     assert releases(tmp_path) == ["r-current", "r-new", "r-other-run", "r-prev"]
 
+    # another run took the lock over: it may point `current` at any release, so this run
+    # (finishing late) removes none
+    (server / "releases" / "r-older").mkdir()
+    (state / "lock").write_text(json.dumps({"run_id": "other", "release": "r-x"}))
+    out = run("record", tmp_path, record={**doc, "release": "r-newer"})
+    assert not out.failed and out.result["pruned"] == []
+    assert "r-older" in releases(tmp_path)
+
 
 def lock_file(root: Path) -> Path:
     return root / "srv/config/.tfsconf/lock"
@@ -153,3 +168,39 @@ def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> No
     out = run("preflight", tmp_path, **common, need_bytes=2 * huge, syncs=missing)
     assert out.failed
     assert f"{huge >> 20} MiB needed for new model versions (mixed v3)" in out.result["msg"]
+
+
+def _lock_in_child(root: str, run_id: str, start: Any, out: Any) -> None:
+    start.wait()
+    try:
+        result = run("lock", Path(root), run_id=run_id)
+        out.put((run_id, result.failed, str(result.result.get("msg", ""))))
+    except BaseException as exc:  # a crash is a result too: the test reports it
+        out.put((run_id, True, f"crashed: {type(exc).__name__}: {exc}"))
+
+
+def test_two_processes_locking_at_once_exactly_one_wins(tmp_path: Path) -> None:
+    """The lock is atomic on the host: of two processes taking it at the same moment one
+    holds it and the other is refused with the holder's name, never a half-written file."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_no in range(25):
+        root = tmp_path / f"round{round_no}"
+        lock_file(root).parent.mkdir(parents=True)
+        start, out = context.Event(), context.Queue()
+        children = [
+            context.Process(target=_lock_in_child, args=(str(root), name, start, out))
+            for name in ("a", "b")
+        ]
+        for child in children:
+            child.start()
+        start.set()
+        results = sorted(out.get(timeout=30) for _ in children)
+        for child in children:
+            child.join(timeout=30)
+        winners = [name for name, failed, _msg in results if not failed]
+        assert len(winners) == 1, (round_no, results)
+        loser = next(r for r in results if r[1])
+        assert f"host is locked by me@here (run {winners[0]}, pid" in loser[2], (round_no, results)
+        assert json.loads(lock_file(root).read_text())["run_id"] == winners[0]

@@ -43,6 +43,8 @@ def runner_env(private_dir: Path) -> dict[str, str]:
     """Environment for ansible-playbook: our library, and temp dirs inside this run's dir."""
     return {
         "ANSIBLE_LIBRARY": str(LIBRARY),
+        # found next to tfsconf's playbooks; this harness's playbook is elsewhere
+        "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
         "ANSIBLE_REMOTE_TMP": str(private_dir / "remote_tmp"),
         "ANSIBLE_LOCAL_TEMP": str(private_dir / "local_tmp"),
         "ANSIBLE_PIPELINING": "False",

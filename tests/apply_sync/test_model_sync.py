@@ -256,14 +256,15 @@ def test_http_source(bed: Bed, checksums: str) -> None:
 def test_http_md5_mismatch_and_missing_file_name_the_url(bed: Bed) -> None:
     version = source_version(bed, manifest=False)
     write_md5sums(version)
-    sums = (version / "MD5SUMS").read_text().replace("saved_model.pb", "saved_model.pb.gone")
+    index = "variables/variables.index"
+    sums = (version / "MD5SUMS").read_text().replace(index, f"{index}.gone")
     (version / "MD5SUMS").write_text(sums)
     with serve(bed.source) as address:
         source = {"kind": "http", "location": f"http://user:secret@{address}", "checksums": "md5"}
         run = bed.sync(source=source, retries=5, retry_delay=5)
     assert run.failed
     msg = run.result["msg"]
-    assert f"http://{address}/{VERSION}/saved_model.pb.gone: HTTP 404" in msg
+    assert f"http://{address}/{VERSION}/variables/variables.index.gone: HTTP 404" in msg
     assert "after 1 attempt)" in msg  # a 404 is not retried
     assert "secret" not in json.dumps(run.result)
     assert not bed.version_dir.exists()
@@ -390,3 +391,24 @@ def test_concurrent_reader_never_sees_partial_numeric_dir(bed: Bed) -> None:
         watcher.join()
     assert not run.failed, run.result
     assert observed and set(observed) == {5}  # 3 files + variables/ + manifest
+
+
+def test_version_without_saved_model_is_refused_before_publishing(bed: Bed) -> None:
+    """A source version whose manifest lists no saved_model.pb nor
+    saved_model.pbtxt would be published and then fail to load at the health gate:
+    the sync refuses it, saying why, and publishes nothing."""
+    version = make_version(bed.source / str(VERSION), VERSION)
+    (version / "saved_model.pb").unlink()
+    with_manifest(version)
+    run = bed.sync()
+    assert run.failed
+    msg = run.result["msg"]
+    assert f"{version}/saved_model.pb: No such file in the source's listing" in msg, msg
+    assert "nor saved_model.pbtxt" in msg and "not published" in msg, msg
+    assert not bed.version_dir.exists() and not bed.staging.exists()
+    # a text SavedModel is one too
+    (version / "saved_model.pbtxt").write_text("saved_model_schema_version: 1\n")
+    with_manifest(version)
+    run = bed.sync()
+    assert not run.failed, run.result
+    assert (bed.version_dir / "saved_model.pbtxt").is_file()

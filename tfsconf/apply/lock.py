@@ -78,7 +78,8 @@ def judge_runs(locks: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[
             continue
         started = process_start(pid)
         run = str(lock.get("run_id"))
-        if started is not None and started == owner.get("pid_start"):
+        # compared as text: the start time may come back through Ansible as a number
+        if started is not None and started == str(owner.get("pid_start")):
             alive.add(run)
         else:
             dead.add(run)

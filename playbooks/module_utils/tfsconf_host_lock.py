@@ -1,0 +1,170 @@
+"""tfsconf_host's lock actions: take (or take over) this run's host lock and read the
+record under it, renew it (the heartbeat), release it. Every read-decide-write of the lock
+file happens under an flock, so the lock is atomic on the host."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from typing import Any, Iterator
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.tfsconf_host_files import (
+    STATE_DIR,
+    Params,
+    rooted,
+    write_atomic,
+)
+
+
+def lock_age(current: dict[str, Any], path: str) -> int:
+    """Seconds since the lock's owner last renewed it (host clock; a lock without a
+    heartbeat counts from the file's mtime)."""
+    renewed = current.get("renewed_at")
+    if not isinstance(renewed, (int, float)):
+        try:
+            renewed = os.stat(path).st_mtime
+        except OSError:
+            renewed = time.time()
+    return max(0, int(time.time() - renewed))
+
+
+def describe_owner(current: dict[str, Any], age: int) -> str:
+    owner = current.get("owner") or {}
+    if not isinstance(owner, dict):  # a lock written before owners were recorded
+        owner = {"operator": owner}
+    return (
+        f"{owner.get('operator') or '?'} (run {current.get('run_id')}, pid "
+        f"{owner.get('pid', '?')} on {owner.get('controller', '?')}, since "
+        f"{current.get('since')}, renewed {int(age):d} s ago)"
+    )
+
+
+def lock_doc(p: Params, since: str, broke: dict[str, Any] | None = None) -> bytes:
+    doc = {
+        "run_id": p["run_id"],
+        "owner": p["owner"],
+        "release": p["release"],
+        "since": since,
+        "renewed_at": time.time(),
+        "lease_seconds": p["lease_seconds"],
+        "host": socket.gethostname(),
+    }
+    if broke is not None:
+        doc["broke"] = {"run_id": broke.get("run_id"), "release": broke.get("release")}
+    return (json.dumps(doc, sort_keys=True) + "\n").encode()
+
+
+def read_lock(path: str) -> dict[str, Any] | None:
+    """The lock document; a file that is not a lock (cut short by a crash, edited by
+    hand) reads as a lock of an unknown run: refused unless forced."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return {"run_id": None, "owner": {"operator": "an unreadable lock file"}}
+    return doc
+
+
+@contextlib.contextmanager
+def lock_guard(p: Params) -> Iterator[None]:
+    """Every read-decide-write of the lock file on this host happens under an exclusive
+    flock of .tfsconf/lock.guard, so two runs taking the lock at the same moment cannot
+    both see it free (the guard file stays: removing it would reopen the race)."""
+    path = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock.guard"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def take_lock(path: str, p: Params) -> tuple[dict[str, Any] | None, str | None]:
+    """(broken lock or None, refusal or None). A lock held by another run is taken over
+    only with break_mode dead (its owner is dead: the controller proved it, or the lease
+    ran out) or force. Call under lock_guard; the file is replaced whole (readers outside
+    the guard, such as gather, see the old or the new lock, never part of one)."""
+    current = read_lock(path)
+    broken = None
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if current is not None and current.get("run_id") == p["run_id"]:
+        since = current.get("since", since)
+    elif current is not None:
+        age = lock_age(current, path)
+        who = describe_owner(current, age)
+        lease = current.get("lease_seconds") or p["lease_seconds"]
+        run = current.get("run_id")
+        dead = (
+            run is not None and run not in p["live_runs"] and (run in p["dead_runs"] or age > lease)
+        )
+        mode = p["break_mode"]
+        if mode == "none":
+            return (
+                None,
+                f"host is locked by {who}; if that apply is dead, run again with --break-lock",
+            )
+        if mode == "dead" and not dead:
+            return None, (
+                f"host is locked by a live apply: {who} (lease {int(lease):d} s); --break-lock "
+                "takes over only a dead run's lock; if you are sure it is dead, "
+                "--force-break-lock"
+            )
+        broken = dict(current, age_seconds=age)
+    write_atomic(path, lock_doc(p, since, broken))
+    return broken, None
+
+
+def lock_path(p: Params) -> str:
+    return rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "lock"))
+
+
+def lock(module: AnsibleModule, p: Params) -> None:
+    """Take (or renew) this run's lock, then read the last-applied record under it."""
+    with lock_guard(p):
+        broken, message = take_lock(lock_path(p), p)
+    if message:
+        module.fail_json(msg=message)
+    state = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json"))
+    try:
+        with open(state, "rb") as handle:
+            record = base64.b64encode(handle.read()).decode()
+    except FileNotFoundError:
+        record = ""
+    module.exit_json(changed=True, broken_lock=broken, record=record)
+
+
+def renew(module: AnsibleModule, p: Params) -> None:
+    path = lock_path(p)
+    with lock_guard(p):
+        current = read_lock(path)
+        if current is None or current.get("run_id") != p["run_id"]:
+            holder = describe_owner(current, lock_age(current, path)) if current else "nobody"
+            module.fail_json(msg=f"this run no longer holds the lock (now held by {holder})")
+            return
+        current["renewed_at"] = time.time()
+        write_atomic(path, (json.dumps(current, sort_keys=True) + "\n").encode())
+    module.exit_json(changed=False)
+
+
+def unlock(module: AnsibleModule, p: Params) -> None:
+    path = lock_path(p)
+    with lock_guard(p):
+        current = read_lock(path)
+        if current is None or current.get("run_id") != p["run_id"]:
+            module.exit_json(changed=False)
+        if not module.check_mode:
+            os.unlink(path)
+    module.exit_json(changed=True)

@@ -1,0 +1,191 @@
+"""tfsconf_host's preflight action: read-only probes of a host before anything changes
+(free disk for versions not published yet, base paths, GPUs, the runtime and its version)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.tfsconf_host_files import (
+    Params,
+    existing_parent,
+    rooted,
+    size_text,
+)
+
+
+def probe_gpus(needed: list[int]) -> str | None:
+    if not needed:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except FileNotFoundError:
+        return f"GPU(s) {sorted(needed)} needed but nvidia-smi is not installed"
+    except subprocess.TimeoutExpired:
+        return "nvidia-smi -L did not answer within 30 s"
+    if out.returncode != 0:
+        return "nvidia-smi -L failed: %s" % (out.stderr.strip() or out.returncode)
+    present = set()
+    for line in out.stdout.splitlines():
+        head = line.split(":", 1)[0].strip()
+        if head.startswith("GPU "):
+            with contextlib.suppress(ValueError):
+                present.add(int(head[4:]))
+    missing = sorted(set(needed) - present)
+    if missing:
+        return "GPU index(es) {} not present (nvidia-smi -L lists {})".format(
+            missing,
+            sorted(present) or "none",
+        )
+    return None
+
+
+def which(name: str, path_value: str | None) -> str | None:
+    for directory in (path_value or os.environ.get("PATH", "")).split(os.pathsep):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def probe_server_version(
+    runtime: str, binary: str, process_env: dict[str, Any] | None, want: str
+) -> str | None:
+    """model_servers/main.cc --version prints "TensorFlow ModelServer: <version>" (a release
+    build adds a suffix such as -rc0+dev.sha.<sha>); its X.Y.Z must be the spec's."""
+    if not want:
+        return None
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (process_env or {}).items()})
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=60, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"runtime {runtime}: {binary} --version failed: {exc}"
+    found = None
+    for line in out.stdout.splitlines():
+        if line.startswith("TensorFlow ModelServer:"):
+            found = line.split(":", 1)[1].strip()
+    if out.returncode != 0 or not found:
+        said = (out.stdout + out.stderr).strip()[:200]
+        return (
+            f"runtime {runtime}: {binary} --version did not report a version "
+            f"(exit {out.returncode}): {said}"
+        )
+    release = found.split("-", 1)[0].split("+", 1)[0]
+    if release != want:
+        return (
+            f"runtime {runtime}: {binary} is TF Serving {found}, the spec declares "
+            f"tfserving_version {want} "
+            f"(flags and rules were checked against {want})"
+        )
+    return None
+
+
+def probe_preload(root: str, libraries: list[str]) -> str | None:
+    """LD_PRELOAD of a missing file is skipped by the loader with only a warning, and the
+    server then runs on glibc malloc, which keeps unloaded models' memory."""
+    missing = [lib for lib in libraries if not os.path.isfile(rooted(root, lib))]
+    if missing:
+        return "allocator library {} is not on the host (LD_PRELOAD would be ignored)".format(
+            ", ".join(missing)
+        )
+    return None
+
+
+def probe_runtime(
+    runtime: str,
+    process_path: str,
+    want_version: str = "",
+    process_env: dict[str, Any] | None = None,
+) -> str | None:
+    if runtime == "process":
+        binary = which("tensorflow_model_server", process_path)
+        if binary is None:
+            return "runtime process: tensorflow_model_server is not on PATH (%s)" % (
+                process_path or os.environ.get("PATH", "")
+            )
+        return probe_server_version(runtime, binary, process_env, want_version)
+    if which("systemctl", None) is None:
+        return f"runtime {runtime} needs systemd: systemctl not found"
+    if runtime == "native":
+        if not os.access("/usr/bin/tensorflow_model_server", os.X_OK):
+            return "runtime native: /usr/bin/tensorflow_model_server is missing"
+        return probe_server_version(runtime, "/usr/bin/tensorflow_model_server", None, want_version)
+    if which("docker", None) is None:
+        return "runtime docker: the docker CLI is not installed"
+    out = subprocess.run(
+        ["docker", "info", "--format", "{{json .Runtimes}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if out.returncode != 0:
+        return f"runtime docker: the docker engine does not answer: {out.stderr.strip()}"
+    return None
+
+
+def preflight(module: AnsibleModule, p: Params) -> None:
+    root = p["root"]
+    problems = []
+    for base in p["base_paths"]:
+        path = rooted(root, base)
+        if os.path.isdir(path):
+            continue
+        if os.path.exists(path):
+            problems.append(f"base path {base} exists but is not a directory")
+            continue
+        parent = existing_parent(path)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            problems.append(
+                f"base path {base} is missing and cannot be created ({parent} is not a writable "
+                "directory): a missing base path stalls every model of the server"
+            )
+    for item in p["versions_present"]:
+        path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+        if not os.path.isdir(path):
+            problems.append(
+                "version {} of {} is no longer on the host".format(
+                    item["version"], item["base_path"]
+                )
+            )
+    need = p["need_bytes"]
+    missing = []
+    if p["syncs"]:
+        # only versions not published yet take space (one published by an apply that
+        # failed later, or by hand, is left alone by the sync)
+        need = 0
+        for item in p["syncs"]:
+            path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+            if not os.path.isdir(path):
+                need += int(item.get("bytes") or 0)
+                missing.append(
+                    "{} v{}".format(item.get("model") or item["base_path"], item["version"])
+                )
+    free = None
+    if need:
+        where = existing_parent(rooted(root, p["model_root"]))
+        stat = os.statvfs(where)
+        free = stat.f_bavail * stat.f_frsize
+        if free < need:
+            problems.append(
+                f"not enough free disk under {p['model_root']}: {size_text(need)} needed for "
+                f"new model versions ({', '.join(missing) or '?'}), {size_text(free)} free"
+            )
+    for message in (
+        probe_gpus(p["gpus"]),
+        probe_runtime(p["runtime"], p["process_path"], p["tfserving_version"], p["process_env"]),
+        probe_preload(root, p["preload"]),
+    ):
+        if message:
+            problems.append(message)
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    module.exit_json(changed=False, free_bytes=free)
