@@ -160,7 +160,7 @@ def test_flags_name_the_registry_files(env: str) -> None:
 
 def test_host_side_code_uses_the_registry_names() -> None:
     """The playbooks' modules cannot import tfsconf: their copies of a name are checked."""
-    sync = (REPO / "playbooks" / "library" / "tfsconf_model_sync.py").read_text()
+    sync = (REPO / "playbooks" / "module_utils" / "tfsconf_sync_files.py").read_text()
     assert f'BATCHING_REL = "{artifacts.version_dir_file(MODEL_BATCHING)}"' in sync
     supervisor = (REPO / "playbooks" / "files" / "tfsconf_supervise.py").read_text()
     assert f'"current", "{LAUNCH.path()}"' in supervisor
