@@ -11,14 +11,20 @@ restart, image change, a build that fails on one host, rollback, an engine resta
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from apply.scenario import CONFIG_ROOT, MODEL, Scenario
+from apply.scenario import BASE_PATH, CONFIG_ROOT, MODEL, Scenario
 
 from tfsconf.apply.serving import Endpoint, model_status
+from tfsconf.apply.stubs import PredictionServiceStub
+from tfsconf.warmup.protos import tf_protos
+from tfsconf.warmup.tfrecord import read_records
 
 from .baseimage import BaseImage
 from .dockerbed import DockerBed
@@ -49,7 +55,17 @@ class DockerScenario(Scenario):
 
     def tfsconf(self, *args: str, timeout: float = APPLY_SECONDS) -> Any:
         # a host builds its image before it restarts: slower than the process runtime
-        return super().tfsconf(*args, timeout=timeout)
+        try:
+            return super().tfsconf(*args, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr or b""
+            text = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
+            raise AssertionError(
+                f"tfsconf {args[0]} ran over {timeout:.0f} s: {text[-4000:]}"
+            ) from exc
+
+    def apply(self, *extra: str, timeout: float = APPLY_SECONDS) -> Any:
+        return super().apply(*extra, timeout=timeout)
 
     def jemalloc(self, conf: str) -> dict[str, Any]:
         version = self.base.packages["libjemalloc2"]
@@ -121,6 +137,72 @@ class DockerScenario(Scenario):
         return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
+class LoadClient:
+    """Predict requests (no version: the newest AVAILABLE one) round-robin over the given
+    hosts until stopped, with failures counted per host; bounded in time and count. The
+    request is the first predict record of version 1's warmup file, sent with tfsconf's own
+    gRPC stub (tfsconf/apply/stubs.py) and message classes: no TensorFlow import."""
+
+    def __init__(
+        self, scenario: DockerScenario, hosts: tuple[str, ...] = HOSTS, limit: int = 50_000
+    ) -> None:
+        self.scenario = scenario
+        self.hosts = hosts
+        self.deadline = time.monotonic() + 300.0
+        self.limit = limit
+        self.sent = dict.fromkeys(hosts, 0)
+        self.failures: dict[str, list[str]] = {h: [] for h in hosts}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LoadClient:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _request(self) -> Any:
+        log_type = tf_protos().prediction_log.PredictionLog
+        version_dir = self.scenario.root(self.hosts[0]) / BASE_PATH.lstrip("/") / "1"
+        warmup = version_dir / "assets.extra" / "tf_serving_warmup_requests"
+        for payload in read_records(warmup):
+            log = log_type.FromString(payload)
+            if log.WhichOneof("log_type") == "predict_log":
+                request = log.predict_log.request
+                request.model_spec.ClearField("version")
+                request.model_spec.ClearField("version_label")
+                return request
+        raise AssertionError(f"no predict record in {warmup}")
+
+    def _run(self) -> None:
+        import grpc
+
+        request = self._request()
+        channels = {
+            h: grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500")
+            for h in self.hosts
+        }
+        stubs = {h: PredictionServiceStub(c) for h, c in channels.items()}
+        count = 0
+        try:
+            while (
+                not self._stop.is_set() and time.monotonic() < self.deadline and count < self.limit
+            ):
+                host = self.hosts[count % len(self.hosts)]
+                try:
+                    stubs[host].Predict(request, timeout=5)
+                except grpc.RpcError as exc:
+                    self.failures[host].append(f"{exc.code().name}: {exc.details()}")
+                self.sent[host] += 1
+                count += 1
+                time.sleep(0.01)
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+
 def by_host(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {h["host"]: h for h in report["hosts"]}
 
@@ -179,11 +261,13 @@ def test_1_first_deploy_builds_the_image_and_preloads_jemalloc(fleet: DockerScen
 def test_2_version_bump_hot_reloads_in_the_same_container(fleet: DockerScenario) -> None:
     before = {h: fleet.container_id(h) for h in HOSTS}
     fleet.write_spec([2])
-    # the load client of this scenario (0 failed requests) is out until it is ported to
-    # tfsconf's own gRPC stubs (it imported a module the light install removed)
-    _apply(fleet)
+    with LoadClient(fleet) as load:
+        _apply(fleet)
     assert {h: fleet.container_id(h) for h in HOSTS} == before
     assert all(fleet.states(h).get(2) == "AVAILABLE" for h in HOSTS)  # 1 may show END
+    print(f"version bump under load: {load.sent} requests sent, failed: {load.failures}")
+    assert sum(load.sent.values()) > 30, load.sent
+    assert load.failures == {h: [] for h in HOSTS}
 
 
 def test_3_batching_change_restarts_each_container_quickly(fleet: DockerScenario) -> None:
@@ -217,3 +301,85 @@ def test_4_image_change_rebuilds_then_restarts_with_the_new_environment(
         assert fleet.inspect(host, "{{.Config.Image}}") == image
         assert fleet.server_environ(host)["MALLOC_CONF"] == SECOND_CONF
         assert JEMALLOC in fleet.server_maps(host)
+
+
+def test_5_image_failing_to_build_on_h2_rolls_h2_back_and_stops(
+    fleet: DockerScenario, standin_base: BaseImage
+) -> None:
+    # h2's mirror lacks tcmalloc: the same base, its apt repository without the package
+    fleet.docker_bed.docker("h2", "import", str(standin_base.tarball_without_tcmalloc), BASE_REF)
+    running = {h: fleet.container_id(h) for h in HOSTS}
+    images = {h: fleet.inspect(h, "{{.Config.Image}}") for h in HOSTS}
+    fleet.allocator = fleet.tcmalloc()
+    fleet.write_spec([2], batching=BATCHING)
+    with LoadClient(fleet, hosts=("h2",)) as load:
+        proc, report = fleet.apply()
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "applied"
+    assert hosts["h2"]["status"] == "rolled-back"
+    assert hosts["h3"]["status"] == "untouched"
+    error = hosts["h2"]["error"]
+    print(f"h2 error: {error}")
+    assert "docker build" in error and "RUN apt-get update" in error, error
+    assert "E: " in error and "libgoogle-perftools4" in error, error
+    # h2 and h3 still serve from the containers they had, without a gap on h2
+    for host in ("h2", "h3"):
+        assert fleet.container_id(host) == running[host]
+        assert fleet.inspect(host, "{{.Config.Image}}") == images[host]
+        assert fleet.states(host).get(2) == "AVAILABLE"
+    assert load.sent["h2"] > 10 and load.failures["h2"] == [], load.failures["h2"][:3]
+    # h1 runs tcmalloc now
+    assert fleet.server_environ("h1")["LD_PRELOAD"] == TCMALLOC
+    assert TCMALLOC in fleet.server_maps("h1")
+
+
+def test_6_rollback_runs_the_previous_image_without_rebuilding(fleet: DockerScenario) -> None:
+    # h1's previous release is the image change of scenario 4 (h2 and h3: scenario 3's)
+    created = {
+        h: {
+            ref: fleet.inspect(h, "{{.Created}}", ref)
+            for ref in fleet.docker_bed.docker(
+                h, "images", "--format", "{{.Repository}}:{{.Tag}}"
+            ).split()
+            if ref.startswith("tfsconf/")
+        }
+        for h in HOSTS
+    }
+    proc = fleet.tfsconf(
+        "rollback", str(fleet.spec_path), "--yes", "--host-vars", str(fleet.host_vars_path)
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert ": build" not in proc.stderr  # every image was still on its host
+    for host in HOSTS:
+        record = fleet.record(host)
+        assert record is not None
+        running = fleet.inspect(host, "{{.Config.Image}}")
+        assert running in created[host]  # an image that existed before the rollback
+        assert fleet.states(host).get(2) == "AVAILABLE"
+        environ = fleet.server_environ(host)
+        assert environ["LD_PRELOAD"] == JEMALLOC
+        if host == "h1":
+            assert environ["MALLOC_CONF"] == SECOND_CONF  # back to scenario 4's image
+    after = {h: {ref: fleet.inspect(h, "{{.Created}}", ref) for ref in created[h]} for h in HOSTS}
+    assert after == created  # nothing was rebuilt
+
+
+def test_7_dockerd_restart_brings_the_server_back(fleet: DockerScenario) -> None:
+    before = fleet.container_id("h3")
+    down = fleet.docker_bed.restart_dockerd("h3")
+    print(f"h3: dockerd down for {down:.1f} s")
+    deadline = time.monotonic() + 120
+    while True:
+        _code, status = fleet.status()
+        healthy = all(
+            m["ok"] for h in status.get("hosts", []) for s in h["servers"] for m in s["models"]
+        )
+        if healthy:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert fleet.container_id("h3") != before
+    events = [e["event"] for e in fleet.docker_bed.unit_events("h3", UNIT)]
+    assert "main-exited" in events and "restart" in events
+    print(f"h3: back after {time.monotonic() - deadline + 120:.1f} s")
