@@ -440,10 +440,12 @@ def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
         assert "2" not in scenario.version_dirs("h1")
         causes["missing source file"] = error
 
-        # a file whose bytes are not the ones the manifest names
+        # a file whose bytes (not its size) are not the ones the manifest names
         def tampered(version_dir: Path) -> None:
             index = version_dir / "variables" / "variables.index"
-            index.write_bytes(index.read_bytes() + b"tampered")
+            data = bytearray(index.read_bytes())
+            data[-1] ^= 0xFF
+            index.write_bytes(bytes(data))
 
         error, stderr = failed_on_h1(scenario, 3, tampered)
         assert error.startswith("sync model versions: mixed/3: "), error
