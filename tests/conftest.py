@@ -26,3 +26,17 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`scripts/test` runs `-n`, with `--dist loadgroup`): a test that
+    builds its own test bed (`make_bed`) goes to whichever worker is free; every other test
+    stays with the rest of its module on one worker, so module and session fixtures (the
+    SavedModels TensorFlow builds, the docker bed whose scenarios build on each other in
+    file order) are built once and used in order."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if "make_bed" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

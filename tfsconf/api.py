@@ -184,8 +184,9 @@ def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
 
 # --- apply, status, rollback -------------------------------------------------------------
 
-DEFAULT_FORKS = 10
-"""Hosts Ansible works on at once unless told otherwise (its own default is 5)."""
+DEFAULT_FORKS: int | None = None
+"""Hosts Ansible works on at once unless told otherwise: None is one per host of the run,
+at most 50 (tfsconf.apply.ansible.MAX_FORKS)."""
 REPORT_SCHEMA_VERSION = 1
 """Of the JSON documents apply, rollback and status print."""
 
@@ -201,7 +202,7 @@ class LiveContext:
     inventory: dict[str, object]
     source: LiveSource
     limit: Limit | None = None
-    forks: int = DEFAULT_FORKS
+    forks: int | None = DEFAULT_FORKS
 
 
 def live_context(
@@ -209,7 +210,7 @@ def live_context(
     *,
     host_vars: Path | str | None = None,
     limit: str | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> LiveContext:
     """Load and compile `spec` for work on its hosts. `limit` is an Ansible host pattern
     (`--limit`): the environment is cut down to the hosts it selects, so nothing outside
@@ -264,7 +265,7 @@ def prepare_apply(
     *,
     host_vars: Path | str | None = None,
     limit: str | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> PreparedApply:
     """Plan `target` (a spec) against the hosts, or load `target` (a .json plan saved by
     `plan --live --out`) and check it is still fresh."""
@@ -335,7 +336,7 @@ def status(
     *,
     host_vars: Path | str | None = None,
     limit: str | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> dict[str, Any]:
     """Live state per host, server and model version against the spec; `in_sync` is false
     on drift or an unhealthy version."""
@@ -366,7 +367,7 @@ def prepare_rollback(
     to: str | None = None,
     host_vars: Path | str | None = None,
     limit: str | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> PreparedRollback:
     """Read the hosts' records and choose what each goes back to (`to`, or its previous
     release); raises when no host has anything to go back to."""

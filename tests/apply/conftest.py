@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,16 +54,26 @@ def bed(request: pytest.FixtureRequest, make_bed: BedFactory) -> TestBed:
 
 @pytest.fixture(scope="session")
 def model_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real SavedModel (built with TensorFlow), copied into every version a test needs."""
-    import importlib.util
+    """One real SavedModel (built with TensorFlow), copied into every version a test needs;
+    under pytest-xdist the workers of one run share it (built once, under a file lock)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = shared / "apply-model" / "template"
+    target.parent.mkdir(exist_ok=True)
+    with (shared / "apply-model.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_dir():
+            import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "warmup" / "savedmodels.py"
-    spec = importlib.util.spec_from_file_location("apply_savedmodels", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    target = tmp_path_factory.mktemp("model") / "template"
-    module.build_mixed_model(target)
+            path = Path(__file__).resolve().parents[1] / "warmup" / "savedmodels.py"
+            spec = importlib.util.spec_from_file_location("apply_savedmodels", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            partial = target.with_name("template.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            module.build_mixed_model(partial)
+            partial.rename(target)
     return target
 
 

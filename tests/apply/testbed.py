@@ -20,6 +20,7 @@ import fcntl
 import functools
 import itertools
 import os
+import pwd
 import re
 import signal
 import socket
@@ -230,6 +231,34 @@ def _sshd_config(host: TestHost, sshd_dir: Path, authorized_keys: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+_MASK_SCRIPT = 'mount --bind /dev/null "$1" && shift && exec "$@"'
+
+
+def _without_controller_rc() -> list[str]:
+    """The command prefix that hides this machine's ~root/.bashrc from a host's sshd.
+
+    sshd runs every command of a session through root's login shell, and bash then reads
+    ~/.bashrc: on a developer's machine that file belongs to the controller, not to a
+    fleet host (here it runs `pyenv init`, about a second and a lock per command, which
+    was most of an apply's time on the bed). In a mount namespace of its own, sshd and
+    its sessions see an empty file there instead; nothing else changes.
+    """
+    rc = Path(pwd.getpwuid(0).pw_dir) / ".bashrc"
+    if not rc.is_file():
+        return []
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        _MASK_SCRIPT,
+        "mask",
+        str(rc),
+    ]
+
+
 def _wait_for_ssh_banner(address: str, sshd: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + SSHD_READY_SECONDS
     while True:
@@ -338,7 +367,16 @@ class TestBed:
             config = sshd_dir / "sshd_config"
             config.write_text(_sshd_config(host, sshd_dir, authorized_keys))
             log = sshd_dir / "sshd.log"
-            argv = [*self.enter(host), SSHD, "-D", "-f", str(config), "-E", str(log)]
+            argv = [
+                *self.enter(host),
+                *_without_controller_rc(),
+                SSHD,
+                "-D",
+                "-f",
+                str(config),
+                "-E",
+                str(log),
+            ]
             self._sshds.append(
                 subprocess.Popen(
                     argv,

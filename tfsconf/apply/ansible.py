@@ -76,9 +76,16 @@ class RunResult:
 Progress = Callable[[str, str, str], None]
 """(host, task name, outcome) for each finished task; host is "" for play starts."""
 
-DEFAULT_FORKS = 10
-"""Hosts one playbook run works on at once, unless the caller asks otherwise (--forks)."""
+DEFAULT_FORKS: int | None = None
+"""Hosts one playbook run works on at once unless the caller asks otherwise (--forks):
+None is one per host of the run, at most MAX_FORKS."""
 _OUT_PREFIX = "tfsconf_out_"
+MAX_FORKS = 50
+"""Hosts one playbook works on at once: each fork is a process on the controller."""
+# Settings with no environment variable. The strategy's main loop polls its workers'
+# results every internal_poll_interval: Ansible's 1 ms default costs a fifth of the
+# controller's CPU while tasks wait on hosts; 10 ms is still far below any task's length.
+_CONFIG = "[defaults]\ninternal_poll_interval = 0.01\n"
 _SECRETS_FILE = "secrets.json"
 
 
@@ -112,7 +119,7 @@ def run(
     limit: Sequence[str] | None = None,
     check: bool = False,
     progress: Progress | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = None,
     keep_dir: Path | None = None,
     secrets: Mapping[str, Any] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -121,7 +128,8 @@ def run(
     failed host (the caller decides), only for a run that could not start.
 
     `secrets` are extra variables kept apart: their file is the one thing a kept
-    (TFSCONF_KEEP_ANSIBLE_DIR) copy of the run leaves out."""
+    (TFSCONF_KEEP_ANSIBLE_DIR) copy of the run leaves out. `forks` defaults to one per
+    host of the run, at most MAX_FORKS (a rollout step never runs more hosts at once)."""
     import ansible_runner
 
     book = playbooks_dir() / playbook
@@ -135,6 +143,7 @@ def run(
     try:
         (data_dir / "project").symlink_to(playbooks_dir())
         (data_dir / "inventory").mkdir()
+        (data_dir / "ansible.cfg").write_text(_CONFIG)
         hosts_file = data_dir / "inventory" / "hosts.json"
         hosts_file.write_text(unsafe.inventory(inventory))
         os.chmod(data_dir, 0o700)
@@ -148,6 +157,8 @@ def run(
         variables = data_dir / "vars.json"
         variables.touch(0o600)
         variables.write_text(unsafe.variables(extravars))
+        if forks is None:
+            forks = max(1, min(len(limit) if limit else _host_count(inventory), MAX_FORKS))
         cmdline = ["--forks", str(forks), "-e", f"@{variables}"]
         if secrets:
             secret_file = data_dir / _SECRETS_FILE
@@ -171,6 +182,7 @@ def run(
                 **_hidden(inventory),
                 **_environment(),
                 "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+                "ANSIBLE_CONFIG": str(data_dir / "ansible.cfg"),
                 "TFSCONF_CONTROLLER_PID": str(os.getpid()),
                 # ansible-playbook under a guard that dies with this process (below)
                 "PATH": os.pathsep.join([str(data_dir / "bin"), _environment()["PATH"]]),
@@ -272,6 +284,11 @@ def _write_guard(data_dir: Path) -> None:
         )
     )
     guard.chmod(0o700)
+
+
+def _host_count(inventory: Mapping[str, Any]) -> int:
+    hosts = inventory.get("all", {}).get("hosts", {}) if isinstance(inventory, Mapping) else {}
+    return len(hosts) if isinstance(hosts, Mapping) and hosts else 10
 
 
 def _ended(rc: int) -> str:

@@ -115,7 +115,7 @@ class HostLocks:
         lease_seconds: int = LEASE_SECONDS,
         renew_seconds: float = RENEW_SECONDS,
         cancel: Callable[[], bool] | None = None,
-        forks: int = ansible.DEFAULT_FORKS,
+        forks: int | None = ansible.DEFAULT_FORKS,
     ) -> None:
         self.env = env
         self.forks = forks

@@ -129,7 +129,7 @@ def gather_records(
     progress: Any = None,
     locks: dict[str, dict[str, Any]] | None = None,
     on_host: dict[str, dict[str, Any]] | None = None,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> dict[str, HostRecord | None]:
     """Every host's record, read through Ansible; an unreachable host is an error. The
     hosts' locks land in `locks` when given (host -> lock document), and what each server
@@ -195,7 +195,7 @@ class LiveSource:
         inventory: Mapping[str, Any],
         *,
         progress: Any = None,
-        forks: int = DEFAULT_FORKS,
+        forks: int | None = DEFAULT_FORKS,
     ) -> None:
         self.spec = spec
         self.forks = forks

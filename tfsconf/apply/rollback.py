@@ -60,7 +60,7 @@ def fetch_release_records(
     config_root: str,
     targets: Mapping[str, str],
     *,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = DEFAULT_FORKS,
 ) -> dict[str, HostRecord]:
     from tfsconf.apply import ansible
 

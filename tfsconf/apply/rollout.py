@@ -103,7 +103,7 @@ def apply_plan(
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
     repairs: Mapping[str, list[Drift]] | None = None,
     progress: Callable[[str, str, str], None] | None = None,
-    forks: int = ansible.DEFAULT_FORKS,
+    forks: int | None = ansible.DEFAULT_FORKS,
 ) -> ApplyReport:
     """Lock every host, check that the live state is still the one `plan` was made from
     (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
@@ -166,7 +166,7 @@ def locked_rollout(
     break_mode: BreakMode = "none",
     known_locks: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[str, str, str], None] | None = None,
-    forks: int = ansible.DEFAULT_FORKS,
+    forks: int | None = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
 ) -> None:
     """Lock every host, let `prepare` check the records read under the locks and say each
@@ -288,7 +288,7 @@ def run_rollout(
     report: ApplyReport,
     *,
     progress: Callable[[str, str, str], None] | None = None,
-    forks: int = ansible.DEFAULT_FORKS,
+    forks: int | None = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
 ) -> None:

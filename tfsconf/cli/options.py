@@ -54,17 +54,18 @@ LimitOpt = Annotated[
     ),
 ]
 ForksOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--forks",
         "-f",
         metavar="N",
         min=1,
         max=1000,
-        help="Hosts Ansible works on at once (its --forks).",
+        help="Hosts Ansible works on at once (its --forks); default: one per host of the run, "
+        "at most 50.",
     ),
 ]
-DEFAULT_FORKS = 10
+DEFAULT_FORKS: int | None = None
 BreakLockOpt = Annotated[
     bool,
     typer.Option(
