@@ -7,10 +7,43 @@ the `progress` callback the caller passes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# saved plans and the state they came from, served from here (the CLI calls api.*)
+from tfsconf.plan.saved import (
+    check_plan_fresh,
+    load_saved_plans,
+    source_of,
+    state_source,
+)
+
+__all__ = [
+    "DEFAULT_FORKS",
+    "REPORT_SCHEMA_VERSION",
+    "CompileResult",
+    "LiveContext",
+    "PreparedApply",
+    "PreparedRollback",
+    "apply",
+    "check_plan_fresh",
+    "compile_environment",
+    "json_schema",
+    "live_context",
+    "load_saved_plans",
+    "plan_environment",
+    "plan_live",
+    "prepare_apply",
+    "prepare_rollback",
+    "report_json",
+    "rollback",
+    "source_of",
+    "state_source",
+    "status",
+    "validate",
+]
 
 if TYPE_CHECKING:  # imported where used: `warmup` commands need no pydantic, validate no protobuf
     from tfsconf.compile import Bundle, Staleness
@@ -60,126 +93,21 @@ def json_schema() -> str:
 if TYPE_CHECKING:
     from tfsconf.apply.limit import Limit
     from tfsconf.apply.lock import BreakMode
-    from tfsconf.apply.record import HostRecord, LiveSource
-    from tfsconf.apply.rollout import ApplyReport
+    from tfsconf.apply.record import LiveSource
+    from tfsconf.apply.report import ApplyReport
     from tfsconf.apply.work import Options
-    from tfsconf.contracts import HostWork
     from tfsconf.plan.model import Plan
-    from tfsconf.plan.state import State, StateSource
-
-
-def state_source(
-    spec: Path | str, *, base: str | None = None, state_dir: Path | str | None = None
-) -> StateSource:
-    """Where the current state comes from: a git ref, a bundle directory, or nothing."""
-    from tfsconf.errors import UserError
-    from tfsconf.plan.gitbase import GitBaseSource
-    from tfsconf.plan.state import BundleDirSource, NoState
-
-    if base is not None and state_dir is not None:
-        raise UserError("give either --base or --state, not both")
-    if base is not None:
-        return GitBaseSource(Path(spec), base)
-    if state_dir is not None:
-        return BundleDirSource(Path(state_dir))
-    return NoState()
+    from tfsconf.plan.state import StateSource
 
 
 def plan_environment(spec: Path | str, source: StateSource) -> Plan:
     """Compile `spec` in memory and plan the change from the state `source` yields."""
     from tfsconf.plan.planner import make_plan
+    from tfsconf.plan.saved import desired_state
 
-    loaded, desired = _desired_state(spec, str(spec))
+    loaded, desired = desired_state(spec, str(spec))
     current = source.load()
     return make_plan(current, desired, loaded.resolved, spec=str(spec))
-
-
-def _desired_state(spec: Path | str, shown: str) -> tuple[LoadedEnvironment, State]:
-    """A spec loaded and compiled in memory, as the state it asks for."""
-    from tfsconf.compile import build_bundle
-    from tfsconf.plan.state import StateOrigin, state_from_bundle
-    from tfsconf.validate.load import load_environment
-
-    loaded = load_environment(spec)
-    bundle = build_bundle(loaded.resolved)
-    return loaded, state_from_bundle(bundle.files, StateOrigin("none"), shown)
-
-
-def _from(workdir: Path | None, path: str) -> Path:
-    return Path(path) if workdir is None else workdir / path
-
-
-def source_of(plan: Plan, *, workdir: Path | None = None) -> StateSource:
-    """The state source a saved plan was computed from, to read it again; relative paths
-    are taken from `workdir`, the directory the plan was made in."""
-    from tfsconf.errors import UserError
-    from tfsconf.plan.gitbase import GitBaseSource
-    from tfsconf.plan.state import BundleDirSource, NoState
-
-    kind = plan.state.kind
-    if kind == "base":
-        return GitBaseSource(_from(workdir, plan.spec), plan.state.ref)
-    if kind == "state":
-        return BundleDirSource(_from(workdir, plan.state.ref))
-    if kind == "none":
-        return NoState(plan.state.detail)
-    raise UserError(f"a plan against {kind} state can only be checked by apply")
-
-
-def check_plan_fresh(
-    plan: Plan, *, workdir: Path | None = None, current: State | None = None
-) -> None:
-    """Refuse a saved plan when the state it was computed from, or what its spec compiles
-    to, has changed since (a stale plan). `current` is that state read again, for live
-    plans (read by apply through Ansible)."""
-    from tfsconf.errors import UserError
-    from tfsconf.plan.planner import make_plan
-
-    if current is None:
-        current = source_of(plan, workdir=workdir).load()
-    if current.fingerprint != plan.state_fingerprint:
-        raise UserError(
-            f"stale plan for {plan.environment}: {plan.state.describe()} changed since the "
-            f"plan was made (state fingerprint {plan.state_fingerprint[:12]}, now "
-            f"{current.fingerprint[:12]})",
-            hint=f"plan again: tfsconf plan {plan.spec}",
-        )
-    loaded, desired = _desired_state(_from(workdir, plan.spec), plan.spec)
-    if desired.fingerprint != plan.desired_fingerprint:
-        raise UserError(
-            f"stale plan for {plan.environment}: {plan.spec} compiles to something else "
-            f"than when the plan was made (fingerprint {plan.desired_fingerprint[:12]}, "
-            f"now {desired.fingerprint[:12]})",
-            hint=f"plan again: tfsconf plan {plan.spec}",
-        )
-    # the inputs hold; the plan itself must be what they give (not edited by hand)
-    # (where the state came from and the spec's own digest may differ: a moved ref, a comment)
-    ignored = {"state", "spec_sha256"}
-    again = make_plan(current, desired, loaded.resolved, spec=plan.spec).as_json()
-    saved = plan.as_json()
-    if {k: v for k, v in again.items() if k not in ignored} != {
-        k: v for k, v in saved.items() if k not in ignored
-    }:
-        raise UserError(
-            f"the saved plan for {plan.environment} is not what its spec and state give "
-            "(edited after it was saved?)",
-            hint=f"plan again: tfsconf plan {plan.spec}",
-        )
-
-
-def load_saved_plans(path: Path | str) -> tuple[tuple[Plan, ...], Path | None]:
-    """The plans of a file saved by `plan --out`, and the directory they were made in."""
-    from tfsconf.errors import UserError
-    from tfsconf.plan.document import load_plan_document, saved_workdir
-
-    try:
-        data = json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such plan file") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the plan: {exc}") from exc
-    workdir = saved_workdir(data)
-    return load_plan_document(data, str(path)), Path(workdir) if workdir else None
 
 
 # --- apply, status, rollback -------------------------------------------------------------
@@ -397,54 +325,20 @@ def rollback(
 ) -> ApplyReport:
     """Put the prepared hosts back on their releases, under the host locks; refused as
     stale (nothing changed) when a host's record moved since `prepare_rollback`."""
-    import time
-    import uuid
+    from tfsconf.apply.rollback import run_rollback
 
-    from tfsconf.apply.rollback import fetch_release_records, rollback_work
-    from tfsconf.apply.rollout import ApplyReport, HostReport, locked_rollout
-    from tfsconf.errors import UserError
-
-    started = time.monotonic()
     context = prepared.context
-    env = context.loaded.resolved
-    records = context.source.records
-    applied = {h: rec for h, rec in records.items() if rec is not None}
-    report = ApplyReport(env.name, uuid.uuid4().hex[:12])
-    groups = {h.name: h.group for h in env.hosts}
-    for host in sorted(prepared.skipped):
-        record = records.get(host)
-        report.hosts.append(
-            HostReport(host, groups[host], "unchanged", record.release if record else None)
-        )
-
-    def release_of(record: HostRecord | None) -> str | None:
-        return record.release if record is not None else None
-
-    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, HostWork]:
-        moved = sorted(h for h in records if release_of(fresh.get(h)) != release_of(records[h]))
-        if moved:
-            raise UserError(
-                "stale rollback: " + ", ".join(moved) + " changed since the rollback was "
-                "shown; nothing was changed",
-                hint="run rollback again and review it",
-            )
-        fetched = fetch_release_records(
-            context.inventory, env.config_root, prepared.targets, forks=context.forks
-        )
-        return {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(prepared.targets)}
-
-    locked_rollout(
-        env,
+    return run_rollback(
+        context.loaded.resolved,
         context.inventory,
-        report,
-        prepare,
+        context.source.records,
+        prepared.targets,
+        prepared.skipped,
         break_mode=break_mode,
         known_locks=context.source.locks,
         progress=progress,
         forks=context.forks,
     )
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def report_json(report: ApplyReport) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from tfsconf.apply.record import (
     parse_record,
     release_id,
 )
+from tfsconf.apply.report import ApplyReport, HostReport, render_report
 from tfsconf.apply.rollback import choose_targets
-from tfsconf.apply.rollout import ApplyReport, HostReport, render_report
 from tfsconf.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]

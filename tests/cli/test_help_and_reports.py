@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from tfsconf import api
-from tfsconf.apply.rollout import ApplyReport, HostReport, render_report
+from tfsconf.apply.report import ApplyReport, HostReport, render_report
 from tfsconf.cli.app import COMMANDS, build_command
 
 PYTHON_TYPE = re.compile(r"<(path|int|float|str|bool|list\[[^>]*\]|[a-z]+\|[a-z|]+)>")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from tfsconf.apply import activations as act
 from tfsconf.apply.ansible import DEFAULT_FORKS
@@ -24,6 +24,10 @@ from tfsconf.compile.artifacts import MODELS_CONFIG
 from tfsconf.contracts import Activation, ActivationKind, HostWork, Push, Record, WorkKind
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
+
+if TYPE_CHECKING:
+    from tfsconf.apply.lock import BreakMode
+    from tfsconf.apply.report import ApplyReport
 
 RECORD_KIND: WorkKind = "rollback"
 
@@ -215,3 +219,62 @@ def rollback_work(
         "keep_releases": group.rollout.keep_releases,
         "timeout": timeout,
     }
+
+
+def run_rollback(
+    env: r.Environment,
+    inventory: Mapping[str, Any],
+    records: Mapping[str, HostRecord | None],
+    targets: Mapping[str, str],
+    skipped: Mapping[str, str],
+    *,
+    break_mode: BreakMode = "none",
+    known_locks: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Callable[[str, str, str], None] | None = None,
+    forks: int | None = DEFAULT_FORKS,
+) -> ApplyReport:
+    """Put the `targets` hosts (host -> release) back on their releases, under the host
+    locks, as read in `records`; refused as stale (nothing changed) when a host's record
+    moved since. `skipped` hosts are reported unchanged."""
+    import time
+    import uuid
+
+    from tfsconf.apply.report import ApplyReport, HostReport
+    from tfsconf.apply.rollout import locked_rollout
+
+    started = time.monotonic()
+    applied = {h: rec for h, rec in records.items() if rec is not None}
+    report = ApplyReport(env.name, uuid.uuid4().hex[:12])
+    groups = {h.name: h.group for h in env.hosts}
+    for host in sorted(skipped):
+        record = records.get(host)
+        report.hosts.append(
+            HostReport(host, groups[host], "unchanged", record.release if record else None)
+        )
+
+    def release_of(record: HostRecord | None) -> str | None:
+        return record.release if record is not None else None
+
+    def prepare(fresh: Mapping[str, HostRecord | None]) -> dict[str, HostWork]:
+        moved = sorted(h for h in records if release_of(fresh.get(h)) != release_of(records[h]))
+        if moved:
+            raise UserError(
+                "stale rollback: " + ", ".join(moved) + " changed since the rollback was "
+                "shown; nothing was changed",
+                hint="run rollback again and review it",
+            )
+        fetched = fetch_release_records(inventory, env.config_root, targets, forks=forks)
+        return {h: rollback_work(env, applied[h], fetched[h]) for h in sorted(targets)}
+
+    locked_rollout(
+        env,
+        inventory,
+        report,
+        prepare,
+        break_mode=break_mode,
+        known_locks=known_locks,
+        progress=progress,
+        forks=forks,
+    )
+    report.seconds = time.monotonic() - started
+    return report

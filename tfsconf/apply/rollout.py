@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from tfsconf.apply import ansible
@@ -22,72 +21,12 @@ from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
 from tfsconf.apply.record import HostRecord
+from tfsconf.apply.report import ApplyReport, HostReport
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
 from tfsconf.contracts import HostWork
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Plan
 from tfsconf.resolve import model as r
-
-HostStatus = str
-"""applied | rolled-back | failed | untouched (not reached) | unchanged (empty plan) |
-preflight-failed | locked (another run holds its lock: nothing was changed anywhere)"""
-
-
-@dataclass(slots=True)
-class HostReport:
-    host: str
-    group: str
-    status: HostStatus
-    release: str | None = None
-    changed: int = 0
-    error: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "group": self.group,
-            "status": self.status,
-            "release": self.release,
-            "changed": self.changed,
-            "error": self.error,
-        }
-
-
-@dataclass(slots=True)
-class ApplyReport:
-    environment: str
-    run_id: str
-    hosts: list[HostReport] = field(default_factory=list)
-    stage: str = "done"
-    """Where the apply ended: lock, preflight, rollout, interrupted, aborted or done."""
-    seconds: float = 0.0
-    interrupted: str = ""
-    """The signal that stopped the run (SIGINT, SIGTERM), if one did."""
-    left_behind: list[str] = field(default_factory=list)
-    """What an aborted run leaves for the operator to look at."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and all(
-            h.status in ("applied", "unchanged") for h in self.hosts
-        )
-
-    @property
-    def changed(self) -> int:
-        return sum(h.changed for h in self.hosts)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "run_id": self.run_id,
-            "ok": self.ok,
-            "stage": self.stage,
-            "changed": self.changed,
-            "seconds": round(self.seconds, 3),
-            "hosts": [h.as_json() for h in self.hosts],
-            "interrupted": self.interrupted,
-            "left_behind": list(self.left_behind),
-        }
 
 
 def apply_plan(
@@ -410,33 +349,3 @@ def run_rollout(
         ):
             return
     report.stage = "interrupted" if interrupt.stopping else "done"
-
-
-def render_report(report: ApplyReport) -> str:
-    """The report as a table; an error several hosts share is written out once, on the
-    first of them, and the others point at it."""
-    rows = [("host", "group", "status", "changed", "release", "error")]
-    first_with: dict[str, str] = {}
-    for h in sorted(report.hosts, key=lambda h: (h.group, h.host)):
-        error = h.error
-        if error and error in first_with:
-            error = f"(same error as {first_with[error]})"
-        elif error:
-            first_with[error] = h.host
-        rows.append((h.host, h.group, h.status, str(h.changed), h.release or "-", error))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = []
-    for row in rows:
-        cells = [row[i].ljust(widths[i]) for i in range(5)] + [row[5]]
-        lines.append("  ".join(cells).rstrip())
-    counts: dict[str, int] = {}
-    for h in report.hosts:
-        counts[h.status] = counts.get(h.status, 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    verdict = "Apply complete" if report.ok else f"Apply FAILED (stopped in {report.stage})"
-    if report.interrupted:
-        verdict = f"Apply INTERRUPTED by {report.interrupted} (stopped in {report.stage})"
-    lines.append("")
-    lines.extend(f"left behind: {line}" for line in report.left_behind)
-    lines.append(f"{verdict}: {summary}; {report.changed} change(s) in {report.seconds:.1f} s.")
-    return "\n".join(lines) + "\n"

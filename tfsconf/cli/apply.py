@@ -38,7 +38,7 @@ def _emit_report(report: Any, output_format: str) -> ExitCode:
     """The closing report on stdout (text table or json); the exit code it means. What an
     aborted run left behind also goes to stderr, where the progress was."""
     from tfsconf import api
-    from tfsconf.apply.rollout import render_report
+    from tfsconf.apply.report import render_report
 
     for line in report.left_behind:
         print(f"left behind: {line}", file=sys.stderr)
