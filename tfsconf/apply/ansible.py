@@ -130,6 +130,9 @@ def run(
     `secrets` are extra variables kept apart: their file is the one thing a kept
     (TFSCONF_KEEP_ANSIBLE_DIR) copy of the run leaves out. `forks` defaults to one per
     host of the run, at most MAX_FORKS (a rollout step never runs more hosts at once)."""
+    # long: one linear sequence (lay out the private data dir, write inventory and
+    #   variables, start ansible-runner, collect per-host results, clean up) under one
+    #   try/finally that must own the temporary directory.
     import ansible_runner
 
     book = playbooks_dir() / playbook

@@ -47,6 +47,8 @@ def apply_plan(
     """Lock every host, check that the live state is still the one `plan` was made from
     (else "stale plan", nothing changed), then roll the plan out, and the `repairs` of
     hosts that differ from their records, and release the locks."""
+    # long: the steps of an apply in order (report, work closure, locked rollout, scratch
+    #   cleanup); the `prepare` closure shares this frame's state with locked_rollout.
     started = time.monotonic()
     options = options or Options()
     run_id = uuid.uuid4().hex[:12]
@@ -111,6 +113,8 @@ def locked_rollout(
     """Lock every host, let `prepare` check the records read under the locks and say each
     host's work, roll it out, release the locks; SIGINT/SIGTERM stop it cleanly (a second
     one aborts). Apply and rollback both run through here. Fills `report`."""
+    # long: lock, prepare, roll out and release under one signal guard and one
+    #   try/except/finally; split up, the lock and interrupt state would cross helpers.
     groups = {h.name: h.group for h in env.hosts}
     interrupt = Interrupt()
     guard = (
@@ -236,6 +240,8 @@ def run_rollout(
     host locks (HostLocks). After a first signal no new group starts; a second raises
     Aborted with the hosts in flight (host -> last task seen). `secrets` (source credentials)
     go to the rollout playbook only, apart from the work."""
+    # long: preflight then each group in order, with the `watch` and `play` closures sharing
+    #   the in-flight hosts and the report; one linear sequence that reads best whole.
     interrupt = interrupt or Interrupt()
     in_flight: dict[str, str] = {}
 

@@ -238,6 +238,14 @@ def wait_available(
         time.sleep(poll)
     if unreachable:
         raise ServingError(f"{endpoint}: not serving after {timeout:.0f} s ({unreachable})")
+    waiting = _still_waiting(expect, last)
+    raise ServingError(f"{endpoint}: not AVAILABLE within {timeout:.0f} s: {'; '.join(waiting)}")
+
+
+def _still_waiting(
+    expect: Mapping[str, Sequence[int] | None], last: Mapping[str, Mapping[int, tuple[str, str]]]
+) -> list[str]:
+    """What wait_available was still waiting for when it gave up, per model and version."""
     waiting = []
     for model, versions in sorted(expect.items()):
         status = last.get(model, {})
@@ -247,7 +255,7 @@ def wait_available(
                 waiting.append(f"{model} v{version}: {state}")
         if versions is None and not any(s == "AVAILABLE" for s, _ in status.values()):
             waiting.append(f"{model}: no version AVAILABLE")
-    raise ServingError(f"{endpoint}: not AVAILABLE within {timeout:.0f} s: {'; '.join(waiting)}")
+    return waiting
 
 
 def smoke_predict(

@@ -10,6 +10,7 @@ from tfsconf.plan.model import Plan
 
 
 def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
+    # long: one pass over hosts and servers building the status document field by field.
     import grpc
 
     from tfsconf.apply.containers import container_states

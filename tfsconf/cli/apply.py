@@ -114,6 +114,7 @@ def apply(
       tfsconf apply plan.json --yes
     """
 
+    # long: most lines are the typer option declarations; the body is a short run().
     @handle_errors
     def run() -> ExitCode:
         from tfsconf import api

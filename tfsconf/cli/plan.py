@@ -102,6 +102,7 @@ def plan(
       tfsconf plan environments/production.yaml --live --out plan.json
     """
 
+    # long: most lines are the typer option declarations; the body is a short run().
     @handle_errors
     def run() -> ExitCode:
         from tfsconf import api

@@ -73,6 +73,7 @@ def check_model(
     loadable version.
     """
 
+    # long: one linear sequence of checks on base_path, each adding to the same report.
     def report(problems: list[str], versions: list[VersionReport] | None = None) -> ModelReport:
         return ModelReport(
             base_path=base_path,

@@ -200,6 +200,7 @@ def _phases(
 ) -> tuple[tuple[Phase, ...], dict[str, int]]:
     """Over 60 lines: one pass over the phases, each model's previous step carried from
     phase to phase; split up, that state would be threaded through every helper."""
+    # long: one pass over the phases carrying each model's previous step (see docstring).
     old_message, old_entries = parse(old_data, where)
     new_message, new_entries = parse(new_data, where)
     plans: dict[str, list[_Step]] = {}

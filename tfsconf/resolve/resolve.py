@@ -257,6 +257,8 @@ def _rollout(layers: Iterable[s.Rollout | None]) -> r.Rollout:
 
 def resolve_environment(env: s.Environment, *, spec_file: str, spec_sha256: str) -> r.Environment:
     """Resolve a spec whose references were already checked (tfsconf.spec.rules)."""
+    # long: one pass over groups, hosts and servers building the resolved environment in
+    #   order; the lookups it builds first are shared by every step.
     spec_dir = PurePosixPath(spec_file).parent
     models_by_name = {m.name: (i, m) for i, m in enumerate(env.models)}
     env_defaults = env.defaults or s.Defaults()

@@ -168,6 +168,8 @@ def _system_dirs_pattern() -> str:
 def _one_block_rules(defs: dict[str, Any]) -> None:
     """Rules of tfsconf/spec/rules that hold for one block whatever the layers say: a
     value written in the block itself always wins over the layers above it."""
+    # long: a flat list of independent rules, each under a comment naming the check in
+    #   tfsconf/spec/rules it mirrors; kept together so the two are compared in one place.
     props = {name: schema["properties"] for name, schema in defs.items() if "properties" in schema}
 
     # rules/spec.py _check_warmup_spec, _check_sample_format (format auto or left out)
@@ -266,6 +268,7 @@ _MODEL_BATCHING = (
 
 def _release_rules(root: dict[str, Any]) -> None:
     """Rules that compare a block with tfserving_version: they hold at the root."""
+    # long: a flat list of release rules, each under a comment naming the check it mirrors.
     rules: list[dict[str, Any]] = []
     # rules/resolved.py: a flag the release lacks, set on a server itself (a server's own
     # value is always the one its command line gets)

@@ -61,6 +61,7 @@ def _check_shared_version_files(servers: tuple[r.Server, ...], out: Collector) -
 def _check_group_placement(
     group: r.Group, hosts: list[r.Host], servers: tuple[r.Server, ...], out: Collector
 ) -> None:
+    # long: the port and GPU checks of one group share the per-group tables built here.
     ports: dict[int, r.Server] = {}
     for server in servers:
         sp = server.spec_path
@@ -133,6 +134,7 @@ def _check_group_placement(
 
 
 def _check_server(server: r.Server, version: tuple[int, int], out: Collector) -> None:
+    # long: a flat list of independent per-server checks, in the order they report.
     s_ = server.settings
     sp = server.spec_path
     out = ServerScope(out, spec_path=sp, name=server.name)

@@ -24,6 +24,7 @@ def check_references(
     files_root: PurePosixPath | None = None,
 ) -> None:
     """`files_root`: the tree every file the spec names must lie in (default: spec_dir)."""
+    # long: a flat list of independent checks in the order their messages are reported.
     root = spec_dir if files_root is None else files_root
     major_minor = parse_version(env.tfserving_version)
     if major_minor < OLDEST_SUPPORTED:
