@@ -7,9 +7,10 @@ refuses it), and the rules below that look at one block only. What needs the lay
 second block (ports per host, base paths under model_root, batching by release, ...) stays
 with validate. tests/spec/test_json_schema.py runs the bad specs through both.
 
-The descriptions (hover text) are the attribute docstrings of tfsconf/spec/model.py, read
-here with ast when the schema is asked for. pydantic's use_attribute_docstrings would read
-the module source for every class at import, and every `tfsconf validate` would pay for it.
+The descriptions (hover text) are the attribute docstrings of tfsconf/spec/model.py and
+settings.py, read here with ast when the schema is asked for. pydantic's
+use_attribute_docstrings would read the module source for every class at import, and every
+`tfsconf validate` would pay for it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from tfsconf.spec import model
+from tfsconf.spec import model, settings
 from tfsconf.spec.rules.spec import _SYSTEM_DIRS, _SYSTEM_TREES
 from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED
@@ -97,7 +98,9 @@ def attribute_docstrings(source: str) -> dict[str, dict[str, str]]:
 
 
 def _describe(defs: dict[str, Any], classes: dict[str, type[BaseModel]]) -> None:
-    docs = attribute_docstrings(Path(model.__file__).read_text(encoding="utf-8"))
+    docs: dict[str, dict[str, str]] = {}
+    for source in (Path(settings.__file__), Path(model.__file__)):
+        docs.update(attribute_docstrings(source.read_text(encoding="utf-8")))
     for name, schema in defs.items():
         cls = classes.get(name)
         if cls is None:
@@ -340,7 +343,9 @@ def environment_schema() -> dict[str, Any]:
     classes = {
         name: cls
         for name, cls in vars(model).items()
-        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == model.__name__
+        if isinstance(cls, type)
+        and issubclass(cls, BaseModel)
+        and cls.__module__ in (model.__name__, settings.__name__)
     }
     root = {key: value for key, value in schema.items() if key != "$defs"}
     defs_with_root = {**defs, "Environment": root}
