@@ -31,12 +31,20 @@ def test_runtimes_agree() -> None:
 
 
 def _sync_module_source_kinds() -> set[str]:
-    """SOURCE_KINDS of the host module, read without importing it (it needs Ansible)."""
-    tree = ast.parse((ROOT / "playbooks/library/tfsconf_model_sync.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SOURCE_KINDS":
-            return set(ast.literal_eval(node.value))
-    raise AssertionError("SOURCE_KINDS not found in tfsconf_model_sync.py")
+    """SOURCE_KINDS of the sync host module, read without importing it (it needs Ansible):
+    the module imports it from its module_utils, where it is assigned once."""
+    module = (ROOT / "playbooks/library/tfsconf_model_sync.py").read_text()
+    assert "SOURCE_KINDS" in module  # the module's argument choices come from it
+    found = []
+    for path in sorted((ROOT / "playbooks/module_utils").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if (
+                isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", "") == "SOURCE_KINDS"
+            ):
+                found.append(set(ast.literal_eval(node.value)))
+    assert len(found) == 1, f"SOURCE_KINDS assigned {len(found)} times in playbooks/module_utils"
+    return found[0]
 
 
 def test_source_kinds_agree() -> None:
