@@ -38,5 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if "make_bed" not in getattr(item, "fixturenames", ()):
+        own_bed = "make_bed" in getattr(item, "fixturenames", ())
+        # the docker scenarios share one module-scoped bed and build on each other in file
+        # order, whatever fixtures they also ask for: they always stay together
+        if not own_bed or item.get_closest_marker("docker") is not None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

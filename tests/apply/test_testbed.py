@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def run_play(
         inventory=inventory(bed, known_hosts),
         envvars={
             "ANSIBLE_HOST_KEY_CHECKING": "True",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+            # a short directory of its own: ssh's control socket path must fit a Unix socket
+            # (108 bytes), which a pytest-xdist tmp_path (.../popen-gw0/...) can overrun
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="cp", dir="/tmp"),
             "ANSIBLE_TIMEOUT": "10",
             "PATH": VENV_PATH,
         },

@@ -128,7 +128,9 @@ def test_apply_in_process_plans_the_limited_hosts_and_refuses_before_any_change(
         api.apply(prepared, progress=lambda host, task, outcome: seen.append((host, task, outcome)))
     assert {host for host, _, _ in seen if host} == {"rank-a1", "rank-a2"}
     state = tmp_path / "hosts" / "srv" / "tfserving" / "config" / ".tfsconf"
-    assert state.is_dir() and list(state.iterdir()) == []
+    # only the lock's flock guard (an empty file the host module keeps) is left
+    assert state.is_dir() and [p.name for p in state.iterdir()] == ["lock.guard"]
+    assert (state / "lock.guard").stat().st_size == 0
 
 
 def test_a_saved_plan_cannot_be_limited(tmp_path: Path) -> None:
