@@ -40,6 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         own_bed = "make_bed" in getattr(item, "fixturenames", ())
         # the docker scenarios share one module-scoped bed and build on each other in file
-        # order, whatever fixtures they also ask for: they always stay together
-        if not own_bed or item.get_closest_marker("docker") is not None:
+        # order, whatever fixtures they also ask for: they always stay together (by path:
+        # their `docker` marker is added by a later hook)
+        if not own_bed or item.nodeid.startswith("tests/docker/"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
