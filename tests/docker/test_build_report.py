@@ -88,3 +88,20 @@ def test_apt_error_without_colours_and_buildkit_steps(tmp_path: Path) -> None:
     stderr = [f"#5 0.912 {APT_ERROR}", "ERROR: process did not complete successfully"]
     message = build_failure_message(tmp_path, stdout, stderr)
     assert f"failed at {stdout[0]}: {APT_ERROR} (" in message, message
+
+
+def test_apt_error_inside_a_stdout_line_still_reaches_the_report(tmp_path: Path) -> None:
+    """apt writes "Reading state information..." and its newline apart; the engine reads the
+    step's stdout and stderr apart, so under load the red stderr chunk can land between
+    them (seen in CI), and the "E:" line starts in the middle of a line."""
+    stdout = [
+        STEP,
+        "Reading package lists...",
+        f"Reading state information...\x1b[91m{APT_ERROR}",
+        "\x1b[0m",
+        "FILE: not an apt error",
+    ]
+    message = build_failure_message(tmp_path, stdout, [LAST])
+    assert message == (
+        f"docker build of tfsconf/tfserving-cpu:t failed at {STEP}: {APT_ERROR} ({LAST})"
+    )
