@@ -11,8 +11,9 @@ Actions (option `action`):
   reported.
 - renew: the running apply's heartbeat (fails when the lock is no longer this run's).
 - stage: writes each server's artifacts into <config_root>/<server>/releases/<release>/
-  (a temporary directory renamed into place; an identical release is left alone) and
-  creates the model base paths.
+  (a temporary directory renamed into place; an identical release is left alone),
+  creates the model base paths, and installs the process runtime's supervisor when its
+  text (`supervisor`) is given.
 - switch: points <config_root>/<server>/current at a release (a new symlink renamed over
   the old one: readers see the old or the new target, never none); `release: null` removes
   `current` (a server that did not exist before).
@@ -75,6 +76,7 @@ def main() -> None:
             "kind": {"type": "str", "default": "apply"},
             "keep_releases": {"type": "int", "default": 5},
             "other_servers": {"type": "list", "elements": "str", "default": []},
+            "supervisor": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )

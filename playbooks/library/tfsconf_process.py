@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """tfsconf_process: start, restart or stop a server of the `process` runtime through its
-supervisor (files/tfsconf_supervise.py, copied to <config_root>/.tfsconf/bin/ first).
+supervisor (files/tfsconf_supervise.py, installed at <config_root>/.tfsconf/bin/ by
+tfsconf_host stage first).
 
 state=started leaves a running supervisor alone (changed=false); restarted stops it (the
 server gets SIGTERM and finishes its requests) and starts it again; stopped stops it.

@@ -137,13 +137,20 @@ def lock(module: AnsibleModule, p: Params) -> None:
         broken, message = take_lock(lock_path(p), p)
     if message:
         module.fail_json(msg=message)
-    state = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json"))
+    module.exit_json(changed=True, broken_lock=broken, record=read_b64(record_path(p)))
+
+
+def record_path(p: Params) -> str:
+    return rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json"))
+
+
+def read_b64(path: str) -> str:
+    """A state file's bytes as base64 ("" when there is none); other errors raise."""
     try:
-        with open(state, "rb") as handle:
-            record = base64.b64encode(handle.read()).decode()
+        with open(path, "rb") as handle:
+            return base64.b64encode(handle.read()).decode()
     except FileNotFoundError:
-        record = ""
-    module.exit_json(changed=True, broken_lock=broken, record=record)
+        return ""
 
 
 def renew(module: AnsibleModule, p: Params) -> None:

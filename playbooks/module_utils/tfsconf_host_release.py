@@ -18,7 +18,17 @@ from ansible.module_utils.tfsconf_host_files import (
     rooted,
     write_atomic,
 )
-from ansible.module_utils.tfsconf_host_lock import lock_guard, lock_path, read_lock
+from ansible.module_utils.tfsconf_host_lock import (
+    lock_guard,
+    lock_path,
+    read_b64,
+    read_lock,
+    record_path,
+)
+
+SUPERVISOR = "tfsconf_supervise.py"
+"""The process runtime's supervisor under <config_root>/.tfsconf/bin/ (tfsconf_process
+starts servers through it)."""
 
 
 def same_tree(directory: str, files: dict[str, str]) -> bool:
@@ -33,6 +43,22 @@ def same_tree(directory: str, files: dict[str, str]) -> bool:
                 if handle.read() != files[rel].encode():
                     return False
     return seen == set(files)
+
+
+def install_supervisor(module: AnsibleModule, p: Params) -> bool:
+    """The process runtime's supervisor (files/tfsconf_supervise.py, its text handed in by
+    the playbook) at <config_root>/.tfsconf/bin/, replaced whole when it differs."""
+    path = rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "bin", SUPERVISOR))
+    data = p["supervisor"].encode()
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data and os.stat(path).st_mode & 0o777 == 0o755:
+                return False
+    except FileNotFoundError:
+        pass
+    if not module.check_mode:
+        write_atomic(path, data, mode=0o755)
+    return True
 
 
 def stage(module: AnsibleModule, p: Params) -> None:
@@ -56,6 +82,8 @@ def stage(module: AnsibleModule, p: Params) -> None:
         path = rooted(root, os.path.join(p["config_root"], STATE_DIR, sub))
         if not os.path.isdir(path) and not module.check_mode:
             os.makedirs(path, mode=0o755)
+    if p["supervisor"] and install_supervisor(module, p):
+        changed = True
     previous = {}
     for server, files in sorted(p["servers"].items()):
         server_dir = rooted(root, os.path.join(p["config_root"], server))
@@ -202,7 +230,9 @@ def prune_releases(
 
 def inspect(module: AnsibleModule, p: Params) -> None:
     """Read-only: per server directory with a `current` link, the release it points at and
-    the sha256 of every file in it (status and apply compare them with the record)."""
+    the sha256 of every file in it (status and apply compare them with the record); and
+    the last-applied record and the lock, as base64 ("" when absent). One call: every
+    plan --live, status and apply starts with it on every host."""
     import hashlib
 
     root = p["root"]
@@ -224,4 +254,8 @@ def inspect(module: AnsibleModule, p: Params) -> None:
                             digest.update(chunk)
                     files[os.path.relpath(path, current)] = digest.hexdigest()
         servers[server] = {"current": os.path.basename(os.readlink(current)), "files": files}
-    module.exit_json(changed=False, servers=servers)
+    try:
+        record, lock = read_b64(record_path(p)), read_b64(lock_path(p))
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read the host's state: {exc}")
+    module.exit_json(changed=False, servers=servers, record=record, lock=lock)

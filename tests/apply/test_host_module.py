@@ -204,3 +204,47 @@ def test_two_processes_locking_at_once_exactly_one_wins(tmp_path: Path) -> None:
         loser = next(r for r in results if r[1])
         assert f"host is locked by me@here (run {winners[0]}, pid" in loser[2], (round_no, results)
         assert json.loads(lock_file(root).read_text())["run_id"] == winners[0]
+
+
+def test_inspect_returns_files_in_use_record_and_lock_in_one_call(tmp_path: Path) -> None:
+    """gather.yml reads all three with one module call per host (plan --live, status and
+    apply all start with it)."""
+    import base64
+
+    empty = run("inspect", tmp_path)
+    assert not empty.failed
+    assert empty.result["servers"] == {} and empty.result["record"] == ""
+    assert empty.result["lock"] == ""
+
+    config = tmp_path / CONFIG_ROOT.lstrip("/")
+    release = config / "rank" / "releases" / "r-1"
+    release.mkdir(parents=True)
+    (release / "models.config").write_text("model_config_list {}\n")
+    (config / "rank" / "current").symlink_to("releases/r-1")
+    (config / ".tfsconf").mkdir()
+    (config / ".tfsconf" / "state.json").write_text('{"release": "r-1"}')
+    taken = run("lock", tmp_path)
+    assert not taken.failed
+    found = run("inspect", tmp_path).result
+    assert found["servers"]["rank"]["current"] == "r-1"
+    assert set(found["servers"]["rank"]["files"]) == {"models.config"}
+    assert json.loads(base64.b64decode(found["record"])) == {"release": "r-1"}
+    assert json.loads(base64.b64decode(found["lock"]))["run_id"] == "me"
+
+
+def test_stage_installs_the_supervisor_once(tmp_path: Path) -> None:
+    """The process runtime's supervisor comes with the stage call (no copy task of its
+    own); an identical one is left alone, another text replaces it whole."""
+    text = "#!/usr/bin/python3\nprint('supervisor')\n"
+    path = tmp_path / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "bin" / "tfsconf_supervise.py"
+    params = {"release": "r-1", "servers": {}, "base_paths": [], "supervisor": text}
+    first = run("stage", tmp_path, **params)
+    assert not first.failed and first.result["changed"] is True
+    assert path.read_text() == text and path.stat().st_mode & 0o777 == 0o755
+    again = run("stage", tmp_path, **params)
+    assert again.result["changed"] is False
+    run("stage", tmp_path, **{**params, "supervisor": text + "# v2\n"})
+    assert path.read_text().endswith("# v2\n")
+    none = tmp_path / "other"
+    run("stage", none, **{**params, "supervisor": ""})  # docker/systemd runtimes: none
+    assert not (none / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "bin" / path.name).exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsconf.apply import unsafe
+from tfsconf.apply import sshmux, unsafe
 from tfsconf.errors import UserError
 from tfsconf.secrets import mask
 
@@ -148,7 +148,8 @@ def run(
         (data_dir / "inventory").mkdir()
         (data_dir / "ansible.cfg").write_text(_CONFIG)
         hosts_file = data_dir / "inventory" / "hosts.json"
-        hosts_file.write_text(unsafe.inventory(inventory))
+        inventory_text = unsafe.inventory(inventory)
+        hosts_file.write_text(inventory_text)
         os.chmod(data_dir, 0o700)
 
         def on_event(event: dict[str, Any]) -> bool:
@@ -179,12 +180,13 @@ def run(
             quiet=True,
             suppress_env_files=True,
             event_handler=on_event,
-            # own control sockets: a connection reused from another run would skip the host
-            # key check of this one
+            # control sockets shared by this process's runs with the same inventory (one
+            # connection per host, not one per run); a run with other connection settings
+            # never reuses them (tfsconf.apply.sshmux)
             envvars={
                 **_hidden(inventory),
                 **_environment(),
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(data_dir / "cp"),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(sshmux.control_dir(inventory_text)),
                 "ANSIBLE_CONFIG": str(data_dir / "ansible.cfg"),
                 "TFSCONF_CONTROLLER_PID": str(os.getpid()),
                 # ansible-playbook under a guard that dies with this process (below)
@@ -220,7 +222,7 @@ def run(
                 keep_dir,
                 symlinks=True,
                 dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("cp", _SECRETS_FILE),
+                ignore=shutil.ignore_patterns(_SECRETS_FILE),
             )
         shutil.rmtree(data_dir, ignore_errors=True)
 

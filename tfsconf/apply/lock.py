@@ -1,8 +1,9 @@
-"""Host locks for apply and rollback: every host of the environment, taken one host at a
-time in host-name order, before anything is read for the rollout or changed.
+"""Host locks for apply and rollback: every host of the environment, before anything is
+read for the rollout or changed. The first host in host-name order is taken alone, then
+all the others at once.
 
-One global order means that of two runs started together, the one that loses the first
-host holds nothing and gives up, so exactly one proceeds. The records are read again under
+The first host decides: of two runs started together, the one that loses it holds nothing
+and gives up, so exactly one proceeds. The records are read again under
 the locks: what the rollout builds on cannot change until the locks are released.
 
 A lock names its owner well enough to tell whether it is alive: operator, controller
@@ -142,7 +143,7 @@ class HostLocks:
         }
 
     def acquire(self) -> dict[str, HostRecord | None]:
-        """Lock every host (sorted by name, stopping at the first refusal, then releasing
+        """Lock every host (the first by name alone, then the rest; any refusal releases
         what was taken) and return each host's record as read under its lock."""
         names = sorted(h.name for h in self.env.hosts)
         dead, alive = judge_runs(self.known_locks)
