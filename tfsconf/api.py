@@ -197,7 +197,6 @@ def prepare_apply(
 ) -> PreparedApply:
     """Plan `target` (a spec) against the hosts, or load `target` (a .json plan saved by
     `plan --live --out`) and check it is still fresh."""
-    from tfsconf.apply.drift import find_repairs
     from tfsconf.errors import UserError
 
     target = Path(target)
@@ -222,13 +221,21 @@ def prepare_apply(
     else:
         context = live_context(target, host_vars=host_vars, limit=limit, forks=forks)
         plan = plan_live(context, str(target))
-    repairs = find_repairs(
+    return PreparedApply(context, plan, live_repairs(context, plan), saved=target.suffix == ".json")
+
+
+def live_repairs(context: LiveContext, plan: Plan) -> dict[str, Any]:
+    """host -> drifts, for the hosts `plan` leaves alone that differ from their records
+    (hand-edited files, a server not serving what the record says): what apply repairs.
+    `plan --live` shows them too."""
+    from tfsconf.apply.drift import find_repairs
+
+    return find_repairs(
         context.loaded.resolved,
         context.source.records,
         context.source.on_host,
         skip={hp.name for hp in plan.hosts if hp.change != "remove"},
     )
-    return PreparedApply(context, plan, repairs, saved=target.suffix == ".json")
 
 
 def apply(

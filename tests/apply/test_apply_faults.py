@@ -579,6 +579,14 @@ def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> N
     assert "drifted on the host: rank: models.config: edited on the host" in status.stdout
     assert "rank/mixed: not served [NOT OK]" in status.stdout or "NOT OK" in status.stdout
 
+    # plan --live shows the repairs apply will make, and counts them as pending work
+    live = ["plan", str(scenario.spec_path), "--live", *host_args(scenario)]
+    plan = scenario.tfsconf(*live)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "Repairs (the hosts differ from their records):" in plan.stdout
+    assert "~ h1/rank: repair (restore the record's files, hot reload)" in plan.stdout
+    assert "~ h2/rank: repair (restore the record's files, restart)" in plan.stdout
+
     proc, report = scenario.apply()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
@@ -598,5 +606,7 @@ def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> N
         consistent(scenario, host)
     status = scenario.tfsconf("status", str(scenario.spec_path), *host_args(scenario))
     assert status.returncode == 0, status.stdout + status.stderr
+    plan = scenario.tfsconf(*live)
+    assert plan.returncode == 0 and "Repairs" not in plan.stdout, plan.stdout + plan.stderr
     proc, report = scenario.apply()  # nothing left to repair
     assert proc.returncode == 0 and {h["status"] for h in report["hosts"]} == {"unchanged"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -93,7 +93,8 @@ def plan(
 ) -> None:
     """Show what a change to an environment does to each host and server, and what it costs.
 
-    Without --base or --state everything is new. Exit 0: no changes; 2: changes; 1: error.
+    Without --base or --state everything is new. Exit 0: no changes; 2: changes (with --live,
+    hosts that differ from their records count: apply repairs them); 1: error.
 
     \b
     Examples:
@@ -115,22 +116,36 @@ def plan(
         if live and (base is not None or state is not None):
             raise UserError("give one of --base, --state or --live")
         plans = []
+        repairs = ""  # hosts that differ from their records: apply repairs them too
         for spec in specs:
             if live:
-                plans.append(api.plan_live(api.live_context(spec, host_vars=host_vars), str(spec)))
+                context = api.live_context(spec, host_vars=host_vars)
+                plans.append(api.plan_live(context, str(spec)))
+                repairs += _repairs_text(api.live_repairs(context, plans[-1]))
                 continue
             source = api.state_source(spec, base=base, state_dir=state)
             plans.append(api.plan_environment(spec, source))
         text = _render(list(plans), output_format, colour, diffs, comment_limit, full_plan)
+        if repairs and output_format == "json":
+            sys.stderr.write(repairs)  # stdout stays the plan document
+        elif repairs:
+            text += f"\n```\n{repairs}```\n" if output_format == "markdown" else repairs
         if out is not None:
             saved = render_json(plans, workdir=str(Path.cwd()))
             write_atomically(out, [saved.encode()])
             print(f"plan saved to {out}", file=sys.stderr)
         sys.stdout.write(text)
         sys.stdout.flush()
-        return ExitCode.CHANGES if any(p.has_changes for p in plans) else ExitCode.OK
+        pending = repairs or any(p.has_changes for p in plans)
+        return ExitCode.CHANGES if pending else ExitCode.OK
 
     raise _exit(run())
+
+
+def _repairs_text(repairs: dict[str, Any]) -> str:
+    from tfsconf.apply.drift import render_repairs
+
+    return render_repairs(repairs)
 
 
 def show(
