@@ -137,7 +137,11 @@ def lock(module: AnsibleModule, p: Params) -> None:
         broken, message = take_lock(lock_path(p), p)
     if message:
         module.fail_json(msg=message)
-    module.exit_json(changed=True, broken_lock=broken, record=read_b64(record_path(p)))
+    # as the run's own output facts, from this task itself: when another host of the same
+    # batch refuses, max_fail_percentage ends the play before any later task, and tfsconf
+    # must still learn that this host's lock was taken (to release it)
+    facts = {"tfsconf_out_record": read_b64(record_path(p)), "tfsconf_out_broken_lock": broken}
+    module.exit_json(changed=True, ansible_facts=facts)
 
 
 def record_path(p: Params) -> str:

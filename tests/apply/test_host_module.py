@@ -134,7 +134,8 @@ def test_lock_takeover_rules(tmp_path: Path) -> None:
     kept = run("lock", tmp_path, break_mode="dead", live_runs=["other"])
     assert kept.failed
     taken = run("lock", tmp_path, break_mode="dead")  # lease ran out
-    assert not taken.failed and taken.result["broken_lock"]["run_id"] == "other"
+    broken = taken.result["ansible_facts"]["tfsconf_out_broken_lock"]
+    assert not taken.failed and broken["run_id"] == "other"
     held = json.loads(lock_file(tmp_path).read_text())
     assert held["run_id"] == "me" and held["broke"] == {"run_id": "other", "release": "r-a"}
     # proven dead by its controller: taken at once; any lock by force

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,11 @@ def test_close_kills_host_processes_and_removes_namespaces(make_bed: BedFactory)
     bed = make_bed("ssh", n_hosts=2)
     h1 = bed.hosts[0]
     sleeper = subprocess.Popen(["nsenter", f"--net={NETNS_DIR / (h1.netns or '')}", "sleep", "300"])
-    assert sleeper.pid in netns_pids(h1.netns or "")
+    # nsenter joins the namespace after it starts: on a loaded machine a moment later
+    deadline = time.monotonic() + 10
+    while sleeper.pid not in netns_pids(h1.netns or ""):
+        assert time.monotonic() < deadline, "the process never entered the host's namespace"
+        time.sleep(0.05)
     bed.close()
     bed.close()
     assert sleeper.wait(timeout=5) == -9
