@@ -65,8 +65,7 @@ def group_of(task: str) -> str:
     for needle, group in (
         ("hot reload", "reload"),
         ("restart", "reload"),
-        ("health gate", "health gate"),
-        ("smoke predict", "smoke"),
+        ("health gate", "health gate+smoke"),
     ):
         if needle in task:
             return group
@@ -240,7 +239,7 @@ def report_apply(label: str, keep: Path, seconds: float, sampler: Sampler, n: in
             f"      steps: {len(steps)}, each {statistics.mean(steps):.1f} s mean "
             f"({min(steps):.1f}-{max(steps):.1f})"
         )
-    for group in ("connect+stage", "sync", "switch", "reload", "health gate", "smoke", "record"):
+    for group in ("connect+stage", "sync", "switch", "reload", "health gate+smoke", "record"):
         values = groups.get(group)
         if values:
             print(

@@ -3,13 +3,14 @@
 stdin: TF Serving's gRPC API needs grpcio and the TF Serving protos, which only tfsconf's
 own interpreter is sure to have.
 
-Requests: {"action": "phases" | "reload" | "wait" | "smoke", "address", "port", ...}
+Requests: {"action": "phases" | "reload" | "wait" | "check", "address", "port", ...}
 - phases: [{"models_config", "expect", "smoke"}]: each pushed in turn, waiting for its
   versions, then smoke-testing them by number before the next phase moves traffic
 - reload: "models_config"
 - wait: "expect" {model: [versions] | null} or "models_config" to derive it from; "settle"
   seconds first (a config poll that has not read the new models.config yet)
-- smoke: [{"model", "version", "warmup"}]
+- check: as wait, then "smoke": [{"model", "version", "warmup"}] tried by version number
+  (the health gate and the smoke test in one process and one Ansible task)
 Exit 0 with a JSON result on stdout, or 1 with the reason on stderr, or 75 when a reload
 outlived its deadline while TF Serving was still loading (the revert then restarts that
 server instead of sending a reload that would queue behind the load).
@@ -47,18 +48,15 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     if action == "reload":
         serving.reload(endpoint, request["models_config"], deadline=deadline)
         return {"changed": True}
-    if action == "wait":
+    if action in ("wait", "check"):  # check: the health gate, then the smoke test
         time.sleep(float(request.get("settle", 0)))
         expect = request.get("expect")
         if not expect:
             expect = serving.expectations(request["models_config"])
-        return {
-            "changed": False,
-            "available": serving.wait_available(endpoint, expect, timeout=timeout),
-        }
-    if action == "smoke":
-        sent = [_smoke(serving, endpoint, item, "after activation") for item in request["smoke"]]
-        return {"changed": False, "sent": sent}
+        available = serving.wait_available(endpoint, expect, timeout=timeout)
+        smoke = (request.get("smoke") or []) if action == "check" else []
+        sent = [_smoke(serving, endpoint, item, "after activation") for item in smoke]
+        return {"changed": False, "available": available, "sent": sent}
     raise UserError(f"unknown action {action!r}")
 
 
