@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,22 @@ TFSCONF = [sys.executable, "-m", "tfsconf"]
 MODEL = "mixed"
 BASE_PATH = "/srv/tfserving/models/mixed"
 CONFIG_ROOT = "/srv/tfserving/config"
+LOAD_SECONDS_FILE = "TFS_STANDIN_LOAD_SECONDS"
+"""A file of this name in a version directory sets the stand-in's load time of it."""
 SAMPLES = [
     {"dense": [0.5, 1.0, 1.5, 2.0], "count": 3, "tags": "a,b"},
     {"dense": [0.0, -1.0, 0.25, 4.0], "count": 0, "tags": "x"},
 ]
 
 
-def publish_version(template: Path, source: Path, version: int, *, fail: bool = False) -> Path:
+def publish_version(
+    template: Path,
+    source: Path,
+    version: int,
+    *,
+    fail: bool = False,
+    load_seconds: float | None = None,
+) -> Path:
     """Version `version` of the model in a source directory, with its checksum manifest."""
     from tfsconf.modelcheck.manifest import write_manifest
 
@@ -38,6 +48,8 @@ def publish_version(template: Path, source: Path, version: int, *, fail: bool = 
         shutil.copytree(template, target)
     if fail:  # the stand-in refuses to load a version carrying this marker
         (target / "TFS_STANDIN_FAIL_LOAD").write_text("fail\n")
+    if load_seconds is not None:  # the stand-in takes this long to load this version
+        (target / LOAD_SECONDS_FILE).write_text(f"{load_seconds}\n")
     write_manifest(target)
     return target
 
@@ -69,6 +81,7 @@ class Scenario:
         extra_server: dict[str, Any] | None = None,
         more_servers: list[dict[str, Any]] | None = None,
         model_extra: dict[str, Any] | None = None,
+        more_models: list[dict[str, Any]] | None = None,
     ) -> Path:
         for version in versions:
             self.publish(version)
@@ -110,19 +123,32 @@ class Scenario:
             },
             "host_groups": {"fleet": {"hosts": self.bed.spec_hosts()}},
             "servers": [server, *(more_servers or [])],
-            "models": [model],
+            "models": [model, *(more_models or [])],
         }
         self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return self.spec_path
 
-    def publish(self, version: int, *, fail_on: tuple[str, ...] = ()) -> None:
+    def publish(
+        self,
+        version: int,
+        *,
+        fail_on: tuple[str, ...] = (),
+        load_seconds: Mapping[str, float] | None = None,
+    ) -> None:
         """A version in the source as apply reads it (the controller's mount) and in each
         host's own mount of the source (under its root); on `fail_on` hosts the version
-        carries the stand-in's load-failure marker."""
+        carries the stand-in's load-failure marker, on the hosts `load_seconds` names its
+        load time."""
         publish_version(self.template, self.source, version)
         for host in self.bed.hosts:
             mount = host.root / str(self.source).lstrip("/")
-            publish_version(self.template, mount, version, fail=host.name in fail_on)
+            publish_version(
+                self.template,
+                mount,
+                version,
+                fail=host.name in fail_on,
+                load_seconds=(load_seconds or {}).get(host.name),
+            )
 
     def tfsconf(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -14,6 +14,7 @@ from tfsconf.apply.serving import Endpoint, model_status
 
 from .conftest import BedFactory
 from .scenario import BASE_PATH, CONFIG_ROOT, MODEL, Scenario
+from .test_apply import HOSTS, by_host, deploy
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,23 @@ def one_host(make_bed: BedFactory, tmp_path: Any, model_template: Any) -> Scenar
     return Scenario(make_bed("local", 1), tmp_path / "work", model_template)
 
 
-def states(scenario: Scenario, port: int = 8500, host: str = "h1") -> dict[int, str]:
+@pytest.fixture
+def three_hosts(make_bed: BedFactory, tmp_path: Any, model_template: Any) -> Scenario:
+    return Scenario(make_bed("local", 3), tmp_path / "work", model_template)
+
+
+def states(
+    scenario: Scenario, port: int = 8500, host: str = "h1", model: str = MODEL
+) -> dict[int, str]:
     endpoint = Endpoint(scenario.bed.host(host).address, port)
-    return {v: s for v, (s, _) in model_status(endpoint, MODEL).items()}
+    return {v: s for v, (s, _) in model_status(endpoint, model).items()}
+
+
+def server_log(scenario: Scenario, host: str, server: str = "rank") -> str:
+    """What the server (the stand-in) wrote to its log under the supervisor, over every
+    start of it (the supervisor appends)."""
+    run = scenario.root(host) / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "run"
+    return (run / f"{server}.log").read_text()
 
 
 def test_removed_server_serves_again_when_its_host_rolls_back(one_host: Scenario) -> None:
@@ -190,3 +205,105 @@ def test_preflight_checks_the_hosts_allocator_and_server_release(one_host: Scena
     assert "is TF Serving 2.17.0-rc0+dev.sha.standin" in host["error"], host
     assert "declares tfserving_version 2.18.0" in host["error"]
     assert scenario.version_dirs("h1") == [] and scenario.current_release("h1") is None
+
+
+SECOND = "second"
+
+
+def test_reload_still_loading_at_its_deadline_is_reverted_by_a_restart(
+    three_hosts: Scenario,
+) -> None:
+    """Mirrors model_servers/server_core.cc ServerCore::ReloadConfig: a reload that adds a
+    model returns only once it is AVAILABLE (WaitUntilModelsAvailable), holding the config
+    lock, so a revert sent as another HandleReloadConfigRequest would queue behind the
+    load. Here the new model takes 30 s to load on h2, past the reload deadline derived from
+    rank's flags (file_system_poll_wait_seconds 1 + health timeout 5 + 0 retries = 6 s):
+    the agent exits 75, and the revert restarts rank on its previous release instead. One
+    host at a time, no failure allowed: h1 took the change, h3 is never touched."""
+    scenario = three_hosts
+    deploy(scenario, [1])
+    releases = {h: scenario.current_release(h) for h in HOSTS}
+    pids = {h: scenario.server_pid(h) for h in HOSTS}
+
+    scenario.publish(2, load_seconds={"h2": 30})
+    second = {
+        "name": SECOND,
+        "base_path": "/srv/tfserving/models/second",
+        "source": {"kind": "local", "path": str(scenario.source)},
+        "versions": {"policy": "specific", "versions": [2]},
+        "warmup": {"samples": "samples/mixed.jsonl", "records": 2},
+    }
+    scenario.write_spec(
+        [1],
+        step=1,
+        health_timeout=5,
+        extra_server={"models": [MODEL, SECOND]},
+        more_models=[second],
+    )
+    proc, report = scenario.apply(timeout=APPLY_TIMEOUT)
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    hosts = by_host(report)
+    assert hosts["h1"]["status"] == "applied", hosts["h1"]
+    assert hosts["h2"]["status"] == "rolled-back", hosts["h2"]
+    assert "HandleReloadConfigRequest still loading after its 6 s deadline" in hosts["h2"]["error"]
+    assert hosts["h3"]["status"] == "untouched", hosts["h3"]
+
+    # h2: restarted (not reloaded) on its previous release, serving version 1 again
+    assert scenario.server_pid("h2") not in (None, pids["h2"])
+    assert states(scenario, host="h2") == {1: "AVAILABLE"}
+    assert states(scenario, host="h2", model=SECOND) == {}
+    assert scenario.current_release("h2") == releases["h2"]
+    assert scenario.record("h2")["release"] == releases["h2"]  # type: ignore[index]
+    log = server_log(scenario, "h2")
+    # model_service_impl.cc logs one "Config entry" per model of each reload it is sent:
+    # two for the reload that ran out of time, none from the revert
+    assert log.count("Config entry") == 2, log[-3000:]
+    assert "signal 15: shutting down" in log
+
+    # h1: a hot reload (same process) that loaded the new model; h3 as it was
+    assert "[h1] rank: hot reload (1 phase(s)): changed" in proc.stderr
+    assert scenario.server_pid("h1") == pids["h1"]
+    assert states(scenario, host="h1", model=SECOND) == {2: "AVAILABLE"}
+    assert scenario.current_release("h1") != releases["h1"]
+    assert scenario.server_pid("h3") == pids["h3"]
+    assert scenario.current_release("h3") == releases["h3"]
+    assert states(scenario, host="h3", model=SECOND) == {}
+
+
+def test_config_poll_loads_a_new_version_without_a_reload_rpc(one_host: Scenario) -> None:
+    """Mirrors model_servers/server.cc Server::PollFilesystemAndReloadConfig: under
+    `model_config_reload: poll` the server re-reads models.config itself, so apply sends no
+    HandleReloadConfigRequest (model_service_impl.cc would log a "Config entry" per model)
+    and its health gate waits for the poll; the process is the same. A label moved onto a
+    version that is not loaded yet needs an intermediate config the poll cannot apply
+    (server_core.cc refuses a label on a version that is not AVAILABLE): the planner
+    refuses it, and apply, which plans the same way, changes nothing."""
+    scenario = one_host
+    poll = {"model_config_reload": "poll", "model_config_file_poll_wait_seconds": 1}
+    deploy(scenario, [1], labels={"stable": 1}, extra_server=poll)
+    pid = scenario.server_pid("h1")
+
+    report = deploy(scenario, [1, 2], labels={"stable": 1}, extra_server=poll)
+    assert [h["status"] for h in report["hosts"]] == ["applied"], report
+    assert "picked up by the config poll within 1 s" in scenario.last_stderr
+    assert "[h1] rank: health gate: ok" in scenario.last_stderr
+    assert ": hot reload (" not in scenario.last_stderr  # the RPC task never ran
+    assert states(scenario) == {1: "AVAILABLE", 2: "AVAILABLE"}
+    assert scenario.server_pid("h1") == pid
+    assert "Config entry" not in server_log(scenario, "h1")
+    release = scenario.current_release("h1")
+
+    scenario.write_spec([1, 2, 3], labels={"stable": 3}, step="100%", extra_server=poll)
+    refusal = "model_config_reload is poll, and this change moves a version label"
+    plan = scenario.tfsconf(
+        "plan", str(scenario.spec_path), "--live", "--host-vars", str(scenario.host_vars_path)
+    )
+    assert plan.returncode == 1, plan.stdout + plan.stderr
+    assert refusal in plan.stderr and "Apply it in two changes" in plan.stderr
+    proc, _ = scenario.apply(timeout=APPLY_TIMEOUT)
+    assert proc.returncode == 1
+    assert refusal in proc.stderr
+    assert scenario.version_dirs("h1") == ["1", "2"]
+    assert scenario.current_release("h1") == release
+    assert scenario.server_pid("h1") == pid
+    assert states(scenario) == {1: "AVAILABLE", 2: "AVAILABLE"}

@@ -1460,6 +1460,15 @@ def make_servicers(core: Core) -> tuple[Any, Any]:
                         "ServerModelConfig type not supported by HandleReloadConfigRequest. "
                         "Only ModelConfigList is currently supported",
                     )
+                # model_servers/model_service_impl.cc HandleReloadConfigRequest logs every
+                # entry of the config it was sent before ServerCore::ReloadConfig (a config
+                # poll logs none of this: how an operator tells the two reloads apart)
+                for index, entry in enumerate(request.config.model_config_list.config):
+                    log(
+                        "I",
+                        f"\nConfig entry\n\tindex : {index}\n\tpath : {entry.base_path}"
+                        f"\n\tname : {entry.name}\n\tplatform : {entry.model_platform}",
+                    )
                 core.reload(request.config)
             except TfError as error:
                 log("E", f"ReloadConfig failed: {error}")
