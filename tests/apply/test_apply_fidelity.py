@@ -286,7 +286,7 @@ def test_config_poll_loads_a_new_version_without_a_reload_rpc(one_host: Scenario
     report = deploy(scenario, [1, 2], labels={"stable": 1}, extra_server=poll)
     assert [h["status"] for h in report["hosts"]] == ["applied"], report
     assert "picked up by the config poll within 1 s" in scenario.last_stderr
-    assert "[h1] rank: health gate: ok" in scenario.last_stderr
+    assert "[h1] rank: health gate and smoke predict: ok" in scenario.last_stderr
     assert ": hot reload (" not in scenario.last_stderr  # the RPC task never ran
     assert states(scenario) == {1: "AVAILABLE", 2: "AVAILABLE"}
     assert scenario.server_pid("h1") == pid
