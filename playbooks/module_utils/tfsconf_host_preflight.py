@@ -132,6 +132,47 @@ def probe_runtime(
     return None
 
 
+def free_space_problems(p: Params) -> list[str]:
+    """Versions not published yet need their bytes free on the filesystem they are written
+    to, which is their base path's (a model may have a disk of its own), not necessarily
+    model_root's. A version already there (published by an apply that failed later, or by
+    hand) is left alone by the sync and needs nothing."""
+    root = p["root"]
+    if not p["syncs"]:  # sizes without the versions they belong to: one filesystem
+        if not p["need_bytes"]:
+            return []
+        items = [(p["model_root"], int(p["need_bytes"]), "")]
+    else:
+        items = []
+        for item in p["syncs"]:
+            path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
+            if not os.path.isdir(path):
+                name = "{} v{}".format(item.get("model") or item["base_path"], item["version"])
+                items.append((item["base_path"], int(item.get("bytes") or 0), name))
+    # per filesystem: what it must hold, the base paths and versions written there
+    needs: dict[int, list[Any]] = {}
+    for base, size, name in items:
+        where = existing_parent(rooted(root, base))
+        entry = needs.setdefault(os.stat(where).st_dev, [where, 0, [], []])
+        entry[1] += size
+        if base not in entry[2]:
+            entry[2].append(base)
+        if name:
+            entry[3].append(name)
+    problems = []
+    for where, need, bases, names in needs.values():
+        if not need:
+            continue
+        stat = os.statvfs(where)
+        free = stat.f_bavail * stat.f_frsize
+        if free < need:
+            problems.append(
+                f"not enough free disk under {', '.join(bases)}: {size_text(need)} needed for "
+                f"new model versions ({', '.join(names) or '?'}), {size_text(free)} free"
+            )
+    return problems
+
+
 def preflight(module: AnsibleModule, p: Params) -> None:
     root = p["root"]
     problems = []
@@ -156,29 +197,7 @@ def preflight(module: AnsibleModule, p: Params) -> None:
                     item["version"], item["base_path"]
                 )
             )
-    need = p["need_bytes"]
-    missing = []
-    if p["syncs"]:
-        # only versions not published yet take space (one published by an apply that
-        # failed later, or by hand, is left alone by the sync)
-        need = 0
-        for item in p["syncs"]:
-            path = rooted(root, os.path.join(item["base_path"], str(item["version"])))
-            if not os.path.isdir(path):
-                need += int(item.get("bytes") or 0)
-                missing.append(
-                    "{} v{}".format(item.get("model") or item["base_path"], item["version"])
-                )
-    free = None
-    if need:
-        where = existing_parent(rooted(root, p["model_root"]))
-        stat = os.statvfs(where)
-        free = stat.f_bavail * stat.f_frsize
-        if free < need:
-            problems.append(
-                f"not enough free disk under {p['model_root']}: {size_text(need)} needed for "
-                f"new model versions ({', '.join(missing) or '?'}), {size_text(free)} free"
-            )
+    problems.extend(free_space_problems(p))
     for message in (
         probe_gpus(p["gpus"]),
         probe_runtime(p["runtime"], p["process_path"], p["tfserving_version"], p["process_env"]),
@@ -188,4 +207,4 @@ def preflight(module: AnsibleModule, p: Params) -> None:
             problems.append(message)
     if problems:
         module.fail_json(msg="; ".join(problems), problems=problems)
-    module.exit_json(changed=False, free_bytes=free)
+    module.exit_json(changed=False)

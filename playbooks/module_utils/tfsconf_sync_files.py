@@ -4,6 +4,7 @@ bandwidth limit. Runs on the target host (python3 >= 3.8, stdlib only)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,6 +34,19 @@ SOURCE_KINDS = ["local", "http", "webhdfs"]
 
 class SyncError(Exception):
     """A failure to report through fail_json; the message names the file or URL."""
+
+
+# the filesystem or the user's quota is full: another attempt cannot get further
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFull(Exception):
+    """Writing `rel` into the staging directory ran out of space; raised past the retries."""
+
+    def __init__(self, rel: str, error: OSError) -> None:
+        super().__init__(rel)
+        self.rel = rel
+        self.error = error
 
 
 class TransferError(Exception):
@@ -173,6 +187,10 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc) or type(exc).__name__
+
+
+def size_text(n: int) -> str:
+    return f"{n >> 20:d} MiB" if n >= 1 << 20 else f"{-(-n >> 10):d} KiB"
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -4,6 +4,7 @@ manifest and rename it into place; the per-model batching file is kept in step."
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import io
@@ -19,12 +20,14 @@ from ansible.module_utils.tfsconf_sync_files import (
     BATCHING_REL,
     CHUNK,
     DIR_MODE,
+    DISK_FULL,
     FILE_MODE,
     MANIFEST_NAME,
     SAVED_MODEL_FILES,
     STAGING_PREFIX,
     TMP_PREFIX,
     WARMUP_REL,
+    DiskFull,
     Entry,
     SyncError,
     Throttle,
@@ -37,6 +40,7 @@ from ansible.module_utils.tfsconf_sync_files import (
     new_md5,
     parse_manifest,
     render_manifest,
+    size_text,
     tree_of,
     write_atomic,
 )
@@ -287,6 +291,8 @@ class Syncer:
                 self.bytes_copied += size
                 return sha, size
             except (OSError, http.client.HTTPException, TransferError) as exc:
+                if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+                    raise DiskFull(entry.rel, exc) from exc
                 problem = describe_error(exc)
                 if is_permanent(exc):
                     attempts = attempt + 1
@@ -336,6 +342,51 @@ class Syncer:
         return digest, size
 
     def sync(self, entries: list[Entry]) -> str:
+        """Stage, verify and publish the version; returns its tree_sha256."""
+        try:
+            digests = self.stage(entries)
+        except DiskFull as full:
+            raise self.no_space(full.error, full.rel) from full.error
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise self.no_space(exc, None) from exc
+        if os.path.lexists(self.version_dir):
+            raise SyncError(f"{self.version_dir} appeared while syncing; left it alone")
+        os.rename(self.staging, self.version_dir)
+        fsync_dir(self.base)
+        return hashlib.sha256(
+            canonical({r: {"sha256": s, "size": n} for r, (s, n) in digests.items()})
+        ).hexdigest()
+
+    def no_space(self, error: OSError, rel: str | None) -> SyncError:
+        """A full disk: the staged files are given back (the host's server and logs need
+        the space more than a resume needs them) and the message says what was written
+        where, and how much the filesystem holds."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        code = errno.errorcode.get(error.errno or 0, str(error.errno))
+        what = rel or (os.path.relpath(str(error.filename), self.base) if error.filename else "")
+        cleanup = (
+            "the partly staged version was removed"
+            if not os.path.lexists(self.staging)
+            else f"the partly staged version could not all be removed from {self.staging}"
+        )
+        try:
+            fs = os.statvfs(self.base)
+            room = (
+                f", leaving {size_text(fs.f_bavail * fs.f_frsize)} free of "
+                f"{size_text(fs.f_blocks * fs.f_frsize)} on that filesystem"
+            )
+        except OSError:
+            room = ""
+        return SyncError(
+            f"{self.base}: {describe_error(error)} ({code}) while writing version "
+            f"{self.version}{f' ({what})' if what else ''}; {cleanup}{room}; nothing was published"
+        )
+
+    def stage(self, entries: list[Entry]) -> dict[str, tuple[str, int]]:
+        """Every file of the version verified in the staging directory, with its manifest;
+        rel -> (sha256, size)."""
         created_base = not os.path.isdir(self.base)
         os.makedirs(self.base, DIR_MODE, exist_ok=True)
         if created_base:
@@ -366,10 +417,4 @@ class Syncer:
                 os.unlink(tmp)
         for dirpath, _dirnames, _filenames in os.walk(self.staging, topdown=False):
             fsync_dir(dirpath)
-        if os.path.lexists(self.version_dir):
-            raise SyncError(f"{self.version_dir} appeared while syncing; left it alone")
-        os.rename(self.staging, self.version_dir)
-        fsync_dir(self.base)
-        return hashlib.sha256(
-            canonical({r: {"sha256": s, "size": n} for r, (s, n) in digests.items()})
-        ).hexdigest()
+        return digests

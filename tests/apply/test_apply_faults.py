@@ -12,13 +12,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .scenario import CONFIG_ROOT, TFSCONF, Scenario
+from .scenario import BASE_PATH, CONFIG_ROOT, TFSCONF, Scenario
 from .test_apply import HOSTS, by_host, deploy, states
 
 pytestmark = pytest.mark.slow
@@ -420,78 +421,139 @@ def failed_on_h1(
 def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
     from tfsconf.modelcheck.manifest import write_manifest
 
-    models = scenario.root("h1") / "srv/tfserving/models/mixed"
-    models.mkdir(parents=True)
+    deploy(scenario, [1])
+    causes: dict[str, str] = {}
+
+    # the source's version 2 has no saved_model.pb (and its manifest, written again by
+    # the publisher, no longer lists it): refused at sync, never published
+    def no_saved_model(version_dir: Path) -> None:
+        (version_dir / "saved_model.pb").unlink()
+        write_manifest(version_dir)  # an export that wrote no graph, listed as it is
+
+    error, stderr = failed_on_h1(scenario, 2, no_saved_model)
+    assert error.startswith("sync model versions: mixed/2: "), error
+    assert "saved_model.pb: No such file" in error and "not published" in error, error
+    assert "[h1] sync model versions: failed: mixed/2: " in stderr
+    assert "2" not in scenario.version_dirs("h1")
+    causes["missing source file"] = error
+
+    # a file whose bytes (not its size) are not the ones the manifest names
+    def tampered(version_dir: Path) -> None:
+        index = version_dir / "variables" / "variables.index"
+        data = bytearray(index.read_bytes())
+        data[-1] ^= 0xFF
+        index.write_bytes(bytes(data))
+
+    error, stderr = failed_on_h1(scenario, 3, tampered)
+    assert error.startswith("sync model versions: mixed/3: "), error
+    assert "sha256" in error and "does not match the manifest" in error, error
+    assert "does not match the manifest" in stderr
+    assert "3" not in scenario.version_dirs("h1")
+    causes["checksum mismatch"] = error
+
+    # the playbook is killed while h1 syncs (slowly)
+    scenario.write_spec([4])
+    run = Background(
+        scenario,
+        "apply",
+        str(scenario.spec_path),
+        "--yes",
+        "--format",
+        "json",
+        "--bwlimit",
+        "2000",
+        *host_args(scenario),
+    )
+    run.wait_for("[h1] warmup files to the host")
+    time.sleep(1.0)
+    killed = real_playbooks(run.proc.pid)
+    assert len(killed) == 1, killed
+    os.kill(killed[0], signal.SIGKILL)
+    assert run.finish() == 1, run.stderr[-3000:]
+    h1 = by_host(json.loads(run.stdout))["h1"]
+    assert h1["status"] == "failed"
+    assert h1["error"].startswith("sync model versions: "), h1["error"]
+    assert "was killed by SIGKILL" in h1["error"], h1["error"]
+    assert "[h1] sync model versions: failed: ansible-playbook rollout.yml was killed" in (
+        run.stderr
+    )
+    assert not any(lock_path(scenario, h).exists() for h in HOSTS)
+    causes["killed playbook"] = h1["error"]
+
+    # a disk that fills up during the sync: test_disk_full_during_the_sync_names_the_cause
+    print("\ncauses:", json.dumps(causes, indent=1))
+    for host in HOSTS:
+        consistent(scenario, host)
+
+
+@contextmanager
+def small_filesystem(scenario: Scenario, host: str, path: str, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` over `path` on `host`, mounted where the host's processes see it:
+    its sshd may run in a mount namespace of its own (testbed._without_controller_rc), in
+    which a mount made by this process would not appear. Yields the directory as this
+    process sees it through that namespace. Unmounted afterwards, whatever happened (and
+    gone with the namespace when the bed closes)."""
+    pid = int((scenario.bed.base_dir / "hosts" / host / "sshd" / "sshd.pid").read_text())
+    enter = ["nsenter", f"--mount=/proc/{pid}/ns/mnt"]
+    target = scenario.root(host) / path.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m", "tfsconf-test", str(models)], check=True
+        [*enter, "mount", "-t", "tmpfs", "-o", f"size={size}", "tfsconf-test", str(target)],
+        check=True,
     )
     try:
-        deploy(scenario, [1])
-        causes: dict[str, str] = {}
-
-        # the source's version 2 has no saved_model.pb (and its manifest, written again by
-        # the publisher, no longer lists it): refused at sync, never published
-        def no_saved_model(version_dir: Path) -> None:
-            (version_dir / "saved_model.pb").unlink()
-            write_manifest(version_dir)  # an export that wrote no graph, listed as it is
-
-        error, stderr = failed_on_h1(scenario, 2, no_saved_model)
-        assert error.startswith("sync model versions: mixed/2: "), error
-        assert "saved_model.pb: No such file" in error and "not published" in error, error
-        assert "[h1] sync model versions: failed: mixed/2: " in stderr
-        assert "2" not in scenario.version_dirs("h1")
-        causes["missing source file"] = error
-
-        # a file whose bytes (not its size) are not the ones the manifest names
-        def tampered(version_dir: Path) -> None:
-            index = version_dir / "variables" / "variables.index"
-            data = bytearray(index.read_bytes())
-            data[-1] ^= 0xFF
-            index.write_bytes(bytes(data))
-
-        error, stderr = failed_on_h1(scenario, 3, tampered)
-        assert error.startswith("sync model versions: mixed/3: "), error
-        assert "sha256" in error and "does not match the manifest" in error, error
-        assert "does not match the manifest" in stderr
-        causes["checksum mismatch"] = error
-
-        # the playbook is killed while h1 syncs (slowly)
-        scenario.write_spec([4])
-        run = Background(
-            scenario,
-            "apply",
-            str(scenario.spec_path),
-            "--yes",
-            "--format",
-            "json",
-            "--bwlimit",
-            "2000",
-            *host_args(scenario),
-        )
-        run.wait_for("[h1] warmup files to the host")
-        time.sleep(1.0)
-        killed = real_playbooks(run.proc.pid)
-        assert len(killed) == 1, killed
-        os.kill(killed[0], signal.SIGKILL)
-        assert run.finish() == 1, run.stderr[-3000:]
-        h1 = by_host(json.loads(run.stdout))["h1"]
-        assert h1["status"] == "failed"
-        assert h1["error"].startswith("sync model versions: "), h1["error"]
-        assert "was killed by SIGKILL" in h1["error"], h1["error"]
-        assert "[h1] sync model versions: failed: ansible-playbook rollout.yml was killed" in (
-            run.stderr
-        )
-        assert not any(lock_path(scenario, h).exists() for h in HOSTS)
-        causes["killed playbook"] = h1["error"]
-
-        # (a disk that fills up during the sync is not tested here yet: the case written for
-        # it, a remount of h1's models tmpfs to just above its use, let the apply succeed on
-        # the merged code; issue 15 item 9 stays open for it)
-        print("\ncauses:", json.dumps(causes, indent=1))
-        for host in HOSTS:
-            consistent(scenario, host)
+        yield Path(f"/proc/{pid}/root") / str(target).lstrip("/")
     finally:
-        subprocess.run(["umount", "-l", str(models)], check=False)
+        subprocess.run([*enter, "umount", "-l", str(target)], check=False)
+
+
+def test_disk_full_during_the_sync_names_the_cause(scenario: Scenario) -> None:
+    """h1's models live on a 1 MiB filesystem. Version 2 is 2 MiB bigger in h1's own copy
+    of the source than in the controller's, so the free-space check (from the controller's
+    sizes) passes and the sync runs out of room half way: the host is rolled back, the
+    report and the progress line say "No space left on device" and where, and the hosts
+    after it are left alone (max_fail_percentage 0)."""
+    from tfsconf.modelcheck.manifest import write_manifest
+
+    with small_filesystem(scenario, "h1", BASE_PATH, "1m") as models:
+        deploy(scenario, [1])
+        assert sorted(p.name for p in models.iterdir()) == ["1"]  # on the small disk
+        before = {h: (scenario.current_release(h), scenario.record(h)) for h in HOSTS}
+        free = os.statvfs(models).f_bavail
+
+        scenario.write_spec([2])  # host by host
+        padded = host_mount_version(scenario, "h1", 2)
+        (padded / "variables" / "zz-padding").write_bytes(os.urandom(2 << 20))
+        write_manifest(padded)
+        proc, report = scenario.apply()
+
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        hosts = by_host(report)
+        assert hosts["h1"]["status"] == "rolled-back", hosts["h1"]
+        error = hosts["h1"]["error"]
+        base = scenario.root("h1") / BASE_PATH.lstrip("/")
+        assert error.startswith(
+            f"sync model versions: mixed/2: {base}: No space left on device (ENOSPC) while "
+            "writing version 2 (variables/zz-padding); the partly staged version was removed"
+        ), error
+        assert error.endswith("free of 1 MiB on that filesystem; nothing was published"), error
+        line = next(
+            (ln for ln in proc.stderr.splitlines() if "[h1] sync model versions: failed" in ln),
+            "",
+        )
+        assert "mixed/2: " in line and "No space left on device (ENOSPC)" in line, proc.stderr[
+            -3000:
+        ]
+        assert hosts["h2"]["status"] == hosts["h3"]["status"] == "untouched"
+        # h1 as it was: nothing of version 2 on its disk, the space given back
+        assert sorted(p.name for p in models.iterdir()) == ["1"]
+        assert os.statvfs(models).f_bavail == free
+        for host in HOSTS:
+            assert (scenario.current_release(host), scenario.record(host)) == before[host]
+            assert states(scenario, host) == {1: "AVAILABLE"}, host
+            assert not lock_path(scenario, host).exists()
+        assert scenario.version_dirs("h2") == scenario.version_dirs("h3") == ["1"]
+        print(f"\ndisk full: exit {proc.returncode}, {error}")
 
 
 # --- 6. the smoke gate runs before traffic moves --------------------------------------

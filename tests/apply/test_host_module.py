@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,46 @@ def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> No
     out = run("preflight", tmp_path, **common, need_bytes=2 * huge, syncs=missing)
     assert out.failed
     assert f"{huge >> 20} MiB needed for new model versions (mixed v3)" in out.result["msg"]
+
+
+def test_free_space_is_counted_on_the_base_paths_own_filesystem(tmp_path: Path) -> None:
+    """A model with a disk of its own (a 1 MiB tmpfs over its base path): a 2 MiB version
+    is refused there, though model_root's filesystem has room; another model's version
+    on model_root's filesystem is not held against the small disk."""
+    small = tmp_path / "srv/models/small"
+    small.mkdir(parents=True)
+    (tmp_path / "srv/models/big").mkdir(parents=True)
+    common = {
+        "model_root": "/srv/models",
+        "base_paths": ["/srv/models/small", "/srv/models/big"],
+        "versions_present": [],
+        "gpus": [],
+        "runtime": "native",
+        "process_path": "",
+        "process_env": {},
+        "tfserving_version": "",
+        "preload": [],
+    }
+    on_big = {"model": "big", "base_path": "/srv/models/big", "version": 1, "bytes": 4 << 20}
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tfsconf-test", str(small)], check=True
+    )
+    try:
+        syncs = [
+            on_big,
+            {"model": "small", "base_path": "/srv/models/small", "version": 1, "bytes": 512 << 10},
+        ]
+        out = run("preflight", tmp_path, **common, need_bytes=0, syncs=syncs)
+        assert "free disk" not in out.result.get("msg", ""), out.result
+        syncs[1]["bytes"] = 2 << 20
+        out = run("preflight", tmp_path, **common, need_bytes=0, syncs=syncs)
+        assert out.failed
+        assert [m for m in out.result["problems"] if "free disk" in m] == [
+            "not enough free disk under /srv/models/small: 2 MiB needed for new model versions "
+            "(small v1), 1 MiB free"
+        ], out.result
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def _lock_in_child(root: str, run_id: str, start: Any, out: Any) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -412,3 +413,36 @@ def test_version_without_saved_model_is_refused_before_publishing(bed: Bed) -> N
     run = bed.sync()
     assert not run.failed, run.result
     assert (bed.version_dir / "saved_model.pbtxt").is_file()
+
+
+def test_full_disk_is_not_retried_and_gives_the_space_back(bed: Bed) -> None:
+    """The base path is a 1 MiB filesystem and the version's data file 2 MiB: the write
+    fails with ENOSPC, the message says so and where, no attempt is repeated, and the
+    staged files are removed (a full disk starves the host's server and logs). With room
+    made, the next run publishes."""
+    source_version(bed, data_size=2 * 1024 * 1024)
+    bed.base.mkdir(parents=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tfsconf-sync-test", str(bed.base)], check=True
+    )
+    try:
+        run = bed.sync(retries=3)
+        assert run.failed
+        msg = run.result["msg"]
+        assert msg.startswith(
+            f"{bed.base}: No space left on device (ENOSPC) while writing version {VERSION} "
+            f"({DATA_REL}); the partly staged version was removed, leaving "
+        ), msg
+        assert "free of 1 MiB on that filesystem; nothing was published" in msg, msg
+        assert "attempt" not in msg  # not retried: another attempt cannot get further
+        assert sorted(p.name for p in bed.base.iterdir()) == []
+        assert "staging_dir" not in run.result
+        fs = os.statvfs(bed.base)
+        assert fs.f_bfree == fs.f_blocks  # every staged byte given back
+
+        subprocess.run(["mount", "-o", "remount,size=8m", str(bed.base)], check=True)
+        run = bed.sync()
+        assert not run.failed, run.result
+        assert_published(bed, source_files(bed))
+    finally:
+        subprocess.run(["umount", "-l", str(bed.base)], check=False)
