@@ -237,9 +237,15 @@ class LoadClient:
     until stopped; bounded by a deadline in case a test forgets to stop it."""
 
     def __init__(
-        self, scenario: Scenario, deadline: float = 240.0, *, label: str | None = None
+        self,
+        scenario: Scenario,
+        deadline: float = 240.0,
+        *,
+        label: str | None = None,
+        hosts: tuple[str, ...] = HOSTS,
     ) -> None:
         self.scenario = scenario
+        self.hosts = hosts
         self.label = label
         """Requests name this version label instead of taking the newest version."""
         self.deadline = time.monotonic() + deadline
@@ -269,7 +275,7 @@ class LoadClient:
         if self.label:
             request.model_spec.version_label = self.label
         channels = [
-            grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500") for h in HOSTS
+            grpc.insecure_channel(f"{self.scenario.bed.host(h).address}:8500") for h in self.hosts
         ]
         stubs = [PredictionServiceStub(c) for c in channels]
         try:

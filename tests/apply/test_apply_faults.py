@@ -627,6 +627,8 @@ def test_smoke_gate_keeps_a_version_that_cannot_serve_away_from_traffic(
 def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> None:
     from tfsconf.apply.serving import Endpoint, reload
 
+    from .test_apply import LoadClient
+
     deploy(scenario, [1])
     pids = {h: scenario.server_pid(h) for h in HOSTS}
     edited = scenario.root("h1") / CONFIG_ROOT.lstrip("/") / "rank" / "current" / "models.config"
@@ -649,7 +651,16 @@ def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> N
     assert "~ h1/rank: repair (restore the record's files, hot reload)" in plan.stdout
     assert "~ h2/rank: repair (restore the record's files, restart)" in plan.stdout
 
-    proc, report = scenario.apply()
+    # h1's repair is a hot reload: its traffic (and h3's) must not notice; h2 serves
+    # nothing until its restart, so no load goes there
+    load = LoadClient(scenario, hosts=("h1", "h3"))
+    load.start()
+    try:
+        proc, report = scenario.apply()
+    finally:
+        load.stop()
+    print(f"repair under load: {load.sent} requests to h1 and h3, failed: {load.failures}")
+    assert load.sent > 0 and load.failures == []
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
         "~ h1/rank: repair (restore the record's files, hot reload): models.config: edited"
