@@ -90,6 +90,12 @@ def host_args(scenario: Scenario) -> list[str]:
     return ["--host-vars", str(scenario.host_vars_path)]
 
 
+def json_apply(scenario: Scenario, *extra: str) -> Background:
+    """`apply --yes --format json` of the scenario's spec, in the background."""
+    args = [str(scenario.spec_path), "--yes", "--format", "json", *extra, *host_args(scenario)]
+    return Background(scenario, "apply", *args)
+
+
 # --- 1. a plan that goes stale while its prompt waits ---------------------------------
 
 
@@ -320,15 +326,7 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     load = LoadClient(scenario)
     load.start()
     try:
-        a = Background(
-            scenario,
-            "apply",
-            str(scenario.spec_path),
-            "--yes",
-            "--format",
-            "json",
-            *host_args(scenario),
-        )
+        a = json_apply(scenario)
         a.wait_for("[h1] stage the release")
         a.proc.send_signal(signal.SIGINT)
         rc = a.finish()
@@ -349,15 +347,7 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     print(f"\nfirst signal: {load.sent} requests, {len(load.failures)} failed, exit {rc}")
 
     scenario.write_spec([3])
-    b = Background(
-        scenario,
-        "apply",
-        str(scenario.spec_path),
-        "--yes",
-        "--format",
-        "json",
-        *host_args(scenario),
-    )
+    b = json_apply(scenario)
     b.wait_for("[h1] stage the release")
     playbooks = playbooks_of(b.proc.pid)
     b.proc.send_signal(signal.SIGTERM)
@@ -453,17 +443,7 @@ def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
 
     # the playbook is killed while h1 syncs (slowly)
     scenario.write_spec([4])
-    run = Background(
-        scenario,
-        "apply",
-        str(scenario.spec_path),
-        "--yes",
-        "--format",
-        "json",
-        "--bwlimit",
-        "2000",
-        *host_args(scenario),
-    )
+    run = json_apply(scenario, "--bwlimit", "2000")
     run.wait_for("[h1] warmup files to the host")
     time.sleep(1.0)
     killed = real_playbooks(run.proc.pid)

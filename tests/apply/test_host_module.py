@@ -71,6 +71,18 @@ def run(action: str, root: Path, **params: Any) -> Exited:
     return info.value
 
 
+PREFLIGHT = {
+    "versions_present": [],
+    "gpus": [],
+    "runtime": "native",
+    "process_path": "",
+    "process_env": {},
+    "tfserving_version": "",
+    "preload": [],
+}
+"""The preflight probes' parameters that the free-space tests leave empty."""
+
+
 def releases(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "srv/config/rank/releases").iterdir())
 
@@ -155,13 +167,7 @@ def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> No
     common = {
         "model_root": "/srv/models",
         "base_paths": [base],
-        "versions_present": [],
-        "gpus": [],
-        "runtime": "native",
-        "process_path": "",
-        "process_env": {},
-        "tfserving_version": "",
-        "preload": [],
+        **PREFLIGHT,
     }
     published = [{"model": "mixed", "base_path": base, "version": 2, "bytes": huge}]
     out = run("preflight", tmp_path, **common, need_bytes=huge, syncs=published)
@@ -182,13 +188,7 @@ def test_free_space_is_counted_on_the_base_paths_own_filesystem(tmp_path: Path) 
     common = {
         "model_root": "/srv/models",
         "base_paths": ["/srv/models/small", "/srv/models/big"],
-        "versions_present": [],
-        "gpus": [],
-        "runtime": "native",
-        "process_path": "",
-        "process_env": {},
-        "tfserving_version": "",
-        "preload": [],
+        **PREFLIGHT,
     }
     on_big = {"model": "big", "base_path": "/srv/models/big", "version": 1, "bytes": 4 << 20}
     subprocess.run(
