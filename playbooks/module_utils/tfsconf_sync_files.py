@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 import tempfile
 import time
 import urllib.error
@@ -244,3 +245,43 @@ def fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def walk_files(root: str) -> dict[str, int]:
+    """rel -> size of every non-directory entry under root except the manifest (lstat)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in names:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if rel != MANIFEST_NAME:
+                info = os.lstat(path)
+                found[rel] = info.st_size if stat.S_ISREG(info.st_mode) else -1
+    return found
+
+
+def disk_full_error(
+    error: OSError, rel: str | None, base: str, staging: str, version: int
+) -> SyncError:
+    """What a full disk is reported as: what was written where, whether the partly staged
+    version is gone, and how much the filesystem holds."""
+    code = errno.errorcode.get(error.errno or 0, str(error.errno))
+    what = rel or (os.path.relpath(str(error.filename), base) if error.filename else "")
+    cleanup = (
+        "the partly staged version was removed"
+        if not os.path.lexists(staging)
+        else f"the partly staged version could not all be removed from {staging}"
+    )
+    try:
+        fs = os.statvfs(base)
+        room = (
+            f", leaving {size_text(fs.f_bavail * fs.f_frsize)} free of "
+            f"{size_text(fs.f_blocks * fs.f_frsize)} on that filesystem"
+        )
+    except OSError:
+        room = ""
+    return SyncError(
+        f"{base}: {describe_error(error)} ({code}) while writing version "
+        f"{version}{f' ({what})' if what else ''}; {cleanup}{room}; nothing was published"
+    )

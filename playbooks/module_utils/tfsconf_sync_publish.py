@@ -4,7 +4,6 @@ manifest and rename it into place; the per-model batching file is kept in step."
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import io
@@ -34,14 +33,15 @@ from ansible.module_utils.tfsconf_sync_files import (
     TransferError,
     canonical,
     describe_error,
+    disk_full_error,
     fsync_dir,
     hash_file,
     is_permanent,
     new_md5,
     parse_manifest,
     render_manifest,
-    size_text,
     tree_of,
+    walk_files,
     write_atomic,
 )
 from ansible.module_utils.tfsconf_sync_sources import Source, make_source
@@ -159,7 +159,7 @@ class Syncer:
                     problems.append(f"{rel}: {listed[1]} bytes published, source has {entry.size}")
                 elif sha != listed[0]:
                     problems.append(f"{rel}: content (sha256) differs from the source")
-        on_disk = self.walk_files(self.version_dir)
+        on_disk = walk_files(self.version_dir)
         for rel in sorted((on_disk.keys() | have.keys()) - {BATCHING_REL}):
             if rel not in have:
                 problems.append(f"{rel}: on disk, not in the published manifest")
@@ -206,20 +206,6 @@ class Syncer:
         write_atomic(where, render_manifest(have))
         fsync_dir(self.version_dir)
         return True, tree_of(have)
-
-    @staticmethod
-    def walk_files(root: str) -> dict[str, int]:
-        """rel -> size of every non-directory entry under root except the manifest (lstat)."""
-        found = {}
-        for dirpath, dirnames, filenames in os.walk(root):
-            names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-            for name in names:
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                if rel != MANIFEST_NAME:
-                    info = os.lstat(path)
-                    found[rel] = info.st_size if stat.S_ISREG(info.st_mode) else -1
-        return found
 
     # step 2-5: staging ---------------------------------------------------------------
 
@@ -361,28 +347,9 @@ class Syncer:
 
     def no_space(self, error: OSError, rel: str | None) -> SyncError:
         """A full disk: the staged files are given back (the host's server and logs need
-        the space more than a resume needs them) and the message says what was written
-        where, and how much the filesystem holds."""
+        the space more than a resume needs them); see disk_full_error."""
         shutil.rmtree(self.staging, ignore_errors=True)
-        code = errno.errorcode.get(error.errno or 0, str(error.errno))
-        what = rel or (os.path.relpath(str(error.filename), self.base) if error.filename else "")
-        cleanup = (
-            "the partly staged version was removed"
-            if not os.path.lexists(self.staging)
-            else f"the partly staged version could not all be removed from {self.staging}"
-        )
-        try:
-            fs = os.statvfs(self.base)
-            room = (
-                f", leaving {size_text(fs.f_bavail * fs.f_frsize)} free of "
-                f"{size_text(fs.f_blocks * fs.f_frsize)} on that filesystem"
-            )
-        except OSError:
-            room = ""
-        return SyncError(
-            f"{self.base}: {describe_error(error)} ({code}) while writing version "
-            f"{self.version}{f' ({what})' if what else ''}; {cleanup}{room}; nothing was published"
-        )
+        return disk_full_error(error, rel, self.base, self.staging, self.version)
 
     def stage(self, entries: list[Entry]) -> dict[str, tuple[str, int]]:
         """Every file of the version verified in the staging directory, with its manifest;
