@@ -186,12 +186,7 @@ def test_host_vars_and_connection_spec(bed: TestBed) -> None:
 def test_close_kills_host_processes_and_removes_namespaces(make_bed: BedFactory) -> None:
     bed = make_bed("ssh", n_hosts=2)
     h1 = bed.hosts[0]
-    sleeper = subprocess.Popen(["nsenter", f"--net={NETNS_DIR / (h1.netns or '')}", "sleep", "300"])
-    # nsenter joins the namespace after it starts: on a loaded machine a moment later
-    deadline = time.monotonic() + 10
-    while sleeper.pid not in netns_pids(h1.netns or ""):
-        assert time.monotonic() < deadline, "the process never entered the host's namespace"
-        time.sleep(0.05)
+    sleeper = sleep_in_netns(h1.netns or "")
     bed.close()
     bed.close()
     assert sleeper.wait(timeout=5) == -9
@@ -209,7 +204,24 @@ def make_leftover(netns: str, octet: int) -> subprocess.Popen[bytes]:
         check=True,
     )
     subprocess.run(["ip", "addr", "add", f"{NET_PREFIX}.{octet}.1/30", "dev", netns], check=True)
-    return subprocess.Popen(["nsenter", f"--net={NETNS_DIR / netns}", "sleep", "300"])
+    return sleep_in_netns(netns)
+
+
+def sleep_in_netns(netns: str) -> subprocess.Popen[bytes]:
+    """A process inside the namespace, returned once it is there.
+
+    nsenter joins the namespace after it starts, on a loaded machine a moment later: a
+    cleanup that lists the namespace's processes before then would not see it.
+    """
+    sleeper = subprocess.Popen(["nsenter", f"--net={NETNS_DIR / netns}", "sleep", "300"])
+    deadline = time.monotonic() + 10
+    while sleeper.pid not in netns_pids(netns):
+        if time.monotonic() > deadline:
+            sleeper.kill()
+            sleeper.wait()
+            raise AssertionError(f"the process never entered namespace {netns}")
+        time.sleep(0.05)
+    return sleeper
 
 
 def dead_pid() -> int:
