@@ -407,6 +407,24 @@ def test_ports_open_after_the_initial_load_then_status_and_rest(
     assert server.stop() == 0
 
 
+def test_the_first_poll_sees_the_startup_config_however_long_the_interval(
+    built: Path, tmp_path: Path, start: Callable[..., Server]
+) -> None:
+    """FileSystemStoragePathSource::SetAspiredVersionsCallback
+    (sources/storage_path/file_system_storage_path_source.cc) starts its PeriodicFunction
+    once the source holds the startup config, and a PeriodicFunction runs at once: the
+    startup models load without waiting out file_system_poll_wait_seconds."""
+    base = tmp_path / "models" / "mixed"
+    add_version(built, base, 1)
+    server = start(
+        config_text(model_entry("mixed", base)),
+        "--file_system_poll_wait_seconds=3600",
+        ready=False,
+    )
+    server.wait_ready(timeout=30)
+    assert server.status() == [(1, "AVAILABLE", "OK", "")]
+
+
 @pytest.mark.slow
 def test_hot_reload_keeps_the_old_version_until_the_new_one_is_available(
     built: Path, tmp_path: Path, start: Callable[..., Server]

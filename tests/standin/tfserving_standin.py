@@ -1078,6 +1078,13 @@ class Core:
                 for m in models:
                     self.sources[m.name] = Source(m.name, m.base_path, m.model_version_policy)
                 self.lock.notify_all()
+            if first:
+                # FileSystemStoragePathSource::SetAspiredVersionsCallback (sources/
+                # storage_path/file_system_storage_path_source.cc) starts the poll thread
+                # once the source holds the first config: its first pass, at once, sees
+                # every model of it (started earlier, that pass would find none and the
+                # models would wait a whole poll interval)
+                threading.Thread(target=_poll_versions, args=(self,), daemon=True).start()
             log("I", f"Adding/updating models: {sorted(wanted)}")
             self._await_models(added if not first else sorted(wanted), started)
             # MaybeUpdateServerRequestLogger, after the models are added: the model server
@@ -1710,7 +1717,6 @@ def _startup(flags: dict[str, Any], stop: threading.Event) -> tuple[Core, Any]:
         platforms=frozenset(platforms),
     )
     threading.Thread(target=core.manage_forever, daemon=True).start()
-    threading.Thread(target=_poll_versions, args=(core,), daemon=True).start()
     try:
         core.reload(config, first=True)
     finally:
