@@ -187,6 +187,16 @@ def locked_rollout(
                 report.stage = "interrupted"
 
 
+def mark_preflight_failed(result: ansible.RunResult, reports: Mapping[str, HostReport]) -> None:
+    """The hosts the preflight play failed (any_errors_fatal: the run ended there)."""
+    for name in result.failed_hosts():
+        failure = result.first_failure(name)
+        reports[name].status = "preflight-failed"
+        reports[name].error = ("unreachable: " if failure and failure.unreachable else "") + (
+            failure.message if failure else "failed"
+        )
+
+
 def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
     """The report of a run that could not take every lock (nothing was changed)."""
     report.stage = "lock"
@@ -246,6 +256,8 @@ def run_rollout(
     in_flight: dict[str, str] = {}
 
     def watch(host: str, task: str, outcome: str) -> None:
+        if not host and outcome == "play" and task == "rollout":
+            report.stage = "rollout"  # the preflight play of the first run is behind
         if host and report.stage == "rollout":
             in_flight[host] = task
             if task in ("report applied", "report rolled back") and outcome != "started":
@@ -306,18 +318,9 @@ def run_rollout(
     }
     names = sorted(work)
     report.stage = "preflight"
-    pre = play("preflight.yml", common, names)
-    assert pre is not None  # raises outside the rollout stage
-    failed = pre.failed_hosts()
-    if failed or pre.status != "successful":
-        for name in failed:
-            failure = pre.first_failure(name)
-            reports[name].status = "preflight-failed"
-            reports[name].error = ("unreachable: " if failure and failure.unreachable else "") + (
-                failure.message if failure else "failed"
-            )
-        return
-    report.stage = "rollout"
+    # the first group's run probes every host of `work` first (rollout.yml's preflight
+    # play): a host that fails there ends that run before any host changes
+    preflight = names
     for group in env.groups:
         members = [n for n in names if groups[n] == group.name]
         if not members or interrupt.stopping:
@@ -326,15 +329,22 @@ def run_rollout(
             "rollout.yml",
             {
                 **common,
-                "tfsconf_work": {n: work[n] for n in members},
+                "tfsconf_work": {n: work[n] for n in sorted({*members, *preflight})},
+                "tfsconf_preflight_hosts": preflight,
+                "tfsconf_rollout_hosts": members,
                 "tfsconf_serial": group.rollout.step,
                 "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
             },
-            members,
+            sorted({*members, *preflight}),
             {"tfsconf_secrets": dict(secrets)} if secrets else None,
         )
         if result is None:
             return
+        if preflight:
+            preflight = []
+            if report.stage == "preflight":  # the rollout play never started
+                mark_preflight_failed(result, reports)
+                return
         for name in members:
             in_flight.pop(name, None)
             out = result.results.get(name, {})
