@@ -652,6 +652,9 @@ def test_status_shows_hand_edits_and_apply_repairs_them(scenario: Scenario) -> N
     hosts = by_host(report)
     assert hosts["h1"]["status"] == hosts["h2"]["status"] == "applied"
     assert hosts["h3"]["status"] == "unchanged"
+    # every host was locked, h3 too, and the rollout's last run released every lock
+    for host in HOSTS:
+        assert not lock_path(scenario, host).exists()
     assert edited.read_text() == recorded
     assert scenario.server_pid("h1") == pids["h1"]  # a models.config edit: hot reload
     assert scenario.server_pid("h2") != pids["h2"]  # not serving: restarted

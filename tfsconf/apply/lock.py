@@ -133,6 +133,7 @@ class HostLocks:
         """host -> the lock this run took over (with --break-lock)."""
         self.lost: dict[str, str] = {}
         """host -> why the heartbeat could not renew this run's lock there."""
+        self._released: set[str] = set()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
@@ -199,11 +200,20 @@ class HostLocks:
                 failure = result.first_failure(name)
                 self.lost[name] = failure.message if failure else "not renewed"
 
+    def released_by_rollout(self, hosts: list[str]) -> None:
+        """The last rollout run released these hosts' locks itself (rollout.yml's unlock
+        play): `release` leaves them out. A heartbeat that raced that play found no lock
+        of this run there: not a lost lock."""
+        self.held = [h for h in self.held if h not in hosts]
+        self._released.update(hosts)
+
     def release(self) -> None:
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=120)
             self._heartbeat = None
+        for host in self._released:
+            self.lost.pop(host, None)
         if not self.held:
             return
         held, self.held = self.held, []

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tfsconf.apply import ansible
@@ -153,7 +153,7 @@ def locked_rollout(
                     for n, w in sorted(work.items())
                 )
                 return
-            run_rollout(
+            unlocked = run_rollout(
                 env,
                 work,
                 inventory,
@@ -162,7 +162,9 @@ def locked_rollout(
                 secrets=secrets,
                 interrupt=interrupt,
                 forks=forks,
+                unlock=list(locks.held),
             )
+            locks.released_by_rollout(unlocked)
         except Aborted as exc:
             aborted = True
             report.interrupted, report.stage = interrupt.signal_name, "aborted"
@@ -244,12 +246,14 @@ def run_rollout(
     forks: int | None = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
-) -> None:
+    unlock: Sequence[str] = (),
+) -> list[str]:
     """Preflight every host of `work`, roll each group out in steps; fills `report` (apply
     and rollback share this: they differ only in what `work` says). The caller holds the
     host locks (HostLocks). After a first signal no new group starts; a second raises
     Aborted with the hosts in flight (host -> last task seen). `secrets` (source credentials)
-    go to the rollout playbook only, apart from the work."""
+    go to the rollout playbook only, apart from the work. The last group's run releases
+    the locks of the `unlock` hosts it reaches; returns those hosts."""
     # long: preflight then each group in order, with the `watch` and `play` closures sharing
     #   the in-flight hosts and the report; one linear sequence that reads best whole.
     interrupt = interrupt or Interrupt()
@@ -319,12 +323,16 @@ def run_rollout(
     names = sorted(work)
     report.stage = "preflight"
     # the first group's run probes every host of `work` first (rollout.yml's preflight
-    # play): a host that fails there ends that run before any host changes
+    # play): a host that fails there ends that run before any host changes; the last
+    # group's run releases the locks at its end (rollout.yml's unlock play)
     preflight = names
-    for group in env.groups:
-        members = [n for n in names if groups[n] == group.name]
-        if not members or interrupt.stopping:
+    steps = [(group, [n for n in names if groups[n] == group.name]) for group in env.groups]
+    steps = [(group, members) for group, members in steps if members]
+    unlocked: list[str] = []
+    for number, (group, members) in enumerate(steps, 1):
+        if interrupt.stopping:
             continue
+        unlocking = list(unlock) if number == len(steps) else []
         result = play(
             "rollout.yml",
             {
@@ -332,19 +340,21 @@ def run_rollout(
                 "tfsconf_work": {n: work[n] for n in sorted({*members, *preflight})},
                 "tfsconf_preflight_hosts": preflight,
                 "tfsconf_rollout_hosts": members,
+                "tfsconf_unlock_hosts": unlocking,
                 "tfsconf_serial": group.rollout.step,
                 "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
             },
-            sorted({*members, *preflight}),
+            sorted({*members, *preflight, *unlocking}),
             {"tfsconf_secrets": dict(secrets)} if secrets else None,
         )
         if result is None:
-            return
+            return []
+        unlocked = sorted(h for h in unlocking if result.results.get(h, {}).get("unlocked"))
         if preflight:
             preflight = []
             if report.stage == "preflight":  # the rollout play never started
                 mark_preflight_failed(result, reports)
-                return
+                return unlocked
         for name in members:
             in_flight.pop(name, None)
             out = result.results.get(name, {})
@@ -363,5 +373,6 @@ def run_rollout(
         if result.status != "successful" or any(
             reports[n].status not in ("applied", "untouched") for n in members
         ):
-            return
+            return unlocked
     report.stage = "interrupted" if interrupt.stopping else "done"
+    return unlocked
