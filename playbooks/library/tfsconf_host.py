@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """tfsconf_host: the host side of tfsconf apply (runs on the serving host, stdlib only).
 
 Actions (option `action`):

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """tfsconf_process: start, restart or stop a server of the `process` runtime through its
 supervisor (files/tfsconf_supervise.py, installed at <config_root>/.tfsconf/bin/ by
 tfsconf_host stage first).

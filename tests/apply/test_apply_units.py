@@ -243,6 +243,55 @@ def test_playbooks_pass_ansible_syntax_check(playbook: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_every_host_module_runs_with_the_hosts_ansible_python_interpreter(tmp_path: Path) -> None:
+    """A host's `ansible_python_interpreter` is the Python its modules run with, tfsconf's
+    too: Ansible puts it in place of a module's `#!/usr/bin/python` line only
+    (executor/module_common.py `_get_shebang`: the variable read is
+    `ansible_<basename>_interpreter`, so `#!/usr/bin/python3` reads
+    `ansible_python3_interpreter` and ran /usr/bin/python3 on every host, whatever its
+    inventory said)."""
+    used = tmp_path / "used"
+    python = tmp_path / "python-of-the-host"
+    python.write_text(f'#!/bin/sh\necho "$$" >> {used}\nexec /usr/bin/python3 "$@"\n')
+    python.chmod(0o755)
+    modules = sorted(p.stem for p in (REPO / "playbooks" / "library").glob("*.py"))
+    assert {"tfsconf_host", "tfsconf_model_sync", "tfsconf_process"} <= set(modules)
+    play = [
+        {
+            "hosts": "all",
+            "gather_facts": False,
+            # no arguments: each module refuses them, after its interpreter started
+            "tasks": [{module: {}, "ignore_errors": True} for module in modules],
+        }
+    ]
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps(play))
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run(
+        [
+            *(str(ansible_playbook), "-i", "localhost,", "-c", "local", str(book)),
+            *("-e", f"ansible_python_interpreter={python}"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": f"{ansible_playbook.parent}:/usr/bin:/bin",
+            "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
+            "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
+            "HOME": str(Path.home()),
+        },
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    refused = [
+        line
+        for line in proc.stdout.splitlines()
+        if line.startswith("fatal:") and "missing required arguments" in line
+    ]
+    assert len(refused) == len(modules), proc.stdout
+    assert len(used.read_text().split()) == len(modules), proc.stdout
+
+
 def test_repair_work_activations_carry_every_key_the_playbooks_read(staging) -> None:  # type: ignore[no-untyped-def]
     """A repair (hand edits, a server not serving its record) activates servers through the
     same tasks as apply: each key those tasks read (`a.<key>`) is in its activations."""
