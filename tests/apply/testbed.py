@@ -37,6 +37,12 @@ Mode = Literal["ssh", "local"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDIN = REPO_ROOT / "tests" / "standin" / "tfserving_standin.py"
 HOST_PYTHON = "/usr/bin/python3"
+# the hosts' ansible_python_interpreter: HOST_PYTHON with a bytecode cache for the sources of
+# Ansible's module payloads (tests/apply/host_python.py says why), shared by every bed
+HOST_PYTHON_SHIM = REPO_ROOT / "tests" / "apply" / "host_python.py"
+HOST_BYTECODE = Path(os.environ.get("TFSCONF_TEST_CACHE", "/var/cache/tfsconf-test")) / (
+    "host-bytecode"
+)
 SSHD = "/usr/sbin/sshd"
 # Every test-bed network uses this /16; nothing else on a test machine should.
 NET_PREFIX = "10.233"
@@ -340,6 +346,11 @@ class TestBed:
         wrapper = self.bin_dir / "tensorflow_model_server"
         wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDIN} "$@"\n')
         wrapper.chmod(0o755)
+        HOST_BYTECODE.mkdir(parents=True, exist_ok=True)
+        python = self.bin_dir / "python3-bytecode-cache"
+        cache = f"TFSCONF_HOST_BYTECODE={HOST_BYTECODE}"
+        python.write_text(f'#!/bin/sh\n{cache} exec {HOST_PYTHON} {HOST_PYTHON_SHIM} "$@"\n')
+        python.chmod(0o755)
 
     def _prepare_hosts(self) -> None:
         """Runs after the namespaces exist and before sshd starts (a hook for subclasses)."""
@@ -401,7 +412,7 @@ class TestBed:
             )
             result[host.name] = {
                 **connection,
-                "ansible_python_interpreter": HOST_PYTHON,
+                "ansible_python_interpreter": str(self.bin_dir / "python3-bytecode-cache"),
                 "tfsconf_root": str(host.root),
                 "tfsconf_process_env": {
                     "PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
