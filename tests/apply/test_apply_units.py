@@ -174,9 +174,16 @@ def test_report_table_and_verdict() -> None:
 
 
 def test_adapter_reports_failures_per_host(tmp_path: Path) -> None:
+    # the interpreter named, as every inventory of the bed and of tfsconf's controller host
+    # names it (Ansible's discovery would take whatever python3.1x is first on PATH here)
     inventory = {
         "all": {
-            "hosts": {"localhost": {"ansible_connection": "local"}},
+            "hosts": {
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                }
+            },
             "children": {"tfsconf_hosts": {"hosts": {"localhost": {}}}},
         }
     }

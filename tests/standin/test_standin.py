@@ -574,14 +574,14 @@ def test_warmup_files_are_checked_when_a_version_loads(
         "--max_num_load_retries=0",
     )
     server.reload(config_text(model_entry("mixed", base, "all {}")))
-    wait_for(
-        lambda: (
-            all(s in ("AVAILABLE", "END") for s in server.states().values())
-            and len(server.states()) == 5
-        ),
-        20,
-        "every version to settle",
-    )
+
+    def settled() -> bool:
+        # one snapshot: two calls could see version 1 alone settled, then the poll's
+        # START of versions 2 to 5
+        states = server.states()
+        return len(states) == 5 and all(s in ("AVAILABLE", "END") for s in states.values())
+
+    wait_for(settled, 20, "every version to settle")
     final = {version: (state, code, message) for version, state, code, message in server.status()}
     assert final[4] == ("AVAILABLE", "OK", "")
     assert final[1] == ("AVAILABLE", "OK", "")
@@ -1045,14 +1045,12 @@ def test_warmup_and_predict_go_through_the_batch_queue(
         "--max_num_load_retries=0",
     )
     server.reload(config_text(model_entry("mixed", base, "all {}")))
-    wait_for(
-        lambda: (
-            len(server.states()) == 6
-            and all(s in ("AVAILABLE", "END") for s in server.states().values())
-        ),
-        30,
-        "every version to settle",
-    )
+
+    def settled() -> bool:
+        states = server.states()  # one snapshot
+        return len(states) == 6 and all(s in ("AVAILABLE", "END") for s in states.values())
+
+    wait_for(settled, 30, "every version to settle")
     final = {version: (state, code, message) for version, state, code, message in server.status()}
     assert final[2][:2] == ("END", "INVALID_ARGUMENT")
     assert "Task size 3 is larger than maximum input batch size 2" in final[2][2]
