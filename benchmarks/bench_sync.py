@@ -70,6 +70,7 @@ def run_module(work: Path, name: str, args: dict[str, Any]) -> tuple[float, dict
     (private_dir / "project" / "sync.yml").write_text(json.dumps(play))
     env = {
         "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
+        "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     started = time.perf_counter()
