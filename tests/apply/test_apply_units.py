@@ -220,32 +220,33 @@ def test_agent_refuses_unknown_actions() -> None:
     assert "unknown action 'explode'" in proc.stderr
 
 
-@pytest.mark.parametrize(
-    "playbook",
-    sorted(p.name for p in (REPO / "playbooks").glob("*.yml")),
-)
-def test_playbooks_pass_ansible_syntax_check(playbook: str) -> None:
+def run_ansible_playbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The venv's ansible-playbook with the project's modules and module_utils."""
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.run(
-        # play keywords are templated at parse time: the two rollout settings are needed
-        [
-            str(ansible_playbook),
-            "--syntax-check",
-            "-i",
-            "localhost,",
-            "-e",
-            '{"tfsconf_serial": 1, "tfsconf_max_fail_percentage": 0}',
-            playbook,
-        ],
-        cwd=REPO / "playbooks",
+    return subprocess.run(
+        [str(ansible_playbook), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
         env={
             "PATH": f"{ansible_playbook.parent}:/usr/bin:/bin",
             "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
+            "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
             "HOME": str(Path.home()),
         },
+    )
+
+
+@pytest.mark.parametrize(
+    "playbook",
+    sorted(p.name for p in (REPO / "playbooks").glob("*.yml")),
+)
+def test_playbooks_pass_ansible_syntax_check(playbook: str) -> None:
+    # play keywords are templated at parse time: the two rollout settings are needed
+    settings = '{"tfsconf_serial": 1, "tfsconf_max_fail_percentage": 0}'
+    proc = run_ansible_playbook(
+        "--syntax-check", "-i", "localhost,", "-e", settings, playbook, cwd=REPO / "playbooks"
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -273,21 +274,9 @@ def test_every_host_module_runs_with_the_hosts_ansible_python_interpreter(tmp_pa
     ]
     book = tmp_path / "play.yml"
     book.write_text(json.dumps(play))
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.run(
-        [
-            *(str(ansible_playbook), "-i", "localhost,", "-c", "local", str(book)),
-            *("-e", f"ansible_python_interpreter={python}"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            "PATH": f"{ansible_playbook.parent}:/usr/bin:/bin",
-            "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
-            "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
-            "HOME": str(Path.home()),
-        },
+    proc = run_ansible_playbook(
+        *("-i", "localhost,", "-c", "local", str(book)),
+        *("-e", f"ansible_python_interpreter={python}"),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     refused = [
