@@ -15,7 +15,7 @@ tfsconf process and everything it starts (ansible-playbook, its forks, the agent
 Needs root (namespaces) and the dev venv. Prints figures; asserts nothing about time.
 
     .venv/bin/python benchmarks/bench_apply_scale.py [--sizes 3,10,30] [--mode ssh|local]
-        [--model-mib 100] [--step 25%] [--runs 2] [--tmp-root /var/tmp]
+        [--model-mib 100] [--step 25%] [--runs 2] [--tmp-root /var/tmp] [--keep-runs DIR]
 """
 
 from __future__ import annotations
@@ -158,6 +158,42 @@ def events_of(run_dir: Path) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e.get("counter", 0))
 
 
+def task_walls(keep: Path) -> dict[str, tuple[float, float, int]]:
+    """Per task name of the rollout run: the wall time the task held the play (its first
+    host's start to its last host's end, summed over its steps), the hosts' summed seconds,
+    and how many host runs it had. The first column is what the task cost the rollout."""
+    spans: dict[tuple[str, str], list[float]] = {}
+    per_host: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    names: dict[str, str] = {}
+    for run_dir in sorted(keep.glob("rollout.yml-*")):
+        started: dict[tuple[str, str], float] = {}
+        batch = 0  # a task's span is taken per step (serial batch): it runs once in each
+        for event in events_of(run_dir):
+            kind, data = event.get("event"), event.get("event_data") or {}
+            if kind == "playbook_on_play_start" or (
+                kind == "playbook_on_task_start" and data.get("task") == FIRST_TASK
+            ):
+                batch += 1
+            if "created" not in event or "task_uuid" not in data:
+                continue
+            at, uuid = _when(event["created"]), str(data["task_uuid"])
+            task = str(data.get("task", ""))
+            names[uuid] = task
+            key = (str(data.get("host", "")), uuid)
+            if kind == "runner_on_start":
+                started[key] = at
+            elif kind in ("runner_on_ok", "runner_on_failed") and key in started:
+                per_host[task] += at - started[key]
+                count[task] += 1
+                span = spans.setdefault((f"{run_dir.name}/{batch}", uuid), [started[key], at])
+                span[0], span[1] = min(span[0], started.pop(key)), max(span[1], at)
+    walls: dict[str, float] = defaultdict(float)
+    for (_run, uuid), (begin, end) in spans.items():
+        walls[names[uuid]] += end - begin
+    return {t: (walls[t], per_host[t], count[t]) for t in walls}
+
+
 def breakdown(keep: Path) -> tuple[dict[str, float], dict[str, list[float]], list[float]]:
     """Per playbook: wall seconds; per group: each host's seconds in the rollout; the wall
     time of each rollout step (serial batch)."""
@@ -249,6 +285,10 @@ def report_apply(label: str, keep: Path, seconds: float, sampler: Sampler, n: in
     other = groups.get("other")
     if other:
         print(f"      per host {'other tasks':<14} {statistics.mean(other):6.2f} s mean")
+    walls = sorted(task_walls(keep).items(), key=lambda item: -item[1][0])
+    print("      rollout tasks by wall time (s held the play, host-s summed, host runs):")
+    for task, (wall, summed, runs) in walls[:12]:
+        print(f"        {wall:7.1f} {summed:8.1f} {runs:4d}  {task[:60]}")
 
 
 def bench(n: int, args: argparse.Namespace, template: Path, tmp: Path) -> None:
@@ -311,6 +351,9 @@ def bench(n: int, args: argparse.Namespace, template: Path, tmp: Path) -> None:
         sys.stdout.flush()
     finally:
         bed.close()
+        if args.keep_runs:
+            for run in base.glob("keep-*"):
+                shutil.copytree(run, args.keep_runs / f"n{n}-{run.name}", dirs_exist_ok=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -322,6 +365,9 @@ def main() -> int:
     parser.add_argument("--step", default="25%")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--tmp-root", type=Path, default=Path("/var/tmp"))
+    parser.add_argument(
+        "--keep-runs", type=Path, default=None, help="copy the Ansible run directories here"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-apply-scale-", dir=args.tmp_root) as name:
         tmp = Path(name)

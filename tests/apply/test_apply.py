@@ -137,7 +137,11 @@ def test_saved_plan_is_refused_when_stale(scenario: Scenario) -> None:
 def test_batching_change_restarts_host_by_host(scenario: Scenario) -> None:
     deploy(scenario, [1])
     pids = {h: scenario.server_pid(h) for h in HOSTS}
-    report = deploy(scenario, [1], batching={"max_batch_size": 8, "batch_timeout_micros": 0})
+    # step 1: host by host is what this test watches (at one step, every host of the step
+    # restarts at once)
+    report = deploy(
+        scenario, [1], step=1, batching={"max_batch_size": 8, "batch_timeout_micros": 0}
+    )
     assert {h["status"] for h in report["hosts"]} == {"applied"}
     new = {h: scenario.server_pid(h) for h in HOSTS}
     assert all(new[h] != pids[h] for h in HOSTS)

@@ -108,6 +108,14 @@ def _roots() -> dict[str, Any]:
                     alias = re.fullmatch(r"\{\{ ([a-z_]+) \}\}", str(value))
                     if alias and alias.group(1) in roots:
                         roots[name] = roots[alias.group(1)]
+                    # an element by index: "{{ w.list[i] }}", "{{ (w.list | filters)[i] }}"
+                    indexed = re.fullmatch(
+                        r"\{\{ \(?([a-z_]+)((?:\.[a-z_]+)+)(?: \|[^\[]*\))?\[[a-z_]+\] \}\}",
+                        str(value),
+                    )
+                    if indexed and indexed.group(1) in roots:
+                        parts = indexed.group(2).strip(".").split(".")
+                        roots[name] = _element(_walk(roots[indexed.group(1)], parts, str(path)))
     return roots
 
 

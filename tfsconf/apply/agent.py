@@ -5,7 +5,9 @@ own interpreter is sure to have.
 
 Requests: {"action": "phases" | "reload" | "wait" | "check", "address", "port", ...}
 - phases: [{"models_config", "expect", "smoke"}]: each pushed in turn, waiting for its
-  versions, then smoke-testing them by number before the next phase moves traffic
+  versions, then smoke-testing them by number before the next phase moves traffic; with
+  "check" ({"expect", "smoke"}), the check below follows in the same process (one agent
+  start and one Ansible task per activation, not two)
 - reload: "models_config"
 - wait: "expect" {model: [versions] | null} or "models_config" to derive it from; "settle"
   seconds first (a config poll that has not read the new models.config yet)
@@ -44,7 +46,12 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
             # the smoke gate: before the next phase moves any traffic to a new version
             for item in phase.get("smoke", []):
                 sent.append(_smoke(serving, endpoint, item, f"phase {number}"))
-        return {"changed": bool(request["phases"]), "phases": len(request["phases"]), "sent": sent}
+        result = {"changed": bool(request["phases"]), "phases": len(request["phases"])}
+        check = request.get("check")
+        if check is not None:  # the health gate and smoke test in the same process
+            checked = handle({**request, **check, "action": "check"})
+            return {**result, "available": checked["available"], "sent": sent + checked["sent"]}
+        return {**result, "sent": sent}
     if action == "reload":
         serving.reload(endpoint, request["models_config"], deadline=deadline)
         return {"changed": True}
