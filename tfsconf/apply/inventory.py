@@ -29,7 +29,8 @@ from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 
 CONTROLLER = "localhost"
-"""The machine running tfsconf: gRPC calls to TF Serving are delegated to it."""
+"""The machine running tfsconf: gRPC calls to TF Serving are delegated to it (and go over
+SSH from there for hosts with grpc_via: ssh)."""
 
 GRPC_SSH = "tfsconf_grpc_ssh"
 """The inventory variable holding a host's SSH route for gRPC (grpc_via: ssh), or null."""
