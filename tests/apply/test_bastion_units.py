@@ -1,13 +1,22 @@
 """Jump hosts and gRPC over SSH without a test host: the spec field as resolved, the
 inventory's SSH options and gRPC route, refused host variables, the forward's command line,
-and a forward that cannot be opened (a real ssh, to a port where nothing listens)."""
+and real forwards (ssh to an sshd on a loopback port): one that cannot open, one that
+carries a connection and ends with its block, one whose opener is killed."""
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import shlex
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +248,143 @@ def test_a_forward_that_cannot_open_is_an_error_and_leaves_nothing(tmp_path: Pat
             8500: ("10.9.9.9", None),
             8501: ("10.9.9.9", None),
         }
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+@pytest.fixture
+def loopback_route(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real sshd on a loopback port, and the route to it (as build_inventory makes one)."""
+    for name in ("host", "client"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)],
+            check=True,
+            timeout=30,
+        )
+    port = _free_port()
+    host_key = (tmp_path / "host.pub").read_text().split()[:2]
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
+    config = tmp_path / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {tmp_path / 'host'}\n"
+        f"PidFile {tmp_path / 'sshd.pid'}\nAuthorizedKeysFile {tmp_path / 'authorized_keys'}\n"
+        "StrictModes no\nPermitRootLogin prohibit-password\nUsePAM no\nUseDNS no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n"
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    sshd = subprocess.Popen(
+        [SSHD, "-D", "-f", str(config), "-E", str(tmp_path / "sshd.log")],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                    if conn.recv(4) == b"SSH-":
+                        break
+            except OSError:
+                assert sshd.poll() is None and time.monotonic() < deadline, "sshd did not start"
+                time.sleep(0.02)
+        yield {
+            "options": [
+                "ssh",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"UserKnownHostsFile={tmp_path / 'known_hosts'}",
+                "-p",
+                str(port),
+                "-l",
+                pwd.getpwuid(os.geteuid()).pw_name,
+                "-i",
+                str(tmp_path / "client"),
+            ],
+            "host": "127.0.0.1",
+        }
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_forward_reaches_the_far_port_and_ends_with_its_block(
+    loopback_route: dict[str, Any],
+) -> None:
+    with socket.socket() as server:  # the far end: a port on the sshd's host
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        far = server.getsockname()[1]
+        with grpc_endpoints("127.0.0.1", [far], loopback_route) as endpoints:
+            via = endpoints[far].via
+            assert via is not None and (os.stat(via).st_mode & 0o077) == 0
+            assert (os.stat(Path(via).parent).st_mode & 0o777) == 0o700
+            (pid,) = [p for p in _forward_processes() if via.encode() in _cmdline(p)]
+            with socket.socket(socket.AF_UNIX) as near:
+                near.connect(via)
+                accepted, _ = server.accept()
+                with accepted:
+                    accepted.sendall(b"through ssh")
+                    assert near.recv(64) == b"through ssh"
+    assert not _alive(pid)
+    assert not Path(via).parent.exists()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_forward_ends_when_the_process_that_opened_it_is_killed(
+    loopback_route: dict[str, Any],
+) -> None:
+    opener = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, time\n"
+            "from tfsconf.apply.tunnel import grpc_endpoints\n"
+            "opened = grpc_endpoints('127.0.0.1', [8500], json.loads(sys.argv[1]))\n"
+            "print(opened.__enter__()[8500].via, flush=True)\n"
+            "time.sleep(60)\n",
+            json.dumps(loopback_route),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    via, pid = "", 0
+    try:
+        assert opener.stdout is not None
+        via = opener.stdout.readline().strip()
+        (pid,) = [p for p in _forward_processes() if via.encode() in _cmdline(p)]
+        opener.kill()  # as an agent killed mid-reload: no finally block runs
+        opener.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(pid)
+    finally:
+        opener.kill()
+        opener.wait(timeout=10)
+        if pid and _alive(pid):  # the test failed: end the ssh it left
+            os.kill(pid, signal.SIGKILL)
+        if via:
+            shutil.rmtree(Path(via).parent, ignore_errors=True)
