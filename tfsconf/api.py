@@ -235,6 +235,7 @@ def live_repairs(context: LiveContext, plan: Plan) -> dict[str, Any]:
         context.source.records,
         context.source.on_host,
         skip={hp.name for hp in plan.hosts if hp.change != "remove"},
+        inventory=context.inventory,
     )
 
 

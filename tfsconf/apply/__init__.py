@@ -7,4 +7,5 @@
 - work.py: what each host must do, from a Plan and the compiled bundle
 - rollout.py: preflight, the staged rollout per group, lock release, the report
 - serving.py: the controller side of TF Serving's gRPC API (reload, status, smoke predict)
+- tunnel.py: that gRPC over an SSH port forward, for hosts only SSH reaches (grpc_via: ssh)
 """

@@ -3,7 +3,9 @@
 stdin: TF Serving's gRPC API needs grpcio and the TF Serving protos, which only tfsconf's
 own interpreter is sure to have.
 
-Requests: {"action": "phases" | "reload" | "wait" | "check", "address", "port", ...}
+Requests: {"action": "phases" | "reload" | "wait" | "check", "address", "port", "ssh", ...}
+- ssh: the host's SSH route (tfsconf.apply.tunnel) when TF Serving is reached over SSH,
+  else null
 - phases: [{"models_config", "expect", "smoke"}]: each pushed in turn, waiting for its
   versions, then smoke-testing them by number before the next phase moves traffic; with
   "check" ({"expect", "smoke"}), the check below follows in the same process (one agent
@@ -30,9 +32,17 @@ from tfsconf.errors import UserError
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
+    """Run one request; with "ssh" (the host's route, grpc_via: ssh) every call goes
+    through an SSH forward that ends with the request."""
     from tfsconf.apply import serving
+    from tfsconf.apply.tunnel import grpc_endpoints
 
-    endpoint = serving.Endpoint(str(request["address"]), int(request["port"]))
+    port = int(request["port"])
+    with grpc_endpoints(str(request["address"]), [port], request.get("ssh")) as endpoints:
+        return _handle(serving, endpoints[port], request)
+
+
+def _handle(serving: Any, endpoint: Any, request: dict[str, Any]) -> dict[str, Any]:
     timeout = float(request.get("timeout", 300))
     # derived from the server's settings by work.py (serving.reload_deadline)
     deadline = float(request.get("deadline", timeout))
@@ -49,7 +59,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         result = {"changed": bool(request["phases"]), "phases": len(request["phases"])}
         check = request.get("check")
         if check is not None:  # the health gate and smoke test in the same process
-            checked = handle({**request, **check, "action": "check"})
+            checked = _handle(serving, endpoint, {**request, **check, "action": "check"})
             return {**result, "available": checked["available"], "sent": sent + checked["sent"]}
         return {**result, "sent": sent}
     if action == "reload":

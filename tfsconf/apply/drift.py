@@ -73,38 +73,58 @@ def file_drift(record: HostRecord, on_host: Mapping[str, Any]) -> list[Drift]:
     return out
 
 
-def serving_drift(host: r.Host, record: HostRecord) -> list[Drift]:
-    """Servers that do not serve what the record says (a version not AVAILABLE, no answer)."""
+def serving_drift(
+    host: r.Host, record: HostRecord, inventory: Mapping[str, Any] | None = None
+) -> list[Drift]:
+    """Servers that do not serve what the record says (a version not AVAILABLE, no answer);
+    over SSH when the host's inventory entry says so (grpc_via: ssh)."""
+    import contextlib
+
     import grpc
 
-    from tfsconf.apply.serving import Endpoint, expectations, model_status
+    from tfsconf.apply.serving import expectations, model_status
+    from tfsconf.apply.tunnel import open_endpoints
 
     out: list[Drift] = []
     ports = {s.name: s.grpc_port for s in host.servers}
     models = record.data.get("models") or {}
-    for server in _servers(record):
-        text = record.files.get(f"{server}/{MODELS_CONFIG.path()}")
-        if text is None or server not in ports:
-            continue
-        for model, versions in sorted(expectations(text).items()):
-            known = models.get(model)
-            wanted = versions or (list(known.get("versions") or []) if known else [])
-            try:
-                live = model_status(Endpoint(host.address, ports[server]), model, timeout=3)
-            except grpc.RpcError as exc:
+    servers = [s for s in _servers(record) if s in ports]
+    with contextlib.ExitStack() as stack:
+        endpoints, unreachable = open_endpoints(
+            stack, host, [ports[s] for s in servers], inventory or {}
+        )
+        for server in servers:
+            text = record.files.get(f"{server}/{MODELS_CONFIG.path()}")
+            if text is None:
+                continue
+            endpoint = endpoints.get(ports[server])
+            if endpoint is None:
                 out.append(
-                    Drift(server, f"does not answer on port {ports[server]} ({exc.code().name})")
+                    Drift(server, f"does not answer on port {ports[server]} ({unreachable})")
                 )
-                break
-            states = {v: s for v, (s, _) in live.items()}
-            missing = [v for v in wanted if states.get(v) != "AVAILABLE"]
-            if missing or not any(s == "AVAILABLE" for s in states.values()):
-                shown = ", ".join(f"v{v} {s}" for v, s in sorted(states.items())) or "nothing"
-                out.append(
-                    Drift(
-                        server, f"{model}: version(s) {missing or wanted} not AVAILABLE ({shown})"
+                continue
+            for model, versions in sorted(expectations(text).items()):
+                known = models.get(model)
+                wanted = versions or (list(known.get("versions") or []) if known else [])
+                try:
+                    live = model_status(endpoint, model, timeout=3)
+                except grpc.RpcError as exc:
+                    out.append(
+                        Drift(
+                            server, f"does not answer on port {ports[server]} ({exc.code().name})"
+                        )
                     )
-                )
+                    break
+                states = {v: s for v, (s, _) in live.items()}
+                missing = [v for v in wanted if states.get(v) != "AVAILABLE"]
+                if missing or not any(s == "AVAILABLE" for s in states.values()):
+                    shown = ", ".join(f"v{v} {s}" for v, s in sorted(states.items())) or "nothing"
+                    out.append(
+                        Drift(
+                            server,
+                            f"{model}: version(s) {missing or wanted} not AVAILABLE ({shown})",
+                        )
+                    )
     return out
 
 
@@ -114,14 +134,18 @@ def find_repairs(
     on_host: Mapping[str, Mapping[str, Any]],
     *,
     skip: set[str],
+    inventory: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Drift]]:
-    """host -> what to repair, for every host that has a record and no planned change."""
+    """host -> what to repair, for every host that has a record and no planned change
+    (`inventory`: how to reach TF Serving over SSH, for hosts with grpc_via: ssh)."""
     out: dict[str, list[Drift]] = {}
     for host in env.hosts:
         record = records.get(host.name)
         if record is None or host.name in skip:
             continue
-        found = file_drift(record, on_host.get(host.name) or {}) + serving_drift(host, record)
+        found = file_drift(record, on_host.get(host.name) or {}) + serving_drift(
+            host, record, inventory
+        )
         if found:
             out[host.name] = found
     return out

@@ -4,9 +4,16 @@ SSH host key checking stays on: `StrictHostKeyChecking=yes` against the spec's
 known_hosts file (or the user's default one). Turning it off takes
 `host_key_checking: false` in the spec, written down where a reviewer sees it.
 
-Site-specific variables (an interpreter path, a bastion, and in the test bed a per-host
-root directory) come from an optional YAML file of `host -> {variable: value}`, loaded
-safely and checked against the hosts of the spec.
+A jump host (`connection.jump_host`) is reached through a ProxyCommand that runs ssh
+with the same checks (StrictHostKeyChecking, the spec's known_hosts file, the key): with
+ProxyJump, ssh starts the bastion hop with none of the command line's -o options, so the
+bastion's key would be checked against the user's own known_hosts, if at all.
+
+Site-specific variables (an interpreter path, and in the test bed a per-host root
+directory) come from an optional YAML file of `host -> {variable: value}`, loaded safely and
+checked against the hosts of the spec. Variables that would change the SSH options behind
+the spec's back (another known_hosts file, host key checking off, another proxy) are
+refused there, at the line that sets them.
 """
 
 from __future__ import annotations
@@ -18,28 +25,54 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tfsconf.errors import UserError
+from tfsconf.errors import SpecError, UserError
 from tfsconf.resolve import model as r
 
 CONTROLLER = "localhost"
-"""The machine running tfsconf: gRPC calls to TF Serving are delegated to it."""
+"""The machine running tfsconf: gRPC calls to TF Serving are delegated to it (and go over
+SSH from there for hosts with grpc_via: ssh)."""
+
+GRPC_SSH = "tfsconf_grpc_ssh"
+"""The inventory variable holding a host's SSH route for gRPC (grpc_via: ssh), or null."""
 
 _VAR_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_RESERVED = {"tfsconf_host", "tfsconf_work", CONTROLLER}
+_RESERVED = {"tfsconf_host", "tfsconf_work", GRPC_SSH, CONTROLLER}
+# Ansible variables that carry SSH options or replace the ssh program: set by tfsconf from
+# the spec's connection block, never by a host variables file. ansible_host, ansible_port
+# and ansible_user stay allowed; the gRPC forward reads them from the inventory too.
+_SSH_OPTION_VARS = frozenset(
+    {
+        "ansible_ssh_common_args",
+        "ansible_ssh_extra_args",
+        "ansible_ssh_args",
+        "ansible_sftp_extra_args",
+        "ansible_scp_extra_args",
+        "ansible_ssh_executable",
+        "ansible_host_key_checking",
+        "ansible_ssh_host_key_checking",
+        "ansible_ssh_private_key_file",
+        "ansible_private_key_file",
+        "ansible_ssh_host",
+        "ansible_ssh_port",
+        "ansible_ssh_user",
+    }
+)
 
 
 def load_host_vars(path: Path | None, env: r.Environment) -> dict[str, dict[str, Any]]:
     """Per-host Ansible variables from a YAML file; "all" applies to every host."""
     if path is None:
         return {}
-    import yaml
+    from tfsconf.spec.yamlload import load_yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise UserError(f"{path}: cannot read host variables: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from exc
+    loaded = load_yaml(text, file=str(path))
+    if loaded.problems:
+        raise UserError(f"{path}: not valid YAML: {loaded.problems[0].render()}")
+    data = loaded.data
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -54,8 +87,63 @@ def load_host_vars(path: Path | None, env: r.Environment) -> dict[str, dict[str,
         for name in values:
             if not isinstance(name, str) or not _VAR_NAME.match(name) or name in _RESERVED:
                 raise UserError(f"{path}: {host}: {name!r} is not a variable name tfsconf passes")
+        refused = [
+            loaded.positions.diagnostic(
+                (str(host), name),
+                "sets SSH options that the spec's connection block owns (host key checking, "
+                "known_hosts_file, private_key_file, jump_host): set them there",
+                at_key=True,
+            )
+            for name in sorted(set(values) & _SSH_OPTION_VARS)
+        ]
+        if refused:
+            raise SpecError(diagnostics=refused, what=f"the host variables {path}")
         out[str(host)] = dict(values)
     return out
+
+
+def _proxy_command(conn: r.Connection, jump: r.JumpHost) -> str:
+    """The bastion hop as a ProxyCommand (run by /bin/sh, after ssh expands %h and %p):
+    every word is a validated spec value, quoted anyway."""
+    words = ["ssh", "-o", "BatchMode=yes", *_check_options(conn)]
+    if conn.private_key_file:
+        words += ["-i", conn.private_key_file]
+    if jump.user:
+        words += ["-l", jump.user]
+    words += ["-p", str(jump.port), "-W", "[%h]:%p", "--"]
+    # '%' is ssh's escape in ProxyCommand: an IPv6 zone id's '%' is written '%%'
+    return " ".join([*map(shlex.quote, words), shlex.quote(jump.address).replace("%", "%%")])
+
+
+def _check_options(conn: r.Connection) -> list[str]:
+    checking = "yes" if conn.host_key_checking else "no"
+    options = ["-o", f"StrictHostKeyChecking={checking}"]
+    if conn.known_hosts_file:
+        options += ["-o", f"UserKnownHostsFile={conn.known_hosts_file}"]
+    return options
+
+
+def ssh_options(conn: r.Connection) -> list[str]:
+    """The -o options of every SSH connection to a host with this connection: Ansible's
+    (ansible_ssh_common_args) and the gRPC forward's."""
+    options = _check_options(conn)
+    if conn.jump_host is not None:
+        options += ["-o", f"ProxyCommand={_proxy_command(conn, conn.jump_host)}"]
+    return options
+
+
+def grpc_ssh_route(values: Mapping[str, Any], conn: r.Connection) -> dict[str, Any] | None:
+    """How the controller's gRPC calls reach a host with grpc_via: ssh: the ssh options and
+    destination of the host's inventory entry (after the host variables), for
+    tfsconf.apply.tunnel; None when gRPC goes direct (or the host is this machine)."""
+    if conn.grpc_via != "ssh" or values.get("ansible_connection", "ssh") == "local":
+        return None
+    argv = ["ssh", *ssh_options(conn), "-p", str(int(values["ansible_port"]))]
+    if values.get("ansible_user"):
+        argv += ["-l", str(values["ansible_user"])]
+    if conn.private_key_file:
+        argv += ["-i", conn.private_key_file]
+    return {"options": argv, "host": str(values["ansible_host"])}
 
 
 def host_connection_vars(host: r.Host) -> dict[str, Any]:
@@ -65,14 +153,8 @@ def host_connection_vars(host: r.Host) -> dict[str, Any]:
         values["ansible_user"] = conn.user
     if conn.private_key_file:
         values["ansible_ssh_private_key_file"] = conn.private_key_file
-    ssh_args = []
-    if conn.host_key_checking:
-        ssh_args.append("-o StrictHostKeyChecking=yes")
-    else:
-        ssh_args.append("-o StrictHostKeyChecking=no")
-    if conn.known_hosts_file:
-        ssh_args.append(f"-o UserKnownHostsFile={shlex.quote(conn.known_hosts_file)}")
-    values["ansible_ssh_common_args"] = " ".join(ssh_args)
+    # Ansible splits this with shlex
+    values["ansible_ssh_common_args"] = " ".join(map(shlex.quote, ssh_options(conn)))
     values["ansible_host_key_checking"] = conn.host_key_checking
     if conn.become:
         values["ansible_become"] = True
@@ -109,6 +191,7 @@ def build_inventory(
         values = host_connection_vars(host)
         values.update(common)
         values.update(host_vars.get(host.name, {}))
+        values[GRPC_SSH] = grpc_ssh_route(values, host.connection)
         hosts[host.name] = values
     inventory = Inventory(
         {

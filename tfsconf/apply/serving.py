@@ -79,17 +79,26 @@ def reload_deadline(
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    """A server's gRPC port; `via`: the Unix socket of an SSH forward to it
+    (tfsconf.apply.tunnel), called instead of the address."""
+
     address: str
     port: int
+    via: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.address}:{self.port}"
+        return f"{self.address}:{self.port}" + (" (over SSH)" if self.via else "")
 
 
 def _channel(endpoint: Endpoint) -> Any:
     import grpc
 
-    target = f"[{endpoint.address}]:{endpoint.port}" if ":" in endpoint.address else str(endpoint)
+    if endpoint.via is not None:
+        target = f"unix:{endpoint.via}"
+    elif ":" in endpoint.address:
+        target = f"[{endpoint.address}]:{endpoint.port}"
+    else:
+        target = f"{endpoint.address}:{endpoint.port}"
     return grpc.insecure_channel(
         target,
         options=[

@@ -3,6 +3,7 @@ and what TF Serving reports for every model version (GetModelStatus)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from tfsconf.compile.artifacts import MODELS_CONFIG
@@ -15,7 +16,8 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
 
     from tfsconf.apply.containers import container_states
     from tfsconf.apply.drift import file_drift
-    from tfsconf.apply.serving import Endpoint, expectations, model_status
+    from tfsconf.apply.serving import expectations, model_status
+    from tfsconf.apply.tunnel import open_endpoints
 
     env = context.loaded.resolved
     containers = container_states(env, context.inventory)
@@ -27,35 +29,51 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
     for host in env.hosts:
         record = records.get(host.name)
         servers = []
-        for server in host.servers:
-            text = record.files.get(f"{server.name}/{MODELS_CONFIG.path()}") if record else None
-            models = []
-            for model, versions in sorted(expectations(text).items()) if text else ():
-                wanted = versions
-                if wanted is None and record is not None:
-                    wanted = (record.data.get("models", {}).get(model) or {}).get("versions")
-                try:
-                    live = model_status(Endpoint(host.address, server.grpc_port), model, timeout=3)
-                    error = ""
-                except grpc.RpcError as exc:
-                    live, error = {}, f"{exc.code().name}"
-                states = {str(v): s for v, (s, _) in sorted(live.items())}
-                ok = not error and all(states.get(str(v)) == "AVAILABLE" for v in wanted or [])
-                ok = ok and (bool(wanted) or "AVAILABLE" in states.values())
-                healthy = healthy and ok
-                models.append(
-                    {"model": model, "expected": wanted, "states": states, "ok": ok, "error": error}
-                )
-            entry: dict[str, Any] = {
-                "server": server.name,
-                "grpc_port": server.grpc_port,
-                "models": models,
-            }
-            if host.runtime == "docker" and host.name in containers:
-                found = containers[host.name].get(server.name)
-                entry["container"] = found.as_json() if found else None
-                healthy = healthy and found is not None and found.running
-            servers.append(entry)
+        with contextlib.ExitStack() as stack:
+            endpoints, unreachable = open_endpoints(
+                stack,
+                host,
+                [s.grpc_port for s in host.servers] if record else [],
+                context.inventory,
+            )
+            for server in host.servers:
+                text = record.files.get(f"{server.name}/{MODELS_CONFIG.path()}") if record else None
+                models = []
+                for model, versions in sorted(expectations(text).items()) if text else ():
+                    wanted = versions
+                    if wanted is None and record is not None:
+                        wanted = (record.data.get("models", {}).get(model) or {}).get("versions")
+                    endpoint = endpoints.get(server.grpc_port)
+                    try:
+                        if endpoint is None:
+                            live, error = {}, unreachable
+                        else:
+                            live, error = model_status(endpoint, model, timeout=3), ""
+                    except grpc.RpcError as exc:
+                        live, error = {}, f"{exc.code().name}"
+                    states = {str(v): s for v, (s, _) in sorted(live.items())}
+                    ok = not error and all(states.get(str(v)) == "AVAILABLE" for v in wanted or [])
+                    ok = ok and (bool(wanted) or "AVAILABLE" in states.values())
+                    healthy = healthy and ok
+                    models.append(
+                        {
+                            "model": model,
+                            "expected": wanted,
+                            "states": states,
+                            "ok": ok,
+                            "error": error,
+                        }
+                    )
+                entry: dict[str, Any] = {
+                    "server": server.name,
+                    "grpc_port": server.grpc_port,
+                    "models": models,
+                }
+                if host.runtime == "docker" and host.name in containers:
+                    found = containers[host.name].get(server.name)
+                    entry["container"] = found.as_json() if found else None
+                    healthy = healthy and found is not None and found.running
+                servers.append(entry)
         drifted = (
             [str(d) for d in file_drift(record, context.source.on_host.get(host.name) or {})]
             if record is not None

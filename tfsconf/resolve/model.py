@@ -211,6 +211,12 @@ class Server(NamedTuple):
     docker_network: DockerNetwork = "bridge"
 
 
+class JumpHost(NamedTuple):
+    address: str
+    user: str | None
+    port: int
+
+
 class Connection(NamedTuple):
     user: str | None
     port: int
@@ -218,6 +224,9 @@ class Connection(NamedTuple):
     known_hosts_file: str | None
     host_key_checking: bool
     become: bool
+    jump_host: JumpHost | None = None
+    grpc_via: Literal["direct", "ssh"] = "direct"
+    """ssh: every gRPC call of the controller goes through an SSH port forward."""
 
 
 class Rollout(NamedTuple):

@@ -20,7 +20,7 @@ from tfsconf.spec import model as s
 from tfsconf.tfserving.flag_table import BATCHING_SERVER_ONLY
 from tfsconf.tfserving.images import default_allocator
 
-_LEAF_BLOCKS = ("warmup",)
+_LEAF_BLOCKS = ("warmup", "jump_host")
 """Blocks that a layer replaces whole instead of merging field by field."""
 
 M = TypeVar("M", bound=BaseModel)
@@ -232,6 +232,15 @@ def _images(env: s.Environment, kinds: Iterable[str]) -> tuple[r.Image, ...]:
 
 def _connection(layers: Iterable[s.Connection | None]) -> r.Connection:
     c = _merge(s.Connection, [item for item in layers if item is not None])
+    jump = (
+        r.JumpHost(
+            address=c.jump_host.address,
+            user=c.jump_host.user if c.jump_host.user is not None else c.user,
+            port=c.jump_host.port if c.jump_host.port is not None else 22,
+        )
+        if c.jump_host is not None
+        else None
+    )
     return r.Connection(
         user=c.user,
         port=c.port if c.port is not None else 22,
@@ -239,6 +248,9 @@ def _connection(layers: Iterable[s.Connection | None]) -> r.Connection:
         known_hosts_file=c.known_hosts_file,
         host_key_checking=c.host_key_checking if c.host_key_checking is not None else True,
         become=c.become if c.become is not None else False,
+        jump_host=jump,
+        # a bastion means the hosts sit in a network only SSH reaches
+        grpc_via=c.grpc_via or ("ssh" if jump is not None else "direct"),
     )
 
 

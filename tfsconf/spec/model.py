@@ -58,12 +58,14 @@ __all__ = [
     "Defaults",
     "DockerNetwork",
     "Environment",
+    "GrpcVia",
     "Host",
     "HostGroup",
     "HttpAuth",
     "HttpSource",
     "Image",
     "Int64",
+    "JumpHost",
     "LatestPolicy",
     "LocalSource",
     "Model",
@@ -250,6 +252,21 @@ class Image(SpecModel):
     """Tag of the pre-built image in registry; needs registry."""
 
 
+class JumpHost(SpecModel):
+    """A bastion every SSH connection to the hosts goes through (ssh -W, like ProxyJump),
+    checked against the same known_hosts file as the hosts."""
+
+    address: Address
+    """IP address or DNS name of the bastion, as the machine running apply reaches it."""
+    user: Name | None = None
+    """SSH user on the bastion (default: the connection's user)."""
+    port: Port | None = None
+    """SSH port of the bastion (default 22)."""
+
+
+GrpcVia = Literal["direct", "ssh"]
+
+
 class Connection(SpecModel):
     """How apply reaches a host over SSH (Ansible connection settings)."""
 
@@ -266,6 +283,12 @@ class Connection(SpecModel):
     sees it."""
     become: bool | None = None
     """Run the host tasks with sudo (default false)."""
+    jump_host: JumpHost | None = None
+    """Bastion the SSH connections go through (its key is checked like the hosts')."""
+    grpc_via: GrpcVia | None = None
+    """How apply, status and plan --live reach TF Serving's gRPC port: direct, or ssh (a port
+    forward over the host's SSH connection, for networks where only SSH reaches the hosts).
+    Default: ssh with a jump_host, else direct."""
 
 
 class Host(SpecModel):
