@@ -1,7 +1,8 @@
-"""The controller-side steps of a rollout, run by the playbooks as
-`<tfsconf's python> -m tfsconf.apply.agent` (delegated to localhost) with a JSON request on
-stdin: TF Serving's gRPC API needs grpcio and the TF Serving protos, which only tfsconf's
-own interpreter is sure to have.
+"""The controller-side steps of a rollout: TF Serving's gRPC API needs grpcio and the TF
+Serving protos, which only tfsconf's own interpreter is sure to have. The playbooks call
+`run` through their `tfsconf_agent` action (playbooks/action_plugins), inside Ansible's
+worker process when that is tfsconf's interpreter (it is when tfsconf starts Ansible), else
+as `<tfsconf's python> -m tfsconf.apply.agent` with the JSON request on stdin.
 
 Requests: {"action": "phases" | "reload" | "wait" | "check", "address", "port", "ssh", ...}
 - ssh: the host's SSH route (tfsconf.apply.tunnel) when TF Serving is reached over SSH,
@@ -97,20 +98,33 @@ def _smoke(serving: Any, endpoint: Any, item: dict[str, Any], when: str) -> dict
     return {"model": model, "version": version, "requests_of": old, "requests": count}
 
 
-def main() -> int:
+def run(request: dict[str, Any]) -> tuple[int, str, str]:
+    """One request as a command would answer it: (exit status, stdout, stderr). The
+    playbooks' tfsconf_agent action calls this inside Ansible's worker process; `main` is
+    the same as a process of its own."""
     from tfsconf.apply.serving import ReloadStillLoading
 
     try:
-        request = json.loads(sys.stdin.read())
         result = handle(request)
     except ReloadStillLoading as exc:
-        print(str(exc), file=sys.stderr)
-        return STILL_LOADING
+        return STILL_LOADING, "", str(exc)
     except UserError as exc:
-        print(str(exc), file=sys.stderr)
+        return 1, "", str(exc)
+    return 0, json.dumps(result), ""
+
+
+def main() -> int:
+    try:
+        request = json.loads(sys.stdin.read())
+    except ValueError as exc:
+        print(f"the request is not JSON: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result))
-    return 0
+    code, out, err = run(request)
+    if out:
+        print(out)
+    if err:
+        print(err, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

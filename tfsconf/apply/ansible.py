@@ -77,8 +77,7 @@ Progress = Callable[[str, str, str], None]
 """(host, task name, outcome) for each finished task; host is "" for play starts."""
 
 DEFAULT_FORKS: int | None = None
-"""Hosts one playbook run works on at once unless the caller asks otherwise (--forks):
-None is one per host of the run, at most MAX_FORKS."""
+"""Hosts a run works on at once unless the caller asks (--forks): None is one per host."""
 _OUT_PREFIX = "tfsconf_out_"
 MAX_FORKS = 50
 """Hosts one playbook works on at once: each fork is a process on the controller."""
@@ -345,6 +344,7 @@ def _environment() -> dict[str, str]:
         "PATH": path,
         # modules and the controller-side python: tfsconf's own interpreter
         "ANSIBLE_LIBRARY": str(here / "library"),
+        "ANSIBLE_ACTION_PLUGINS": str(here / "action_plugins"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "True",

@@ -7,8 +7,8 @@ refuses it), and the rules below that look at one block only. What needs the lay
 second block (ports per host, base paths under model_root, batching by release, ...) stays
 with validate. tests/spec/test_json_schema.py runs the bad specs through both.
 
-The descriptions (hover text) are the attribute docstrings of tfsconf/spec/model.py and
-settings.py, read here with ast when the schema is asked for. pydantic's
+The descriptions (hover text) are the attribute docstrings of the spec's modules
+(_SPEC_MODULES), read here with ast when the schema is asked for. pydantic's
 use_attribute_docstrings would read the module source for every class at import, and every
 `tfsconf validate` would pay for it.
 """
@@ -25,12 +25,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from tfsconf.spec import model, settings
+from tfsconf.spec import connection, model, settings
 from tfsconf.spec.rules.spec import _SYSTEM_DIRS, _SYSTEM_TREES
 from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
 from tfsconf.tfserving.flags import OLDEST_SUPPORTED
 from tfsconf.tfserving.images import IMAGE_BASES
 from tfsconf.tfserving.warmup import MAX_WARMUP_RECORDS, SAMPLE_EXTENSIONS
+
+_SPEC_MODULES = (settings, connection, model)
+"""The modules whose classes make up the spec (their attribute docstrings are the hover
+text)."""
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 TITLE = "tfsconf environment spec"
@@ -99,8 +103,8 @@ def attribute_docstrings(source: str) -> dict[str, dict[str, str]]:
 
 def _describe(defs: dict[str, Any], classes: dict[str, type[BaseModel]]) -> None:
     docs: dict[str, dict[str, str]] = {}
-    for source in (Path(settings.__file__), Path(model.__file__)):
-        docs.update(attribute_docstrings(source.read_text(encoding="utf-8")))
+    for module in _SPEC_MODULES:
+        docs.update(attribute_docstrings(Path(str(module.__file__)).read_text(encoding="utf-8")))
     for name, schema in defs.items():
         cls = classes.get(name)
         if cls is None:
@@ -345,7 +349,7 @@ def environment_schema() -> dict[str, Any]:
         for name, cls in vars(model).items()
         if isinstance(cls, type)
         and issubclass(cls, BaseModel)
-        and cls.__module__ in (model.__name__, settings.__name__)
+        and cls.__module__ in {m.__name__ for m in _SPEC_MODULES}
     }
     root = {key: value for key, value in schema.items() if key != "$defs"}
     defs_with_root = {**defs, "Environment": root}
