@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Literal
 
 from tfsconf.compile import explain, images, protos, runtime, warmup_tasks
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import flags as named
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import server_flags
@@ -155,15 +156,16 @@ def _flags(
 def _launch(
     server: r.Server, env: r.Environment, refs: Mapping[str, str]
 ) -> Iterator[tuple[str, bytes]]:
-    if server.runtime == "process":
+    if not RUNTIMES[server.runtime].systemd_unit:
         yield LAUNCH.path(), runtime.render_launch(server, env)
 
 
 def _unit(
     server: r.Server, env: r.Environment, refs: Mapping[str, str]
 ) -> Iterator[tuple[str, bytes]]:
-    if server.runtime != "process":
-        image_ref = refs[server.image] if server.runtime == "docker" else None
+    traits = RUNTIMES[server.runtime]
+    if traits.systemd_unit:
+        image_ref = refs[server.image] if traits.container else None
         yield unit_file(server.name), runtime.render_unit(server, env, image_ref)
 
 

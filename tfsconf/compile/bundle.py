@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tfsconf.compile import artifacts
 from tfsconf.contracts import Manifest
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 
 MANIFEST = artifacts.MANIFEST.path()
@@ -36,11 +37,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _in_container(server: r.Server) -> bool:
+    return RUNTIMES[server.runtime].container
+
+
 def build_bundle(env: r.Environment) -> Bundle:
     files: dict[str, bytes] = {}
     refs: dict[str, str] = {}
-    # Only docker servers run an image; native and process runtimes use the host's binary.
-    used = {srv.image for host in env.hosts for srv in host.servers if srv.runtime == "docker"}
+    # Only a container runs an image; the other runtimes use the host's own binary.
+    used = {srv.image for host in env.hosts for srv in host.servers if _in_container(srv)}
     for image in env.images:
         if image.name not in used:
             continue
@@ -79,9 +84,7 @@ def build_bundle(env: r.Environment) -> Bundle:
                 "runtime": host.runtime,
                 "servers": [server.name for server in host.servers],
                 "server_images": {
-                    server.name: server.image
-                    for server in host.servers
-                    if server.runtime == "docker"
+                    server.name: server.image for server in host.servers if _in_container(server)
                 },
             }
             for host in env.hosts

@@ -48,7 +48,7 @@ def batching_parameters(batching: r.Batching) -> batching_pb2.BatchingParameters
     for field in message.DESCRIPTOR.fields:
         value = getattr(batching, field.name)
         if field.is_repeated:
-            getattr(message, field.name).extend(value)
+            getattr(message, field.name).extend(value or ())
         elif value is None:
             continue  # unset: TF Serving keeps its own default
         elif field.message_type is not None:  # google.protobuf.*Value wrapper

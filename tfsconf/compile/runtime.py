@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tfsconf.compile.templating import render
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import server_flags
 
@@ -65,7 +66,7 @@ def render_unit(server: r.Server, env: r.Environment, image_ref: str | None) -> 
         "tfserving.service.j2",
         environment=env.name,
         server=server.name,
-        runtime=server.runtime,
+        in_container=RUNTIMES[server.runtime].container,
         container=container_name(server),
         argv=argv,
         environment_vars=env_vars,

@@ -17,6 +17,7 @@ from tfsconf.compile import artifacts
 from tfsconf.compile.artifacts import DOCKERFILE, FLAGS, MODELS_CONFIG, Read
 from tfsconf.compile.explain import flag_values
 from tfsconf.errors import UserError
+from tfsconf.kinds import RUNTIMES
 from tfsconf.plan import configs
 from tfsconf.plan.diffs import Diffs
 from tfsconf.plan.model import (
@@ -178,11 +179,7 @@ class _Planner:
         after = self.desired.hosts[host].runtime if host in self.desired.hosts else ""
         if before == after or not before or not after:
             return None
-        needs = {
-            "docker": "the host needs Docker and the image",
-            "native": "the host needs tensorflow_model_server and the allocator library",
-            "process": "the host needs tensorflow_model_server; no systemd unit is used",
-        }.get(after, "")
+        needs = next((t.host_needs for name, t in RUNTIMES.items() if name == after), "")
         return (
             f"runtime {before} -> {after}: the old service is stopped, the new one started; {needs}"
         )
