@@ -83,14 +83,14 @@ class _Planner:
         self.diffs = Diffs()
         self.findings = Findings(env)
         self.env_hosts = {host.name: host for host in env.hosts}
+        self.configs = configs.ModelsConfigs()
 
     # servers ------------------------------------------------------------------------
 
-    @staticmethod
-    def _entries(server: ServerState | None, where: str) -> dict[str, configs.Entry]:
+    def _entries(self, server: ServerState | None, where: str) -> dict[str, configs.Entry]:
         if server is None or _CONFIG not in server.files:
             return {}
-        return configs.parse(server.files[_CONFIG], where)[1]
+        return self.configs.parse(server.files[_CONFIG], where)[1]
 
     def server(
         self, host: str, name: str, old: ServerState | None, new: ServerState | None
@@ -166,7 +166,7 @@ class _Planner:
         result = _Activation(kind, reasons)
         if config_changed and kind == "hot-reload":
             reasons.append(self._reload_reason(host, name))
-            result.phases, result.phase_counts = configs.phases(
+            result.phases, result.phase_counts = self.configs.phases(
                 old.files[_CONFIG], new.files[_CONFIG], address
             )
             self._refuse_phases_under_poll(address, new.files.get(_FLAGS), result.phases)
