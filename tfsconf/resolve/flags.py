@@ -136,45 +136,41 @@ class Plain:
                 yield flag
 
 
-_PLACED = (
-    Plain(("file_system_poll_wait_seconds",)),
-    Plain(
-        (
-            "per_process_gpu_memory_fraction",
-            "tensorflow_session_parallelism",
-            "tensorflow_intra_op_parallelism",
-            "tensorflow_inter_op_parallelism",
-        )
-    ),
-    Plain(
-        (
-            "grpc_max_threads",
-            "enable_grpc_healthcheck_service",
-            "rest_api_num_threads",
-            "rest_api_timeout_in_ms",
-            "enable_model_warmup",
-            "num_request_iterations_for_warmup",
-            "max_num_load_retries",
-            "load_retry_interval_micros",
-        )
-    ),
+# Plain flags that earlier releases of tfsconf wrote among the computed ones keep their
+# places, since the order is part of every compiled unit and flags file.
+_POLLING = Plain(("file_system_poll_wait_seconds",))
+_SESSION = Plain(
+    (
+        "per_process_gpu_memory_fraction",
+        "tensorflow_session_parallelism",
+        "tensorflow_intra_op_parallelism",
+        "tensorflow_inter_op_parallelism",
+    )
 )
-"""Plain flags that earlier releases of tfsconf wrote among the computed ones: their places
-are kept, since the order is part of every compiled unit and flags file."""
-
-_THE_OTHERS = Plain(
-    tuple(name for name in PLAIN_FLAGS if not any(name in part.names for part in _PLACED))
+_SERVING = Plain(
+    (
+        "grpc_max_threads",
+        "enable_grpc_healthcheck_service",
+        "rest_api_num_threads",
+        "rest_api_timeout_in_ms",
+        "enable_model_warmup",
+        "num_request_iterations_for_warmup",
+        "max_num_load_retries",
+        "load_retry_interval_micros",
+    )
 )
+_PLACED = frozenset(_POLLING.names + _SESSION.names + _SERVING.names)
+_THE_OTHERS = Plain(tuple(name for name in PLAIN_FLAGS if name not in _PLACED))
 """Every other plain flag, in the order the spec declares them: a new one needs no entry here."""
 
 COMMAND_LINE: tuple[Callable[[r.Server], Iterator[Flag]], ...] = (
     _ports_and_config,
-    _PLACED[0],
+    _POLLING,
     _batching,
     _monitoring,
-    _PLACED[1],
+    _SESSION,
     _channel_arguments,
-    _PLACED[2],
+    _SERVING,
     _session_config,
     _THE_OTHERS,
     _version_labels,
