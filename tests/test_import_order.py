@@ -19,9 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tfsconf"
 
-FOUNDATION = frozenset({"errors", "diagnostics", "secrets", "atomic", "contracts"})
+FOUNDATION = frozenset({"errors", "diagnostics", "secrets", "atomic", "contracts", "kinds"})
 """Top-level modules every stage may use: the error hierarchy, located diagnostics, secret
-masking, atomic writes, the typed layouts of the files stages hand each other (contracts).
+masking, atomic writes, the typed layouts of the files stages hand each other (contracts),
+the runtimes and source kinds (kinds).
 They form one unit (they may import each other)."""
 
 BELOW: dict[str, tuple[str, ...]] = {

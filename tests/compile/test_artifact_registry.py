@@ -136,17 +136,18 @@ def test_flags_name_the_registry_files(env: str) -> None:
     """Each flag that points at an artifact points at the file the registry renders, in
     the release the server runs (`current`), and only when that file is rendered."""
     from tfsconf.compile.bundle import build_bundle
+    from tfsconf.compile.templating import Templates
     from tfsconf.resolve.flags import server_flags
     from tfsconf.validate.load import load_environment
 
     resolved = load_environment(REPO / "environments" / f"{env}.yaml").resolved
-    refs = build_bundle(resolved).image_refs
+    job = artifacts.Compilation(build_bundle(resolved).image_refs, Templates())
     flagged = [a for a in SERVER_ARTIFACTS if a.flag is not None]
     assert flagged
     seen: set[str] = set()
     for host in resolved.hosts:
         for server in host.servers:
-            rendered = {rel for rel, _ in artifacts.render_server(server, resolved, refs)}
+            rendered = {rel for rel, _ in artifacts.render_server(server, resolved, job)}
             flags = {f.name: f.value for f in server_flags(server)}
             for artifact in flagged:
                 assert artifact.flag is not None

@@ -63,8 +63,8 @@ def test_server_settings_layer_field_by_field(tmp_path: Path) -> None:
     env = _load(tmp_path)
     server = env.hosts[0].servers[0]
     s = server.settings
-    assert s.rest_api_num_threads == 8  # group beats environment
-    assert s.max_num_load_retries == 9  # server beats environment
+    assert s.layered.rest_api_num_threads == 8  # group beats environment
+    assert s.layered.max_num_load_retries == 9  # server beats environment
     assert s.prometheus is True  # environment, untouched by the group
     assert s.prometheus_path == "/group/metrics"  # nested block merged key by key
     assert s.origin("rest_api_num_threads", ()) == (
@@ -93,7 +93,7 @@ def test_per_model_batching_takes_server_batching_as_defaults(tmp_path: Path) ->
     assert a.batching.max_batch_size == 16  # model beats group
     assert a.batching.num_batch_threads == 6  # group beats environment
     assert a.batching.batch_timeout_micros == 100  # environment
-    assert a.batching.allowed_batch_sizes == (4, 16)
+    assert a.batching.allowed_batch_sizes == [4, 16]
     assert b.batching is None  # no batching of its own: TF Serving will not batch it
 
 

@@ -1,10 +1,12 @@
-"""Each TF Serving setting is declared once and the copies that must exist agree.
+"""Each TF Serving setting is declared once, and what is derived from it agrees.
 
-A plain server flag is its name in tfsconf/resolve/flags.py COMMAND_LINE, its field in the
-spec's and the resolved ServerSettings, and its release window in
-tfsconf/tfserving/flag_table.py. A BatchingParameters field is its field in
-tfsconf/protos/batching.proto, in the spec and in the resolved Batching; compile writes it
-from the descriptor. These tests fail when one of those is missing or misspelled.
+A plain server flag is one spec field marked FLAG in tfsconf/spec/settings.py plus its
+release window in tfsconf/tfserving/flag_table.py: the command line
+(tfsconf/resolve/flags.py) and the resolved settings (`layered`) are derived from it. A
+BatchingParameters field is its field in tfsconf/protos/batching.proto and in the spec's
+BatchingParameters, which is also the resolved class; compile writes it from the
+descriptor. These tests fail when one of those is missing or misspelled, or when a second
+copy of a setting appears in the resolved classes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel
 from tfsconf.compile.protos import SESSION_CONFIG_FIELDS, batching_parameters, session_config
 from tfsconf.protos import batching_pb2, session_config_pb2
 from tfsconf.resolve import model as r
-from tfsconf.resolve.flags import PLAIN_FLAGS, server_flags
+from tfsconf.resolve.flags import COMMAND_LINE, PLAIN_FLAGS, Plain, server_flags
 from tfsconf.resolve.resolve import batching_of
 from tfsconf.spec import model as s
 from tfsconf.tfserving.flag_table import BATCHING_FIELD_SINCE, FLAG_SINCE
@@ -40,30 +42,43 @@ COMPUTED = {
 """Spec server settings that are not plain flags: each has its own function in
 tfsconf/resolve/flags.py (or, for model_config_reload, none)."""
 
-RESOLVED_ONLY = {
-    "prometheus",
-    "prometheus_path",
-    "batching_enabled",
-    "batching_per_model",
-    "batching_thread_pool",
-    "origins",
+RESOLVED_FORMS = {
+    "model_config_reload": "rpc unless set",
+    "model_config_file_poll_wait_seconds": "0 unless set",
+    "prometheus": "monitoring.prometheus, false unless set",
+    "prometheus_path": "monitoring.path, TF Serving's path unless set",
+    "batching_enabled": "batching.enabled, or whether the block sets anything",
+    "batching_per_model": "batching.per_model when batching is on",
+    "batching": "the parameters of the server's file, when it batches for all models",
+    "batching_thread_pool": "the thread pool, when it batches per model",
+    "session_config": "the block, also when written empty",
 }
-"""Resolved fields derived from a block of the spec (monitoring, batching)."""
+"""The resolved fields beside `layered` and `origins`: settings whose resolved form differs
+from what was written. A plain flag is never among them: it is read from `layered`."""
 
 
-def test_plain_flags_are_declared_everywhere() -> None:
-    assert len(set(PLAIN_FLAGS)) == len(PLAIN_FLAGS)
+def test_plain_flags_are_the_marked_spec_fields_with_a_release_window() -> None:
+    assert PLAIN_FLAGS, "no spec server setting is marked FLAG"
     for name in PLAIN_FLAGS:
         assert name in FLAG_SINCE, f"{name}: no release window in tfserving/flag_table.py"
-        assert name in s.ServerSettings.model_fields, f"{name}: not a spec server setting"
-        assert name in r.ServerSettings._fields, f"{name}: not a resolved server setting"
+
+
+def test_the_command_line_writes_every_plain_flag_once() -> None:
+    placed = [name for part in COMMAND_LINE if isinstance(part, Plain) for name in part.names]
+    assert sorted(placed) == sorted(PLAIN_FLAGS)
 
 
 def test_every_server_setting_has_a_flag_or_a_reason() -> None:
     spec = set(s.ServerSettings.model_fields)
     assert spec - set(PLAIN_FLAGS) == set(COMPUTED)
-    resolved = set(r.ServerSettings._fields)
-    assert resolved - set(PLAIN_FLAGS) - set(COMPUTED) == RESOLVED_ONLY
+    assert not set(PLAIN_FLAGS) & set(COMPUTED)
+
+
+def test_the_resolved_settings_repeat_no_setting() -> None:
+    resolved = set(r.ServerSettings._fields) - {"layered", "origins"}
+    assert resolved == set(RESOLVED_FORMS)
+    assert not resolved & set(PLAIN_FLAGS), "a plain flag is read from `layered` only"
+    assert typing.get_type_hints(r.ServerSettings)["layered"] is s.ServerSettings
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +88,27 @@ def server() -> r.Server:
 
 
 def _value(name: str) -> object:
+    if name == "mixed_precision":
+        return "bfloat16"
+    if name == "grpc_socket_path":
+        return "/run/tfs.sock"
     annotation = str(s.ServerSettings.model_fields[name].annotation)
     if "bool" in annotation:
         return False
     if "float" in annotation:
         return 0.5
-    if name == "mixed_precision":
-        return "bfloat16"
-    if name == "grpc_socket_path":
-        return "/run/tfs.sock"
     return 7
 
 
 @pytest.mark.parametrize("name", PLAIN_FLAGS)
 def test_a_plain_setting_becomes_its_flag_at_its_line(server: r.Server, name: str) -> None:
     value = _value(name)
+    written = s.ServerSettings.model_validate({name: value})  # a value the field accepts
     origin = ("servers", 0, name)
-    settings = server.settings._replace(**{name: value})
-    settings = settings._replace(origins={**settings.origins, name: origin})
+    settings = server.settings._replace(
+        layered=server.settings.layered.model_copy(update={name: getattr(written, name)}),
+        origins={**server.settings.origins, name: origin},
+    )
     flags = {f.name: f for f in server_flags(server._replace(settings=settings))}
     text = str(value).lower() if isinstance(value, bool) else str(value)
     assert flags[name].render() == f"--{name}={text}"
@@ -100,7 +118,7 @@ def test_a_plain_setting_becomes_its_flag_at_its_line(server: r.Server, name: st
 def test_batching_fields_match_the_proto_descriptor() -> None:
     descriptor = {f.name for f in batching_pb2.BatchingParameters.DESCRIPTOR.fields}
     assert set(s.BatchingParameters.model_fields) == descriptor
-    assert set(r.Batching._fields) == descriptor
+    assert r.Batching is s.BatchingParameters, "the resolved batching is the spec's class"
     assert set(BATCHING_FIELD_SINCE) <= descriptor
 
 
@@ -110,7 +128,7 @@ EVERY_BATCHING_FIELD = r.Batching(
     max_enqueued_batches=8,
     num_batch_threads=4,
     thread_pool_name="pool_a",
-    allowed_batch_sizes=(16, 64),
+    allowed_batch_sizes=[16, 64],
     pad_variable_length_inputs=True,
     enable_large_batch_splitting=True,
     max_execution_batch_size=32,
@@ -118,11 +136,12 @@ EVERY_BATCHING_FIELD = r.Batching(
 
 
 def test_every_batching_field_is_resolved() -> None:
-    assert all(value not in (None, ()) for value in EVERY_BATCHING_FIELD)
-    written = {**EVERY_BATCHING_FIELD._asdict()}
-    written["allowed_batch_sizes"] = list(EVERY_BATCHING_FIELD.allowed_batch_sizes)
-    spec = s.BatchingParameters.model_validate(written)
-    assert batching_of(spec) == EVERY_BATCHING_FIELD
+    """A server's block (which also says whether and how to batch) gives its parameters."""
+    assert all(value is not None for _, value in EVERY_BATCHING_FIELD)
+    written = {**EVERY_BATCHING_FIELD.model_dump(), "enabled": True, "per_model": False}
+    resolved = batching_of(s.ServerBatching.model_validate(written))
+    assert type(resolved) is r.Batching
+    assert resolved == EVERY_BATCHING_FIELD
 
 
 def test_every_batching_field_is_written() -> None:
@@ -135,7 +154,7 @@ def test_every_batching_field_is_written() -> None:
             assert parsed.HasField(field.name), field.name
             written = written.value
         elif field.is_repeated:
-            written = tuple(written)
+            written = list(written)
         assert written == getattr(batching, field.name), field.name
     assert "max_batch_size {\n  value: 64\n}" in text
 
@@ -183,7 +202,7 @@ def test_every_origin_names_a_setting(module: str) -> None:
 
 
 def test_session_config_fields_match_the_config_proto() -> None:
-    assert set(SESSION_CONFIG_FIELDS) == set(r.SessionConfig._fields)
+    assert r.SessionConfig is s.SessionConfig, "the resolved block is the spec's class"
     assert set(SESSION_CONFIG_FIELDS) == set(s.SessionConfig.model_fields)
     for name, path in SESSION_CONFIG_FIELDS.items():
         descriptor = session_config_pb2.ConfigProto.DESCRIPTOR

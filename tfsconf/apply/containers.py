@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from tfsconf.compile.runtime import container_name
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 
 
@@ -52,7 +53,7 @@ def container_states(
     wanted = {
         host.name: {server.name: container_name(server) for server in host.servers}
         for host in env.hosts
-        if host.runtime == "docker" and host.servers
+        if RUNTIMES[host.runtime].container and host.servers
     }
     if not wanted:
         return {}

@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from tfsconf.compile.artifacts import MODELS_CONFIG
+from tfsconf.kinds import RUNTIMES
 from tfsconf.plan.model import Plan
 
 
@@ -69,7 +70,7 @@ def collect_status(context: Any, plan: Plan) -> dict[str, Any]:
                     "grpc_port": server.grpc_port,
                     "models": models,
                 }
-                if host.runtime == "docker" and host.name in containers:
+                if RUNTIMES[host.runtime].container and host.name in containers:
                     found = containers[host.name].get(server.name)
                     entry["container"] = found.as_json() if found else None
                     healthy = healthy and found is not None and found.running

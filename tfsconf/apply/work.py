@@ -32,6 +32,7 @@ from tfsconf.contracts import (
     WorkKind,
 )
 from tfsconf.errors import UserError
+from tfsconf.kinds import RUNTIMES
 from tfsconf.plan.model import HostPlan, Plan, ServerPlan
 from tfsconf.resolve import model as r
 
@@ -66,6 +67,11 @@ class Options:
     sync_bwlimit: int = 0
     """Bytes per second per model sync; 0 = unlimited."""
     http_timeout: float = 30.0
+
+
+def _in_container(server: r.Server) -> bool:
+    """The server runs the bundle's image; the other runtimes use the host's own binary."""
+    return RUNTIMES[server.runtime].container
 
 
 def stage_of(own: Mapping[str, bytes], servers: list[str]) -> dict[str, dict[str, str]]:
@@ -172,7 +178,7 @@ class WorkBuilder:
         host = self._host(hp.name)
         group = self._group(host.group)
         own = artifacts.host_files(self.files, host.name)
-        images = {s.image: self.image_refs[s.image] for s in host.servers if s.runtime == "docker"}
+        images = {s.image: self.image_refs[s.image] for s in host.servers if _in_container(s)}
         release = release_id(own, images)
         before = _Before.of(self.records.get(host.name))
         desired = [s.name for s in host.servers]
@@ -226,7 +232,7 @@ class WorkBuilder:
             {
                 lib
                 for s in host.servers
-                if s.runtime != "docker" and (lib := self.env.image(s.image).allocator_library)
+                if not _in_container(s) and (lib := self.env.image(s.image).allocator_library)
             }
         )
 
@@ -334,7 +340,7 @@ class WorkBuilder:
                 "group": host.group,
                 "runtime": host.runtime,
                 "servers": [s.name for s in host.servers],
-                "server_images": {s.name: s.image for s in host.servers if s.runtime == "docker"},
+                "server_images": {s.name: s.image for s in host.servers if _in_container(s)},
             },
             "images": dict(images),
             "image_files": {

@@ -27,6 +27,8 @@ from enum import Enum
 from typing import Literal
 
 from tfsconf.compile import explain, images, protos, runtime, warmup_tasks
+from tfsconf.compile.templating import Templates
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import flags as named
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import server_flags
@@ -99,23 +101,33 @@ class Artifact:
         return {**found.groupdict(), "name": rel} if found else None
 
 
-ServerRenderer = Callable[[r.Server, r.Environment, Mapping[str, str]], Iterator[tuple[str, bytes]]]
+@dataclass(frozen=True, slots=True)
+class Compilation:
+    """What the renderers of one compile share, owned by that compile (build_bundle)."""
+
+    image_refs: Mapping[str, str]
+    """Image name -> the reference a docker server's unit runs."""
+    templates: Templates
+    """The Jinja2 templates, compiled on first use for this compile only."""
+
+
+ServerRenderer = Callable[[r.Server, r.Environment, Compilation], Iterator[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
 class ServerArtifact(Artifact):
     render: ServerRenderer
-    """(server, environment, image refs) -> (path relative to the server, bytes)."""
+    """(server, environment, compile) -> (path relative to the server, bytes)."""
 
 
 def _models_config(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> Iterator[tuple[str, bytes]]:
     yield MODELS_CONFIG.path(), protos.render_models_config(server, env)
 
 
 def _batching(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> Iterator[tuple[str, bytes]]:
     # a per-model server still needs the global file: its thread pool comes only from there
     common = server.settings.batching or server.settings.batching_thread_pool
@@ -124,7 +136,7 @@ def _batching(
 
 
 def _model_batching(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> Iterator[tuple[str, bytes]]:
     for model in server.models:
         if model.batching is not None:
@@ -132,39 +144,35 @@ def _model_batching(
 
 
 def _monitoring(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> Iterator[tuple[str, bytes]]:
     if server.settings.prometheus:
         yield MONITORING.path(), protos.render_monitoring(server, env)
 
 
 def _session_config(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> Iterator[tuple[str, bytes]]:
     config = server.settings.session_config
     if config is not None:
         yield SESSION_CONFIG.path(), protos.render_session_config(config, env)
 
 
-def _flags(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
-) -> Iterator[tuple[str, bytes]]:
+def _flags(server: r.Server, env: r.Environment, job: Compilation) -> Iterator[tuple[str, bytes]]:
     yield FLAGS.path(), "".join(flag.render() + "\n" for flag in server_flags(server)).encode()
 
 
-def _launch(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
-) -> Iterator[tuple[str, bytes]]:
-    if server.runtime == "process":
+def _launch(server: r.Server, env: r.Environment, job: Compilation) -> Iterator[tuple[str, bytes]]:
+    if not RUNTIMES[server.runtime].systemd_unit:
         yield LAUNCH.path(), runtime.render_launch(server, env)
 
 
-def _unit(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
-) -> Iterator[tuple[str, bytes]]:
-    if server.runtime != "process":
-        image_ref = refs[server.image] if server.runtime == "docker" else None
-        yield unit_file(server.name), runtime.render_unit(server, env, image_ref)
+def _unit(server: r.Server, env: r.Environment, job: Compilation) -> Iterator[tuple[str, bytes]]:
+    traits = RUNTIMES[server.runtime]
+    if traits.systemd_unit:
+        image_ref = job.image_refs[server.image] if traits.container else None
+        unit = runtime.render_unit(server, env, image_ref, job.templates)
+        yield unit_file(server.name), unit
 
 
 _RELEASE = frozenset({Placement.RELEASE_DIR})
@@ -297,15 +305,17 @@ def unit_file(server: str) -> str:
 
 
 def render_server(
-    server: r.Server, env: r.Environment, refs: Mapping[str, str]
+    server: r.Server, env: r.Environment, job: Compilation
 ) -> list[tuple[str, bytes]]:
     """Every artifact of one server: (path relative to the server directory, bytes)."""
-    return [item for artifact in SERVER_ARTIFACTS for item in artifact.render(server, env, refs)]
+    return [item for artifact in SERVER_ARTIFACTS for item in artifact.render(server, env, job)]
 
 
-def render_dockerfile(image: r.Image, env: r.Environment) -> tuple[str, bytes, str]:
+def render_dockerfile(
+    image: r.Image, env: r.Environment, templates: Templates
+) -> tuple[str, bytes, str]:
     """(bundle path, Dockerfile, image reference) of an image."""
-    dockerfile = images.render_dockerfile(image, env)
+    dockerfile = images.render_dockerfile(image, env, templates)
     return (
         DOCKERFILE.path(image=image.name),
         dockerfile,

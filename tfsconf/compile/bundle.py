@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tfsconf.compile import artifacts
+from tfsconf.compile.templating import Templates
 from tfsconf.contracts import Manifest
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 
 MANIFEST = artifacts.MANIFEST.path()
@@ -36,23 +38,29 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _in_container(server: r.Server) -> bool:
+    return RUNTIMES[server.runtime].container
+
+
 def build_bundle(env: r.Environment) -> Bundle:
     files: dict[str, bytes] = {}
     refs: dict[str, str] = {}
-    # Only docker servers run an image; native and process runtimes use the host's binary.
-    used = {srv.image for host in env.hosts for srv in host.servers if srv.runtime == "docker"}
+    templates = Templates()
+    # Only a container runs an image; the other runtimes use the host's own binary.
+    used = {srv.image for host in env.hosts for srv in host.servers if _in_container(srv)}
     for image in env.images:
         if image.name not in used:
             continue
-        path, dockerfile, refs[image.name] = artifacts.render_dockerfile(image, env)
+        path, dockerfile, refs[image.name] = artifacts.render_dockerfile(image, env, templates)
         files[path] = dockerfile
+    job = artifacts.Compilation(image_refs=refs, templates=templates)
     rendered: dict[int, list[tuple[str, bytes]]] = {}
     warmup = artifacts.warmup_renderer(env)
     for host in env.hosts:
         for server in host.servers:
             own = rendered.get(id(server))
             if own is None:
-                own = rendered[id(server)] = artifacts.render_server(server, env, refs)
+                own = rendered[id(server)] = artifacts.render_server(server, env, job)
             for name, data in own:
                 files[artifacts.server_path(host.name, server.name, name)] = data
         rel, data = warmup(host)
@@ -79,9 +87,7 @@ def build_bundle(env: r.Environment) -> Bundle:
                 "runtime": host.runtime,
                 "servers": [server.name for server in host.servers],
                 "server_images": {
-                    server.name: server.image
-                    for server in host.servers
-                    if server.runtime == "docker"
+                    server.name: server.image for server in host.servers if _in_container(server)
                 },
             }
             for host in env.hosts

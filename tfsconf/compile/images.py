@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 
-from tfsconf.compile.templating import render
+from tfsconf.compile.templating import Templates
 from tfsconf.resolve import model as r
 
 
-def render_dockerfile(image: r.Image, env: r.Environment) -> bytes:
+def render_dockerfile(image: r.Image, env: r.Environment, templates: Templates) -> bytes:
     packages = []
     if image.allocator_package:
         packages.append(image.allocator_package)
     packages += sorted(image.extra_packages)
-    return render(
+    return templates.render(
         "Dockerfile.j2",
         environment=env.name,
         image_name=image.name,

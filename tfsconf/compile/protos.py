@@ -43,12 +43,12 @@ def render_models_config(server: r.Server, env: r.Environment) -> bytes:
 def batching_parameters(batching: r.Batching) -> batching_pb2.BatchingParameters:
     """Every field of the message, set from the resolved field of the same name: the
     descriptor says how (a wrapper's value, a repeated field, a plain scalar), so a field
-    added to batching.proto and to r.Batching needs no code here."""
+    added to batching.proto and to the spec's BatchingParameters needs no code here."""
     message = batching_pb2.BatchingParameters()
     for field in message.DESCRIPTOR.fields:
         value = getattr(batching, field.name)
         if field.is_repeated:
-            getattr(message, field.name).extend(value)
+            getattr(message, field.name).extend(value or ())
         elif value is None:
             continue  # unset: TF Serving keeps its own default
         elif field.message_type is not None:  # google.protobuf.*Value wrapper

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tfsconf.compile.templating import render
+from tfsconf.compile.templating import Templates
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import server_flags
 
@@ -53,7 +54,9 @@ def visible_devices(server: r.Server) -> tuple[str, str]:
     return ("CUDA_VISIBLE_DEVICES", "" if server.gpu is None else str(server.gpu))
 
 
-def render_unit(server: r.Server, env: r.Environment, image_ref: str | None) -> bytes:
+def render_unit(
+    server: r.Server, env: r.Environment, image_ref: str | None, templates: Templates
+) -> bytes:
     """The systemd unit; image_ref is the image a docker server runs (None otherwise)."""
     image = env.image(server.image)
     if image_ref is not None:
@@ -61,11 +64,11 @@ def render_unit(server: r.Server, env: r.Environment, image_ref: str | None) -> 
     else:
         argv = [NATIVE_BINARY] + [flag.render() for flag in server_flags(server)]
         env_vars = [*preload_environment(image), visible_devices(server)]
-    return render(
+    return templates.render(
         "tfserving.service.j2",
         environment=env.name,
         server=server.name,
-        runtime=server.runtime,
+        in_container=RUNTIMES[server.runtime].container,
         container=container_name(server),
         argv=argv,
         environment_vars=env_vars,

@@ -10,7 +10,7 @@ first load and needs no phases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import text_format
@@ -59,14 +59,11 @@ def _policy(config: serving_config_pb2.ModelConfig) -> Policy:
     return Policy("latest", num_versions=1)  # TF Serving's default
 
 
-_PARSED: dict[bytes, tuple[serving_config_pb2.ModelServerConfig, dict[str, Entry]]] = {}
+Parsed = tuple[serving_config_pb2.ModelServerConfig, dict[str, Entry]]
 
 
-def parse(data: bytes, where: str) -> tuple[serving_config_pb2.ModelServerConfig, dict[str, Entry]]:
-    """Parse a models.config (cached by content: hosts of a group share their files)."""
-    found = _PARSED.get(data)
-    if found is not None:
-        return found
+def parse(data: bytes, where: str) -> Parsed:
+    """Parse a models.config."""
     message = serving_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(data.decode("utf-8"), message)
@@ -76,7 +73,6 @@ def parse(data: bytes, where: str) -> tuple[serving_config_pb2.ModelServerConfig
         c.name: Entry(c.name, c.base_path, c.model_platform, _policy(c), dict(c.version_labels))
         for c in message.model_config_list.config
     }
-    _PARSED[data] = (message, entries)
     return message, entries
 
 
@@ -179,25 +175,44 @@ def _describe_step(name: str, previous: _Step, step: _Step, policy: Policy | Non
     return out
 
 
-_PHASES: dict[tuple[bytes, bytes], tuple[tuple[Phase, ...], dict[str, int]]] = {}
+Phases = tuple[tuple[Phase, ...], dict[str, int]]
 
 
-def phases(
-    old_data: bytes, new_data: bytes, where: str
-) -> tuple[tuple[Phase, ...], dict[str, int]]:
+def phases(old_data: bytes, new_data: bytes, where: str) -> Phases:
     """The phased pushes from old to new models.config (empty when one push is safe), and
-    how many phases each model takes. Cached by content: every server of a group makes the
-    same change, and printing the intermediate configs is the planner's dearest step."""
-    key = (old_data, new_data)
-    found = _PHASES.get(key)
-    if found is None:
-        found = _PHASES[key] = _phases(old_data, new_data, where)
-    return found[0], dict(found[1])
+    how many phases each model takes."""
+    return _phases(old_data, new_data, where, parse)
+
+
+class ModelsConfigs:
+    """parse and phases, remembered by content for as long as this object lives: the
+    planner makes one per plan (hosts of a group share their files, every server of a group
+    makes the same change, and printing the intermediate configs is the planner's dearest
+    step), so nothing is held between plans."""
+
+    __slots__ = ("_parsed", "_phases")
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes, Parsed] = {}
+        self._phases: dict[tuple[bytes, bytes], Phases] = {}
+
+    def parse(self, data: bytes, where: str) -> Parsed:
+        found = self._parsed.get(data)
+        if found is None:
+            found = self._parsed[data] = parse(data, where)
+        return found
+
+    def phases(self, old_data: bytes, new_data: bytes, where: str) -> Phases:
+        key = (old_data, new_data)
+        found = self._phases.get(key)
+        if found is None:
+            found = self._phases[key] = _phases(old_data, new_data, where, self.parse)
+        return found[0], dict(found[1])
 
 
 def _phases(
-    old_data: bytes, new_data: bytes, where: str
-) -> tuple[tuple[Phase, ...], dict[str, int]]:
+    old_data: bytes, new_data: bytes, where: str, parse: Callable[[bytes, str], Parsed]
+) -> Phases:
     """Over 60 lines: one pass over the phases, each model's previous step carried from
     phase to phase; split up, that state would be threaded through every helper."""
     # long: one pass over the phases carrying each model's previous step (see docstring).

@@ -17,6 +17,7 @@ from tfsconf.compile import artifacts
 from tfsconf.compile.artifacts import DOCKERFILE, FLAGS, MODELS_CONFIG, Read
 from tfsconf.compile.explain import flag_values
 from tfsconf.errors import UserError
+from tfsconf.kinds import RUNTIMES
 from tfsconf.plan import configs
 from tfsconf.plan.diffs import Diffs
 from tfsconf.plan.model import (
@@ -82,14 +83,14 @@ class _Planner:
         self.diffs = Diffs()
         self.findings = Findings(env)
         self.env_hosts = {host.name: host for host in env.hosts}
+        self.configs = configs.ModelsConfigs()
 
     # servers ------------------------------------------------------------------------
 
-    @staticmethod
-    def _entries(server: ServerState | None, where: str) -> dict[str, configs.Entry]:
+    def _entries(self, server: ServerState | None, where: str) -> dict[str, configs.Entry]:
         if server is None or _CONFIG not in server.files:
             return {}
-        return configs.parse(server.files[_CONFIG], where)[1]
+        return self.configs.parse(server.files[_CONFIG], where)[1]
 
     def server(
         self, host: str, name: str, old: ServerState | None, new: ServerState | None
@@ -165,7 +166,7 @@ class _Planner:
         result = _Activation(kind, reasons)
         if config_changed and kind == "hot-reload":
             reasons.append(self._reload_reason(host, name))
-            result.phases, result.phase_counts = configs.phases(
+            result.phases, result.phase_counts = self.configs.phases(
                 old.files[_CONFIG], new.files[_CONFIG], address
             )
             self._refuse_phases_under_poll(address, new.files.get(_FLAGS), result.phases)
@@ -178,11 +179,7 @@ class _Planner:
         after = self.desired.hosts[host].runtime if host in self.desired.hosts else ""
         if before == after or not before or not after:
             return None
-        needs = {
-            "docker": "the host needs Docker and the image",
-            "native": "the host needs tensorflow_model_server and the allocator library",
-            "process": "the host needs tensorflow_model_server; no systemd unit is used",
-        }.get(after, "")
+        needs = next((t.host_needs for name, t in RUNTIMES.items() if name == after), "")
         return (
             f"runtime {before} -> {after}: the old service is stopped, the new one started; {needs}"
         )

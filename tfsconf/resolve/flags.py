@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tfsconf.diagnostics import Path
 from tfsconf.resolve import model as r
+from tfsconf.spec.settings import ServerSettings, plain_flags
 
 # The files a server is pointed at by flag, in the active release's config directory.
 # The flags are derived here, before compile, so the names are declared here and the
@@ -50,7 +51,7 @@ def config_path(server: r.Server, artifact: str) -> str:
 
 def _plain(server: r.Server, name: str) -> Flag | None:
     s = server.settings
-    value = getattr(s, name)
+    value = getattr(s.layered, name)
     if value is None or name not in s.origins:
         return None
     return Flag(name, _text(value), s.origin(name, server.spec_path))
@@ -90,8 +91,8 @@ def _monitoring(server: r.Server) -> Iterator[Flag]:
 
 def _channel_arguments(server: r.Server) -> Iterator[Flag]:
     s, sp = server.settings, server.spec_path
-    if s.grpc_channel_arguments:
-        value = ",".join(s.grpc_channel_arguments)
+    if s.layered.grpc_channel_arguments:
+        value = ",".join(s.layered.grpc_channel_arguments)
         yield Flag("grpc_channel_arguments", value, s.origin("grpc_channel_arguments", sp))
 
 
@@ -104,7 +105,7 @@ def _session_config(server: r.Server) -> Iterator[Flag]:
 
 def _version_labels(server: r.Server) -> Iterator[Flag]:
     name = "allow_version_labels_for_unavailable_models"
-    if server.settings.allow_version_labels_for_unavailable_models is None:
+    if server.settings.layered.allow_version_labels_for_unavailable_models is None:
         # TF Serving applies the label map before it loads anything (server_core.cc
         # ReloadConfig, UpdateModelVersionLabelMap), so at start every label points at a
         # version that is not loaded yet: without this flag a server with labels cannot
@@ -117,10 +118,15 @@ def _version_labels(server: r.Server) -> Iterator[Flag]:
         yield flag
 
 
+PLAIN_FLAGS: tuple[str, ...] = plain_flags(ServerSettings)
+"""The server settings marked FLAG in tfsconf/spec/settings.py: each is written as the flag
+of the same name, --name=value, when the spec sets it (a setting left out keeps TF Serving's
+own default)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Plain:
-    """Server settings written as the flag of the same name, --name=value, when the spec
-    sets them (a setting left out keeps TF Serving's own default)."""
+    """Plain flags written at this place of the command line."""
 
     names: tuple[str, ...]
 
@@ -130,59 +136,49 @@ class Plain:
                 yield flag
 
 
+# Plain flags that earlier releases of tfsconf wrote among the computed ones keep their
+# places, since the order is part of every compiled unit and flags file.
+_POLLING = Plain(("file_system_poll_wait_seconds",))
+_SESSION = Plain(
+    (
+        "per_process_gpu_memory_fraction",
+        "tensorflow_session_parallelism",
+        "tensorflow_intra_op_parallelism",
+        "tensorflow_inter_op_parallelism",
+    )
+)
+_SERVING = Plain(
+    (
+        "grpc_max_threads",
+        "enable_grpc_healthcheck_service",
+        "rest_api_num_threads",
+        "rest_api_timeout_in_ms",
+        "enable_model_warmup",
+        "num_request_iterations_for_warmup",
+        "max_num_load_retries",
+        "load_retry_interval_micros",
+    )
+)
+_PLACED = frozenset(_POLLING.names + _SESSION.names + _SERVING.names)
+_THE_OTHERS = Plain(tuple(name for name in PLAIN_FLAGS if name not in _PLACED))
+"""Every other plain flag, in the order the spec declares them: a new one needs no entry here."""
+
 COMMAND_LINE: tuple[Callable[[r.Server], Iterator[Flag]], ...] = (
     _ports_and_config,
-    Plain(("file_system_poll_wait_seconds",)),
+    _POLLING,
     _batching,
     _monitoring,
-    Plain(
-        (
-            "per_process_gpu_memory_fraction",
-            "tensorflow_session_parallelism",
-            "tensorflow_intra_op_parallelism",
-            "tensorflow_inter_op_parallelism",
-        )
-    ),
+    _SESSION,
     _channel_arguments,
-    Plain(
-        (
-            "grpc_max_threads",
-            "enable_grpc_healthcheck_service",
-            "rest_api_num_threads",
-            "rest_api_timeout_in_ms",
-            "enable_model_warmup",
-            "num_request_iterations_for_warmup",
-            "max_num_load_retries",
-            "load_retry_interval_micros",
-        )
-    ),
+    _SERVING,
     _session_config,
-    Plain(
-        (
-            "num_load_threads",
-            "num_unload_threads",
-            "enable_profiler",
-            "xla_gpu_compilation_enabled",
-            "mixed_precision",
-            "flush_filesystem_caches",
-            "grpc_socket_path",
-            "enable_signature_method_name_check",
-            "prefer_tflite_model",
-            "num_tflite_pools",
-            "num_tflite_interpreters_per_pool",
-            "enable_serialization_as_tensor_content",
-        )
-    ),
+    _THE_OTHERS,
     _version_labels,
 )
 """A server's command line in order (the order is part of every compiled unit and flags
-file). A plain setting needs only its name here, its field in both ServerSettings classes
-and its release window in tfsconf/tfserving/flag_table.py; a computed flag is a function
-here. tests/resolve/test_settings_declared_once.py checks that they agree."""
-
-PLAIN_FLAGS: tuple[str, ...] = tuple(
-    name for part in COMMAND_LINE if isinstance(part, Plain) for name in part.names
-)
+file). A plain setting needs only its spec field marked FLAG and its release window in
+tfsconf/tfserving/flag_table.py; a computed flag is a function here.
+tests/resolve/test_settings_declared_once.py checks that they agree."""
 
 
 def server_flags(server: r.Server) -> tuple[Flag, ...]:

@@ -4,6 +4,11 @@ Compilers read only these classes. They are immutable NamedTuples: a frozen data
 about ten times more to define, and `tfsconf validate` pays that at every start. For
 layered settings they keep the spec path each value came from, so that checks made after
 resolution still point at the line the user wrote.
+
+A setting whose resolved value is the value written is not declared again here: the
+server settings keep the spec's merged block (`ServerSettings.layered`), and the batching
+and session config blocks are the spec's own frozen classes. Only what resolution changes
+(a default tfsconf applies, a block turned into what compile writes) has a field here.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 from tfsconf.diagnostics import Path
+from tfsconf.kinds import Runtime, SourceKind
+from tfsconf.spec import settings as s
 
 NO_ORIGINS: Mapping[str, Path] = MappingProxyType({})
 
-Runtime = Literal["docker", "native", "process"]
 
 _LAYER_RANK = {"defaults": 1, "host_groups": 2, "servers": 3, "models": 4}
 
@@ -54,61 +60,31 @@ AllocatorKind = Literal["jemalloc", "tcmalloc", "system"]
 DockerNetwork = Literal["bridge", "host"]
 
 
-class Batching(NamedTuple):
-    max_batch_size: int | None = None
-    batch_timeout_micros: int | None = None
-    max_enqueued_batches: int | None = None
-    num_batch_threads: int | None = None
-    thread_pool_name: str | None = None
-    allowed_batch_sizes: tuple[int, ...] = ()
-    pad_variable_length_inputs: bool | None = None
-    enable_large_batch_splitting: bool | None = None
-    max_execution_batch_size: int | None = None
+Batching = s.BatchingParameters
+"""Resolved batching is the spec's block as the layers merged it: the resolved value of each
+field is the one written (unset keeps TF Serving's default), so the fields are declared once,
+in tfsconf/spec/settings.py, and compile writes them from the proto descriptor."""
 
-
-class SessionConfig(NamedTuple):
-    """The TensorFlow ConfigProto fields tfsconf writes to the session config file."""
-
-    gpu_allow_growth: bool | None = None
-    allow_soft_placement: bool | None = None
+SessionConfig = s.SessionConfig
+"""The TensorFlow ConfigProto fields tfsconf writes, as the layers merged them."""
 
 
 class ServerSettings(NamedTuple):
-    per_process_gpu_memory_fraction: float | None = None
-    tensorflow_session_parallelism: int | None = None
-    tensorflow_intra_op_parallelism: int | None = None
-    tensorflow_inter_op_parallelism: int | None = None
-    grpc_channel_arguments: tuple[str, ...] = ()
-    grpc_max_threads: int | None = None
-    enable_grpc_healthcheck_service: bool | None = None
-    rest_api_num_threads: int | None = None
-    rest_api_timeout_in_ms: int | None = None
-    enable_model_warmup: bool = True
-    num_request_iterations_for_warmup: int | None = None
-    prometheus: bool = False
-    prometheus_path: str = "/monitoring/prometheus/metrics"
+    """A server's settings. `layered` holds every setting as the layers wrote it; the
+    fields after it are only the settings whose resolved form differs from what was written
+    (a default tfsconf applies, or a block turned into what compile writes). A plain flag
+    (a spec field marked FLAG) is read from `layered`: it needs nothing here."""
+
+    layered: s.ServerSettings = s.ServerSettings()
+    """The spec's class, merged environment -> host group -> server (unset fields None)."""
     model_config_reload: Literal["rpc", "poll"] = "rpc"
     model_config_file_poll_wait_seconds: int = 0
-    file_system_poll_wait_seconds: int | None = None
-    max_num_load_retries: int | None = None
-    load_retry_interval_micros: int | None = None
-    allow_version_labels_for_unavailable_models: bool | None = None
+    prometheus: bool = False
+    prometheus_path: str = "/monitoring/prometheus/metrics"
     batching_enabled: bool = False
     batching_per_model: bool = False
     batching: Batching | None = None
     session_config: SessionConfig | None = None
-    num_load_threads: int | None = None
-    num_unload_threads: int | None = None
-    enable_profiler: bool | None = None
-    xla_gpu_compilation_enabled: bool | None = None
-    mixed_precision: str | None = None
-    flush_filesystem_caches: bool | None = None
-    grpc_socket_path: str | None = None
-    enable_signature_method_name_check: bool | None = None
-    prefer_tflite_model: bool | None = None
-    num_tflite_pools: int | None = None
-    num_tflite_interpreters_per_pool: int | None = None
-    enable_serialization_as_tensor_content: bool | None = None
     batching_thread_pool: Batching | None = None
     """Per-model servers: num_batch_threads and thread_pool_name, which TF Serving takes
     from --batching_parameters_file only (a version's own file sets its queue only)."""
@@ -151,7 +127,7 @@ class SourceAuth(NamedTuple):
 
 
 class Source(NamedTuple):
-    kind: Literal["local", "http", "webhdfs"]
+    kind: SourceKind
     location: str
     checksums: Literal["sha256", "md5"] = "sha256"
     auth: SourceAuth | None = None

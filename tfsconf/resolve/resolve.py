@@ -73,66 +73,57 @@ def _record_origins(
 
 
 def batching_of(params: s.BatchingParameters) -> r.Batching:
-    """The resolved batching of a merged block (every field is tested to arrive)."""
-    return r.Batching(
-        max_batch_size=params.max_batch_size,
-        batch_timeout_micros=params.batch_timeout_micros,
-        max_enqueued_batches=params.max_enqueued_batches,
-        num_batch_threads=params.num_batch_threads,
-        thread_pool_name=params.thread_pool_name,
-        allowed_batch_sizes=tuple(params.allowed_batch_sizes or ()),
-        pad_variable_length_inputs=params.pad_variable_length_inputs,
-        enable_large_batch_splitting=params.enable_large_batch_splitting,
-        max_execution_batch_size=params.max_execution_batch_size,
+    """The BatchingParameters fields of a merged block (a server's block also says whether
+    and how to batch: those fields are not parameters)."""
+    if type(params) is s.BatchingParameters:
+        return params
+    written = params.model_fields_set & s.BatchingParameters.model_fields.keys()
+    return s.BatchingParameters.model_construct(
+        _fields_set=set(written), **{name: getattr(params, name) for name in written}
     )
 
 
-_STRUCTURED = frozenset({"monitoring", "batching", "session_config", "grpc_channel_arguments"})
-"""Server settings whose resolved form differs from the spec's; every other setting is
-copied as it is (ServerSettings of spec and resolve name them alike)."""
-
-
 def _server_settings(merged: s.ServerSettings, origins: dict[str, Path]) -> r.ServerSettings:
+    """The resolved forms of the settings that have one (see r.ServerSettings); every
+    other setting, the plain flags among them, is read from the merged block as it is."""
     block = merged.batching
     written = block.model_fields_set if block is not None else frozenset()
     # a batching block batches unless it says enabled: false; `batching: {}` does not
     enabled = bool(block.enabled) if block is not None and "enabled" in written else bool(written)
     per_model = enabled and block is not None and bool(block.per_model)
-    pool = (
-        {name: getattr(block, name) for name in BATCHING_SERVER_ONLY} if block is not None else {}
-    )
+    pool = {
+        name: value
+        for name in BATCHING_SERVER_ONLY
+        if block is not None and (value := getattr(block, name)) is not None
+    }
     batching = thread_pool = None
     if block is not None and enabled and not per_model:
         batching = batching_of(block)
-    elif per_model and any(value is not None for value in pool.values()):
+    elif per_model and pool:
         # per model, the server's own file holds only the thread pool
-        thread_pool = batching_of(s.BatchingParameters.model_construct(**pool))
-    settings = r.ServerSettings(
+        thread_pool = s.BatchingParameters.model_construct(_fields_set=set(pool), **pool)
+    session_config = None
+    if "session_config" in origins:
+        session_config = merged.session_config or s.SessionConfig()
+    monitoring = merged.monitoring or s.Monitoring()
+    defaults = r.ServerSettings()
+    return r.ServerSettings(
+        layered=merged,
+        model_config_reload=merged.model_config_reload or defaults.model_config_reload,
+        model_config_file_poll_wait_seconds=(
+            merged.model_config_file_poll_wait_seconds
+            if merged.model_config_file_poll_wait_seconds is not None
+            else defaults.model_config_file_poll_wait_seconds
+        ),
+        prometheus=bool(monitoring.prometheus),
+        prometheus_path=monitoring.path or defaults.prometheus_path,
         batching_enabled=enabled,
         batching_per_model=per_model,
         batching=batching,
+        session_config=session_config,
         batching_thread_pool=thread_pool,
         origins=origins,
     )
-    plain = {
-        name: value
-        for name in merged.model_fields_set - _STRUCTURED
-        if (value := getattr(merged, name)) is not None
-    }
-    if merged.grpc_channel_arguments is not None:
-        plain["grpc_channel_arguments"] = tuple(merged.grpc_channel_arguments)
-    if "session_config" in origins:
-        config = merged.session_config or s.SessionConfig()
-        plain["session_config"] = r.SessionConfig(
-            gpu_allow_growth=config.gpu_allow_growth,
-            allow_soft_placement=config.allow_soft_placement,
-        )
-    monitoring = merged.monitoring
-    if monitoring is not None and monitoring.prometheus is not None:
-        plain["prometheus"] = monitoring.prometheus
-    if monitoring is not None and monitoring.path is not None:
-        plain["prometheus_path"] = monitoring.path
-    return settings._replace(**plain)
 
 
 def _policy(spec: s.LatestPolicy | s.AllPolicy | s.SpecificPolicy | None) -> r.VersionPolicy:
@@ -176,7 +167,7 @@ def _model(
         sizes = warmup_spec.batch_sizes
         effective = batching if batching is not None else settings.batching
         if sizes is None:
-            sizes = list(effective.allowed_batch_sizes) if effective else [1]
+            sizes = list(effective.allowed_batch_sizes or ()) if effective else [1]
             sizes = sizes or [1]
         samples = PurePosixPath(warmup_spec.samples)
         warmup = r.Warmup(

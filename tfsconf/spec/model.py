@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from tfsconf.kinds import Runtime
 from tfsconf.spec.connection import Connection, GrpcVia, JumpHost
 from tfsconf.spec.safe import (
     AbsolutePath,
@@ -296,7 +297,7 @@ class HostGroup(SpecModel):
 
     hosts: list[Host]
     """The hosts of this group; at least one. Every server of the group runs on each."""
-    runtime: Literal["docker", "native", "process"] | None = None
+    runtime: Runtime | None = None
     """How the servers run: docker (a container per server), native (a systemd unit running
     tensorflow_model_server) or process; default: the environment's."""
     docker_network: DockerNetwork | None = Field(default=None, description=_NETWORK_HELP)
@@ -358,7 +359,7 @@ class Environment(SpecModel):
     """Where models and configs live on the hosts."""
     connection: Connection | None = None
     """SSH settings for every host (host groups and hosts override them)."""
-    runtime: Literal["docker", "native", "process"] = "docker"
+    runtime: Runtime = "docker"
     """How servers run: docker (default; a container per server), native (systemd unit) or
     process."""
     docker_network: DockerNetwork = Field(default="bridge", description=_NETWORK_HELP)

@@ -33,6 +33,31 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class PlainFlag:
+    """Marks a server setting that TF Serving takes as the flag of the same name: the
+    setting, when some layer writes it, becomes `--name=value` at the line that wrote it
+    (tfsconf/resolve/flags.py derives the command line from these marks; the flag's release
+    window is tfsconf/tfserving/flag_table.py FLAG_SINCE). pydantic keeps the mark in the
+    field's metadata and ignores it: no effect on validation or on the JSON Schema."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FLAG"
+
+
+FLAG = PlainFlag()
+
+
+def plain_flags(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The settings of `cls` marked FLAG, in the order they are declared."""
+    return tuple(
+        name
+        for name, field in cls.model_fields.items()
+        if any(isinstance(mark, PlainFlag) for mark in field.metadata)
+    )
+
+
 # --- batching -------------------------------------------------------------------------
 
 
@@ -116,42 +141,42 @@ class SessionConfig(SpecModel):
 class ServerSettings(SpecModel):
     """TF Serving process settings; layered environment -> host group -> server."""
 
-    per_process_gpu_memory_fraction: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = (
-        Field(
-            default=None,
-            description="Share of the GPU's memory this process takes; above 1 TensorFlow uses "
-            "CUDA unified memory (host memory as swap).",
-        )
+    per_process_gpu_memory_fraction: Annotated[
+        Annotated[float, Field(gt=0, allow_inf_nan=False)] | None, FLAG
+    ] = Field(
+        default=None,
+        description="Share of the GPU's memory this process takes; above 1 TensorFlow uses "
+        "CUDA unified memory (host memory as swap).",
     )
-    tensorflow_session_parallelism: NonNegative64 | None = None
+    tensorflow_session_parallelism: Annotated[NonNegative64 | None, FLAG] = None
     """--tensorflow_session_parallelism: threads of the TensorFlow session; 0 (default) lets
     TensorFlow choose. Ignored when intra-op or inter-op parallelism is set; all three at once
     stop the server."""
-    tensorflow_intra_op_parallelism: NonNegative64 | None = None
+    tensorflow_intra_op_parallelism: Annotated[NonNegative64 | None, FLAG] = None
     """--tensorflow_intra_op_parallelism: threads one op may use; 0 (default) lets TensorFlow
     choose."""
-    tensorflow_inter_op_parallelism: NonNegative64 | None = None
+    tensorflow_inter_op_parallelism: Annotated[NonNegative64 | None, FLAG] = None
     """--tensorflow_inter_op_parallelism: ops run at the same time; 0 (default) lets TensorFlow
     choose."""
     grpc_channel_arguments: list[GrpcChannelArgument] | None = None
     """--grpc_channel_arguments, each key=value (e.g. grpc.max_concurrent_streams=1000); each key
     once."""
-    grpc_max_threads: Positive | None = None
+    grpc_max_threads: Annotated[Positive | None, FLAG] = None
     """--grpc_max_threads: threads serving gRPC requests; TF Serving's default is 4 per CPU core (TF
     Serving 2.5 or later)."""
-    enable_grpc_healthcheck_service: bool | None = None
+    enable_grpc_healthcheck_service: Annotated[bool | None, FLAG] = None
     """--enable_grpc_healthcheck_service: answer the standard grpc.health.v1 health check (TF
     Serving 2.15 or later; default false)."""
-    rest_api_num_threads: Positive | None = None
+    rest_api_num_threads: Annotated[Positive | None, FLAG] = None
     """--rest_api_num_threads: threads serving REST requests; TF Serving's default is 4 per CPU
     core."""
-    rest_api_timeout_in_ms: NonNegative | None = None
+    rest_api_timeout_in_ms: Annotated[NonNegative | None, FLAG] = None
     """--rest_api_timeout_in_ms: deadline of a REST request in milliseconds; TF Serving's default is
     30000."""
-    enable_model_warmup: bool | None = None
+    enable_model_warmup: Annotated[bool | None, FLAG] = None
     """--enable_model_warmup: replay each version's assets.extra/tf_serving_warmup_requests before
     serving it (TF Serving's default: true)."""
-    num_request_iterations_for_warmup: Positive | None = None
+    num_request_iterations_for_warmup: Annotated[Positive | None, FLAG] = None
     """--num_request_iterations_for_warmup: times each warmup record is replayed (default 1; TF
     Serving 2.8 or later)."""
     monitoring: Monitoring | None = None
@@ -165,13 +190,13 @@ class ServerSettings(SpecModel):
     model_config_file_poll_wait_seconds: NonNegative | None = None
     """--model_config_file_poll_wait_seconds: seconds between re-reads of models.config; 0 (default)
     never re-reads. Must be 0 with model_config_reload: rpc, above 0 with poll."""
-    file_system_poll_wait_seconds: NonNegative | None = None
+    file_system_poll_wait_seconds: Annotated[NonNegative | None, FLAG] = None
     """--file_system_poll_wait_seconds: seconds between scans of each base_path for new versions (TF
     Serving's default: 1). Not 0: that scans once at start only, and no new version or model
     would load until a restart."""
-    max_num_load_retries: NonNegative | None = None
+    max_num_load_retries: Annotated[NonNegative | None, FLAG] = None
     """--max_num_load_retries: retries of a failed version load (TF Serving's default: 5)."""
-    load_retry_interval_micros: NonNegative64 | None = None
+    load_retry_interval_micros: Annotated[NonNegative64 | None, FLAG] = None
     """--load_retry_interval_micros: microseconds between load retries (TF Serving's default:
     60000000, one minute)."""
     allow_version_labels_for_unavailable_models: bool | None = None
@@ -184,43 +209,43 @@ class ServerSettings(SpecModel):
     session_config: SessionConfig | None = None
     """TensorFlow session options, written to --tensorflow_session_config_file (TF Serving 2.8 or
     later)."""
-    num_load_threads: NonNegative | None = Field(
+    num_load_threads: Annotated[NonNegative | None, FLAG] = Field(
         default=None, description="0 (TF Serving's default): versions load one at a time."
     )
-    num_unload_threads: NonNegative | None = None
+    num_unload_threads: Annotated[NonNegative | None, FLAG] = None
     """--num_unload_threads: threads unloading versions; 0 (TF Serving's default) unloads one at a
     time."""
-    enable_profiler: bool | None = Field(
+    enable_profiler: Annotated[bool | None, FLAG] = Field(
         default=None,
         description="TF Serving's default is true: the profiler service answers on the "
         "public gRPC port.",
     )
-    xla_gpu_compilation_enabled: bool | None = None
+    xla_gpu_compilation_enabled: Annotated[bool | None, FLAG] = None
     """--xla_gpu_compilation_enabled: compile the models with XLA on the GPU (TF Serving 2.18 or
     later; default false)."""
-    mixed_precision: Literal["bfloat16"] | None = None
+    mixed_precision: Annotated[Literal["bfloat16"] | None, FLAG] = None
     """--mixed_precision: bfloat16 runs the models in bfloat16 mixed precision where the CPU
     supports it (TF Serving 2.15 or later; default off)."""
-    flush_filesystem_caches: bool | None = None
+    flush_filesystem_caches: Annotated[bool | None, FLAG] = None
     """--flush_filesystem_caches: flush file-system caches after the versions load, to free memory
     (TF Serving's default: true)."""
-    grpc_socket_path: AbsolutePath | None = Field(
+    grpc_socket_path: Annotated[AbsolutePath | None, FLAG] = Field(
         default=None,
         description="Also serve gRPC on this UNIX socket (native and process runtimes).",
     )
-    enable_signature_method_name_check: bool | None = None
+    enable_signature_method_name_check: Annotated[bool | None, FLAG] = None
     """--enable_signature_method_name_check: refuse a request whose method does not match the
     signature's method_name (TF Serving 2.4 or later; default false)."""
-    prefer_tflite_model: bool | None = None
+    prefer_tflite_model: Annotated[bool | None, FLAG] = None
     """--prefer_tflite_model: load model.tflite instead of the SavedModel when a version has both
     (TF Serving 2.3 or later; default false)."""
-    num_tflite_pools: Positive | None = None
+    num_tflite_pools: Annotated[Positive | None, FLAG] = None
     """--num_tflite_pools: TensorFlow Lite interpreter pools (default 1); only used with
     prefer_tflite_model."""
-    num_tflite_interpreters_per_pool: Positive | None = None
+    num_tflite_interpreters_per_pool: Annotated[Positive | None, FLAG] = None
     """--num_tflite_interpreters_per_pool: interpreters in each pool (default 1); only used with
     prefer_tflite_model."""
-    enable_serialization_as_tensor_content: bool | None = None
+    enable_serialization_as_tensor_content: Annotated[bool | None, FLAG] = None
     """--enable_serialization_as_tensor_content: write predict responses as packed tensor_content
     (TF Serving 2.19 or later; default false)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tfsconf.diagnostics import Path
+from tfsconf.kinds import RUNTIMES
 from tfsconf.resolve import model as r
 from tfsconf.resolve.flags import server_flags
 from tfsconf.spec.rules.collector import Collector, ServerScope, duplicates
@@ -90,7 +91,7 @@ def _check_group_placement(
                         f"host '{host.name}' has {host.gpus} GPU(s): index must be below that",
                         server.gpu,
                     )
-        fraction = server.settings.per_process_gpu_memory_fraction
+        fraction = server.settings.layered.per_process_gpu_memory_fraction
         if server.gpu is not None and fraction is not None and fraction > 1:
             out.warning(
                 server.settings.origin("per_process_gpu_memory_fraction", sp),
@@ -112,7 +113,7 @@ def _check_group_placement(
         if len(sharing) < 2:
             continue
         names = ", ".join(x.name for x in sharing)
-        fractions = [x.settings.per_process_gpu_memory_fraction for x in sharing]
+        fractions = [x.settings.layered.per_process_gpu_memory_fraction for x in sharing]
         for server, fraction in zip(sharing, fractions, strict=True):
             if fraction is None:
                 out.error(
@@ -138,9 +139,9 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
     s_ = server.settings
     sp = server.spec_path
     out = ServerScope(out, spec_path=sp, name=server.name)
-    session = s_.tensorflow_session_parallelism or 0
-    intra = s_.tensorflow_intra_op_parallelism or 0
-    inter = s_.tensorflow_inter_op_parallelism or 0
+    session = s_.layered.tensorflow_session_parallelism or 0
+    intra = s_.layered.tensorflow_intra_op_parallelism or 0
+    inter = s_.layered.tensorflow_inter_op_parallelism or 0
     names = ("session", "intra_op", "inter_op")
     if session > 0 and intra > 0 and inter > 0:
         out.error(
@@ -154,14 +155,14 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "ignored by TF Serving while intra-op or inter-op parallelism is set",
             session,
         )
-    keys = [arg.split("=", 1)[0] for arg in s_.grpc_channel_arguments]
+    keys = [arg.split("=", 1)[0] for arg in s_.layered.grpc_channel_arguments or ()]
     for index, key in duplicates(keys):
         out.error(
             (*s_.origin("grpc_channel_arguments", sp), index),
             "gRPC channel argument given twice",
             key,
         )
-    for index, arg in enumerate(s_.grpc_channel_arguments):
+    for index, arg in enumerate(s_.layered.grpc_channel_arguments or ()):
         _check_channel_argument(arg, (*s_.origin("grpc_channel_arguments", sp), index), out)
     if s_.prometheus and server.rest_port == 0:
         out.error(
@@ -181,7 +182,7 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             "model_config_reload: poll needs model_config_file_poll_wait_seconds > 0",
             "poll",
         )
-    if s_.file_system_poll_wait_seconds == 0:
+    if s_.layered.file_system_poll_wait_seconds == 0:
         # FileSystemStoragePathSource polls the disk once when it starts and then only
         # from its polling thread; UpdateConfig (every config reload) never polls.
         out.error(
@@ -192,7 +193,7 @@ def _check_server(server: r.Server, version: tuple[int, int], out: Collector) ->
             0,
         )
     labelled = [m for m in server.models if m.labels]
-    if s_.allow_version_labels_for_unavailable_models is False and labelled:
+    if s_.layered.allow_version_labels_for_unavailable_models is False and labelled:
         out.error(
             s_.origin("allow_version_labels_for_unavailable_models", sp),
             f"server '{server.name}' serves labelled model '{labelled[0].name}': TF Serving "
@@ -249,7 +250,8 @@ def _check_gpu_operator_settings(
 ) -> None:
     s_ = server.settings
     sp = server.spec_path
-    if s_.enable_profiler is None and flag_missing_reason("enable_profiler", version) is None:
+    profiler_flag = flag_missing_reason("enable_profiler", version) is None
+    if s_.layered.enable_profiler is None and profiler_flag:
         # main.cc/server.cc: the profiler service is registered on the gRPC server
         # (Server::BuildAndStart) unless --enable_profiler=false; default true
         out.warning(
@@ -258,13 +260,14 @@ def _check_gpu_operator_settings(
             "reaches the port can start a trace; set enable_profiler (false to turn it off)",
             server.name,
         )
-    if s_.grpc_socket_path is not None and server.runtime == "docker":
+    if s_.layered.grpc_socket_path is not None and RUNTIMES[server.runtime].container:
         out.error(
             s_.origin("grpc_socket_path", sp),
             "a UNIX socket made inside the container is not reachable from the host (tfsconf "
-            "mounts only read-only config and model directories): use the native or process "
-            "runtime for grpc_socket_path",
-            s_.grpc_socket_path,
+            "mounts only read-only config and model directories): use the "
+            f"{' or '.join(n for n, t in RUNTIMES.items() if not t.container)} runtime for "
+            "grpc_socket_path",
+            s_.layered.grpc_socket_path,
         )
     if s_.session_config is not None and s_.session_config.gpu_allow_growth and server.gpu is None:
         out.warning(
@@ -272,14 +275,14 @@ def _check_gpu_operator_settings(
             "gpu_allow_growth on a CPU server has no effect",
             True,
         )
-    if not s_.prefer_tflite_model:
+    if not s_.layered.prefer_tflite_model:
         for name in ("num_tflite_pools", "num_tflite_interpreters_per_pool"):
-            if getattr(s_, name) is not None:
+            if getattr(s_.layered, name) is not None:
                 out.warning(
                     s_.origin(name, sp),
                     "only used for TensorFlow Lite models, which load only with "
                     "prefer_tflite_model: true",
-                    getattr(s_, name),
+                    getattr(s_.layered, name),
                 )
 
 
@@ -301,7 +304,7 @@ def _check_model_on_server(server: r.Server, model: r.Model, out: Collector) -> 
         )
     if model.batching is not None:
         _check_batching(model.batching, lambda name: model.origin(f"batching.{name}"), out)
-    if model.warmup is not None and not s_.enable_model_warmup:
+    if model.warmup is not None and s_.layered.enable_model_warmup is False:
         out.warning(
             model.origin("warmup"),
             f"server '{server.name}' disables model warmup: the warmup file is ignored",

@@ -12,8 +12,16 @@ tests/protos compares every message with the official descriptor, field by field
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
+
+from tfsconf.protos import (
+    serving_apis_pb2,
+    serving_config_pb2,
+    tf_example_pb2,
+    tf_saved_model_pb2,
+    tf_tensor_bundle_pb2,
+    tf_tensor_pb2,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,28 +42,22 @@ class TfProtos:
     server_config: Any
 
 
-@cache
-def tf_protos() -> TfProtos:
-    """Import the generated modules once per process (protobuf only, milliseconds)."""
-    from tfsconf.protos import (
-        serving_apis_pb2,
-        serving_config_pb2,
-        tf_example_pb2,
-        tf_saved_model_pb2,
-        tf_tensor_bundle_pb2,
-        tf_tensor_pb2,
-    )
+_TF_PROTOS = TfProtos(
+    tensor=tf_tensor_pb2,
+    tensor_shape=tf_tensor_pb2,
+    types=tf_tensor_pb2,
+    example=tf_example_pb2,
+    meta_graph=tf_saved_model_pb2,
+    saved_model=tf_saved_model_pb2,
+    tensor_bundle=tf_tensor_bundle_pb2,
+    predict=serving_apis_pb2,
+    prediction_log=serving_apis_pb2,
+    serving=serving_apis_pb2,
+    server_config=serving_config_pb2,
+)
+"""A constant: the modules are imported with this one (protobuf only, about 20 ms), which
+only the warmup tools, modelcheck and apply's gRPC calls do, each importing it lazily."""
 
-    return TfProtos(
-        tensor=tf_tensor_pb2,
-        tensor_shape=tf_tensor_pb2,
-        types=tf_tensor_pb2,
-        example=tf_example_pb2,
-        meta_graph=tf_saved_model_pb2,
-        saved_model=tf_saved_model_pb2,
-        tensor_bundle=tf_tensor_bundle_pb2,
-        predict=serving_apis_pb2,
-        prediction_log=serving_apis_pb2,
-        serving=serving_apis_pb2,
-        server_config=serving_config_pb2,
-    )
+
+def tf_protos() -> TfProtos:
+    return _TF_PROTOS
