@@ -51,7 +51,6 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # task name (as in playbooks/rollout.yml and tasks/activate.yml) -> the step it belongs to
 GROUPS = {
     "stage the release": "connect+stage",
-    "warmup files to the host": "sync",
     "sync model versions": "sync",
     "per-model batching into versions on the host": "sync",
     "switch current": "switch",

@@ -75,7 +75,10 @@ options:
       secret: {type: str, required: true, no_log: true, description: Password or token.}
   warmup_file:
     type: path
-    description: A file on the host placed at assets.extra/tf_serving_warmup_requests.
+    description: >-
+      A file on the host placed at assets.extra/tf_serving_warmup_requests. The action of
+      the same name (playbooks/action_plugins) takes warmup_src instead, a file on the
+      controller, and sends it with the call.
   batching_params:
     type: str
     description: Text of the version's batching_params.pbtxt; omitted = the version has none.
