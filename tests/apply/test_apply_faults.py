@@ -444,7 +444,7 @@ def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
     # the playbook is killed while h1 syncs (slowly)
     scenario.write_spec([4])
     run = json_apply(scenario, "--bwlimit", "2000")
-    run.wait_for("[h1] warmup files to the host")
+    run.wait_for("[h1] stage the release")  # the task before the sync
     time.sleep(1.0)
     killed = real_playbooks(run.proc.pid)
     assert len(killed) == 1, killed
