@@ -50,6 +50,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped (pyp
 
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
+        if self._task.check_mode:  # a reload is a change: a check run sends nothing
+            result.update(skipped=True, msg="tfsconf_agent sends nothing in check mode")
+            return result
         raw = self._task.args.get("request")
         request = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
         found = _in_process(request)

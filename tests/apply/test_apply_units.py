@@ -233,9 +233,47 @@ def run_ansible_playbook(*args: str, cwd: Path | None = None) -> subprocess.Comp
             "PATH": f"{ansible_playbook.parent}:/usr/bin:/bin",
             "ANSIBLE_LIBRARY": str(REPO / "playbooks" / "library"),
             "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks" / "module_utils"),
+            "ANSIBLE_ACTION_PLUGINS": str(REPO / "playbooks" / "action_plugins"),
             "HOME": str(Path.home()),
         },
     )
+
+
+def test_the_agent_action_answers_as_a_command_and_sends_nothing_in_check_mode(
+    tmp_path: Path,
+) -> None:
+    """tfsconf_agent runs the agent inside Ansible's worker: a refused request fails the task
+    with the agent's own message and status, as the command task it replaced did; a check
+    run skips it (a reload is a change)."""
+    request = json.dumps({"action": "explode", "address": "127.0.0.1", "port": 1})
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "tfsconf_agent": {"python": sys.executable, "request": request},
+                    "register": "answer",
+                    "failed_when": False,
+                },
+                {"ansible.builtin.debug": {"msg": "ANSWER {{ answer | to_json | b64encode }}"}},
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    answers = []
+    for extra in ([], ["--check"]):
+        proc = run_ansible_playbook(
+            "-i", "localhost,", "-c", "local", *extra, "play.yml", cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        line = next(x for x in proc.stdout.splitlines() if "ANSWER " in x)
+        encoded = line.split("ANSWER ", 1)[1].split('"', 1)[0]
+        answers.append(json.loads(base64.b64decode(encoded)))
+    ran, checked = answers
+    assert ran["rc"] == 1 and ran["stderr_lines"] == ["unknown action 'explode'"], ran
+    assert ran["msg"] == "non-zero return code" and not ran.get("skipped"), ran
+    assert checked.get("skipped") is True and "rc" not in checked, checked
 
 
 @pytest.mark.parametrize(
