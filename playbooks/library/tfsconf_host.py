@@ -19,7 +19,10 @@ Actions (option `action`):
   `current` (a server that did not exist before).
 - record: writes the last-applied record (state.json) and its copy per release, then
   removes releases beyond `keep_releases` (never one a `current` link points at, the
-  previous one, or one a run holding the lock or broken out of it applies).
+  previous one, or one a run holding the lock or broken out of it applies). With
+  `release_lock`, it then releases this run's lock (as unlock does; `unlocked` says
+  whether it did): the host's last call of the run, one module run fewer than an unlock
+  of its own.
 - unlock: removes the lock when this run holds it.
 - inspect (read-only): each server's `current` target and the sha256 of its files.
 Every path is prefixed by `root` (empty in production; the test bed gives each host one).
@@ -64,7 +67,9 @@ def main() -> None:
             "process_env": {"type": "dict", "default": {}},
             "tfserving_version": {"type": "str", "default": ""},
             "owner": {"type": "dict", "default": {}},
-            "run_id": {"type": "str", "default": ""},
+            # no default: an action that checks whom the lock belongs to cannot be called
+            # without saying which run it is (a record without it pruned nothing)
+            "run_id": {"type": "str"},
             "break_mode": {"type": "str", "default": "none", "choices": ["none", "dead", "force"]},
             "dead_runs": {"type": "list", "elements": "str", "default": []},
             "live_runs": {"type": "list", "elements": "str", "default": []},
@@ -76,8 +81,12 @@ def main() -> None:
             "kind": {"type": "str", "default": "apply"},
             "keep_releases": {"type": "int", "default": 5},
             "other_servers": {"type": "list", "elements": "str", "default": []},
+            "release_lock": {"type": "bool", "default": False},
             "supervisor": {"type": "str", "default": ""},
         },
+        required_if=[
+            ("action", name, ["run_id"]) for name in ("lock", "renew", "stage", "record", "unlock")
+        ],
         supports_check_mode=True,
     )
     action = module.params["action"]

@@ -151,6 +151,21 @@ def switch(module: AnsibleModule, p: Params) -> None:
 
 
 def record(module: AnsibleModule, p: Params) -> None:
+    changed, pruned = write_record(module, p)
+    unlocked = False
+    if p.get("release_lock") and not module.check_mode:
+        with lock_guard(p):
+            path = lock_path(p)
+            held = read_lock(path)
+            if held is not None and held.get("run_id") == p["run_id"]:
+                os.unlink(path)
+                unlocked = True
+    module.exit_json(changed=changed, pruned=pruned, unlocked=unlocked)
+
+
+def write_record(module: AnsibleModule, p: Params) -> tuple[bool, list[str]]:
+    """The record written (unless it says what the host has already) and old releases
+    pruned: (changed, pruned)."""
     root = p["root"]
     state_dir = rooted(root, os.path.join(p["config_root"], STATE_DIR))
     state_path = os.path.join(state_dir, "state.json")
@@ -159,7 +174,7 @@ def record(module: AnsibleModule, p: Params) -> None:
     if old is not None and {
         k: v for k, v in old.items() if k not in ("applied_at", "operator", "history")
     } == {k: v for k, v in doc.items() if k not in ("applied_at", "operator", "history")}:
-        module.exit_json(changed=False, pruned=[])
+        return False, []
     history = list((old or {}).get("history", []))
     history.append(
         {
@@ -173,14 +188,14 @@ def record(module: AnsibleModule, p: Params) -> None:
     doc["history"] = history[-100:]
     data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
     if module.check_mode:
-        module.exit_json(changed=True, pruned=[])
+        return True, []
     write_atomic(os.path.join(state_dir, "releases", doc["release"] + ".json"), data)
     write_atomic(state_path, data)
     servers = doc.get("manifest", {}).get("servers", []) + list(p.get("other_servers", []))
     with lock_guard(p):
         previous = old.get("release") if old is not None else None
         pruned = prune_releases(p, state_dir, history, servers, previous)
-    module.exit_json(changed=True, pruned=pruned)
+    return True, pruned
 
 
 def prune_releases(

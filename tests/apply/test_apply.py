@@ -43,6 +43,10 @@ def save_live_plan(scenario: Scenario) -> tuple[Path, subprocess.CompletedProces
     return plan_path, proc
 
 
+def releases_dir(scenario: Scenario, host: str) -> Path:
+    return scenario.root(host) / CONFIG_ROOT.lstrip("/") / "rank" / "releases"
+
+
 def deploy(scenario: Scenario, versions: list[int], **spec: Any) -> dict[str, Any]:
     """A change every host takes, as a test's setup or its final check: every host in one
     rollout step unless the test asks for a step (host by host is what the scenarios that
@@ -87,6 +91,11 @@ def test_first_deploy_then_nothing_to_do(any_scenario: Scenario) -> None:
 def test_version_bump_hot_reloads_without_restart_or_failed_request(scenario: Scenario) -> None:
     deploy(scenario, [1])
     pids = {h: scenario.server_pid(h) for h in HOSTS}
+    first = {h: scenario.current_release(h) for h in HOSTS}
+    # a release no record or link names any more (keep_releases is 3): the bump's record
+    # removes it, and keeps the one it replaces (rollback's)
+    for host in HOSTS:
+        (releases_dir(scenario, host) / "r-left-by-an-old-run").mkdir()
     load = LoadClient(scenario)
     load.start()
     try:
@@ -98,6 +107,8 @@ def test_version_bump_hot_reloads_without_restart_or_failed_request(scenario: Sc
     for host in HOSTS:
         assert states(scenario, host).get(2) == "AVAILABLE"
         assert scenario.version_dirs(host) == ["1", "2"]  # never deletes a version
+        kept = sorted(p.name for p in releases_dir(scenario, host).iterdir())
+        assert kept == sorted({first[host], scenario.current_release(host)}), kept
     assert load.sent > 20, load.sent
     assert load.failures == [], load.failures[:3]
 

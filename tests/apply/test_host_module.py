@@ -121,6 +121,63 @@ def test_cleanup_keeps_current_and_a_lock_holders_release(tmp_path: Path) -> Non
     assert "r-older" in releases(tmp_path)
 
 
+def test_record_releases_the_lock_only_when_asked_and_only_its_own(tmp_path: Path) -> None:
+    """The last group's record takes the lock with it (release_lock); never another run's
+    lock, and nothing without release_lock."""
+    state = tmp_path / "srv/config/.tfsconf"
+    (state / "releases").mkdir(parents=True)
+    doc = {
+        "release": "r-1",
+        "applied_at": "t",
+        "operator": "me",
+        "spec_sha256": "s",
+        "manifest": {"servers": []},
+    }
+    mine = json.dumps({"run_id": "me"})
+    lock_file(tmp_path).write_text(mine)
+    kept = run("record", tmp_path, record=doc)
+    assert not kept.failed and kept.result["unlocked"] is False
+    assert lock_file(tmp_path).read_text() == mine
+    # the same record again (unchanged: nothing written) still releases
+    released = run("record", tmp_path, record=doc, release_lock=True)
+    assert not released.failed and released.result == {
+        "changed": False,
+        "pruned": [],
+        "unlocked": True,
+    }
+    assert not lock_file(tmp_path).exists()
+    theirs = json.dumps({"run_id": "other"})
+    lock_file(tmp_path).write_text(theirs)
+    other = run("record", tmp_path, record={**doc, "release": "r-2"}, release_lock=True)
+    assert not other.failed and other.result["unlocked"] is False
+    assert lock_file(tmp_path).read_text() == theirs
+
+
+def test_actions_that_check_the_lock_require_the_run_id() -> None:
+    """A record called without run_id pruned nothing (its release cleanup checks the lock
+    is this run's); the module now refuses such a call for every action that checks."""
+    import ansible.module_utils.basic as basic
+
+    module = host_module()
+    captured: dict[str, Any] = {}
+
+    class Capture(basic.AnsibleModule):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            captured.update(kwargs)
+            raise Exited(False, {})
+
+    original = module.AnsibleModule
+    module.AnsibleModule = Capture
+    try:
+        with pytest.raises(Exited):
+            module.main()
+    finally:
+        module.AnsibleModule = original
+    needing = {action for _key, action, params in captured["required_if"] if "run_id" in params}
+    assert needing == {"lock", "renew", "stage", "record", "unlock"}
+    assert "default" not in captured["argument_spec"]["run_id"]
+
+
 def lock_file(root: Path) -> Path:
     return root / "srv/config/.tfsconf/lock"
 

@@ -27,9 +27,14 @@ from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
 BreakMode = Literal["none", "dead", "force"]
-LEASE_SECONDS = 120
+LEASE_SECONDS = 240
 """A lock not renewed for this long belongs to a dead run."""
-RENEW_SECONDS = 30.0
+RENEW_SECONDS = 60.0
+"""The heartbeat's period. Each renewal is a playbook run over every held host (at 30
+hosts about 10 core-seconds, host and controller together), so it is kept rare: an apply
+that ends within a minute of taking its locks renews none. The lease is four periods, so
+one failed renewal (a host briefly unreachable) plus a slow heartbeat run on a large fleet
+still leave the lock alive."""
 
 
 class LockRefused(UserError):
