@@ -213,3 +213,32 @@ class HostWork(TypedDict):
     record: Record
     keep_releases: int
     timeout: float
+
+
+class Probe(TypedDict):
+    """What the host's preflight checks (`probe` of the host module's lock and preflight
+    actions; the host side's PROBE_KEYS lists the same keys)."""
+
+    model_root: str
+    base_paths: list[str]
+    versions_present: list[VersionPresent]
+    need_bytes: int
+    syncs: list[Sync]
+    gpus: list[int]
+    runtime: str
+    preload: list[str]
+    tfserving_version: str
+
+
+def probe_of(work: HostWork) -> Probe:
+    return Probe(
+        model_root=work["model_root"],
+        base_paths=work["base_paths"],
+        versions_present=work["versions_present"],
+        need_bytes=work["need_bytes"],
+        syncs=work["syncs"],
+        gpus=work["gpus"],
+        runtime=work["runtime"],
+        preload=work["preload"],
+        tfserving_version=work["tfserving_version"],
+    )

@@ -2,13 +2,15 @@
 """tfsconf_host: the host side of tfsconf apply (runs on the serving host, stdlib only).
 
 Actions (option `action`):
-- preflight: read-only probes (free disk, base paths creatable, GPUs, runtime).
+- preflight: read-only probes (free disk, base paths creatable, GPUs, runtime), with the
+  host's values in `probe`.
 - lock: takes this run's host lock (owner: operator, controller host, pid and its start
   time; a heartbeat `renewed_at` with a lease) and returns the last-applied record read
   under it. Another run's lock is refused, taken over with break_mode `dead` only when
   that run is dead (the controller proved it: `dead_runs`; or its lease ran out and the
   controller did not prove it alive: `live_runs`), or with `force`; the broken lock is
-  reported.
+  reported. Given `probe`, it also runs the preflight under the lock it just took and
+  returns the problems (`preflight`; none: the host can take its work), not a failure.
 - renew: the running apply's heartbeat (fails when the lock is no longer this run's).
 - stage: writes each server's artifacts into <config_root>/<server>/releases/<release>/
   (a temporary directory renamed into place; an identical release is left alone),
@@ -82,6 +84,8 @@ def main() -> None:
             "keep_releases": {"type": "int", "default": 5},
             "other_servers": {"type": "list", "elements": "str", "default": []},
             "release_lock": {"type": "bool", "default": False},
+            # preflight's per-host values (PROBE_KEYS), from the controller in one dict
+            "probe": {"type": "dict"},
             "supervisor": {"type": "str", "default": ""},
         },
         required_if=[

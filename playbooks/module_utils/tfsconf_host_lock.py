@@ -1,6 +1,7 @@
 """tfsconf_host's lock actions: take (or take over) this run's host lock and read the
-record under it, renew it (the heartbeat), release it. Every read-decide-write of the lock
-file happens under an flock, so the lock is atomic on the host."""
+record under it (and run the preflight when the controller sends the probe), renew it (the
+heartbeat), release it. Every read-decide-write of the lock file happens under an flock,
+so the lock is atomic on the host."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ansible.module_utils.tfsconf_host_files import (
     rooted,
     write_atomic,
 )
+from ansible.module_utils.tfsconf_host_preflight import preflight_problems, probe_params
 
 
 def lock_age(current: dict[str, Any], path: str) -> int:
@@ -140,7 +142,15 @@ def lock(module: AnsibleModule, p: Params) -> None:
     # as the run's own output facts, from this task itself: when another host of the same
     # batch refuses, max_fail_percentage ends the play before any later task, and tfsconf
     # must still learn that this host's lock was taken (to release it)
-    facts = {"tfsconf_out_record": read_b64(record_path(p)), "tfsconf_out_broken_lock": broken}
+    facts: dict[str, Any] = {
+        "tfsconf_out_record": read_b64(record_path(p)),
+        "tfsconf_out_broken_lock": broken,
+    }
+    if p.get("probe") is not None:
+        # the preflight under the lock just taken, in the same call (a module run per host
+        # fewer than a preflight play of its own); its problems are reported, not failed
+        # on: the lock is taken either way, and the controller decides
+        facts["tfsconf_out_preflight"] = preflight_problems(probe_params(p))
     module.exit_json(changed=True, ansible_facts=facts)
 
 

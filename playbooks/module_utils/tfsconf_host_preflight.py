@@ -174,6 +174,37 @@ def free_space_problems(p: Params) -> list[str]:
 
 
 def preflight(module: AnsibleModule, p: Params) -> None:
+    problems = preflight_problems(probe_params(p))
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    module.exit_json(changed=False)
+
+
+PROBE_KEYS = (
+    "model_root",
+    "base_paths",
+    "versions_present",
+    "need_bytes",
+    "syncs",
+    "gpus",
+    "runtime",
+    "preload",
+    "tfserving_version",
+)
+"""What the controller says per host in `probe` (tfsconf/apply/work.py preflight_args)."""
+
+
+def probe_params(p: Params) -> Params:
+    """The module's parameters with the controller's `probe` for this host laid over them."""
+    probe = p.get("probe") or {}
+    unknown = sorted(set(probe) - set(PROBE_KEYS))
+    if unknown:
+        raise ValueError("probe: unknown keys " + ", ".join(unknown))
+    return {**p, **probe}
+
+
+def preflight_problems(p: Params) -> list[str]:
+    """Every reason this host cannot take its work (empty: it can)."""
     root = p["root"]
     problems = []
     for base in p["base_paths"]:
@@ -205,6 +236,4 @@ def preflight(module: AnsibleModule, p: Params) -> None:
     ):
         if message:
             problems.append(message)
-    if problems:
-        module.fail_json(msg="; ".join(problems), problems=problems)
-    module.exit_json(changed=False)
+    return problems

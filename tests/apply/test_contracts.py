@@ -326,6 +326,10 @@ def _with_module_utils(path: Path) -> ast.Module:
 
 def test_every_key_the_playbook_modules_read_is_in_the_host_work() -> None:
     modules = _module_args()
+    # the preflight's values arrive in one dict, `probe` (contracts.Probe, from
+    # tfsconf_probes), laid over the parameters by the host side's probe_params: its keys
+    # are read as parameters
+    modules["tfsconf_host"].update(_hints(contracts.Probe))
     assert modules["tfsconf_host"]["record"] is contracts.Record
     assert modules["tfsconf_model_sync"]["source"] is contracts.SyncSource
     seen: dict[str, set[str]] = {}
@@ -339,6 +343,26 @@ def test_every_key_the_playbook_modules_read_is_in_the_host_work() -> None:
     assert {"kind", "location", "checksums"} <= seen["SyncSource"]
     assert {"scheme", "secret"} <= seen["SyncAuth"]
     assert {"base_path", "version"} <= seen["Sync"]
+
+
+def test_the_host_side_takes_every_probe_key_and_no_other() -> None:
+    """PROBE_KEYS (the keys probe_params accepts; the host cannot import tfsconf) is
+    contracts.Probe's keys, and the playbooks pass `probe` from tfsconf_probes only."""
+    path = PLAYBOOKS / "module_utils" / "tfsconf_host_preflight.py"
+    (keys,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "PROBE_KEYS" for t in node.targets)
+    ]
+    assert sorted(keys) == sorted(_hints(contracts.Probe))
+    passed = [
+        str(task["tfsconf_host"]["probe"])
+        for book in _playbook_files()
+        for task in _tasks(yaml.safe_load(book.read_text()))
+        if isinstance(task.get("tfsconf_host"), dict) and "probe" in task["tfsconf_host"]
+    ]
+    assert len(passed) == 2 and all("tfsconf_probes[inventory_hostname]" in v for v in passed)
 
 
 def test_a_misspelled_key_is_caught() -> None:

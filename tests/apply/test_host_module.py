@@ -217,6 +217,35 @@ def test_lock_takeover_rules(tmp_path: Path) -> None:
     assert not lock_file(tmp_path).exists()
 
 
+def test_lock_runs_the_probe_under_the_lock_and_reports_its_problems(tmp_path: Path) -> None:
+    """Given `probe`, the lock is taken and the preflight's problems come back as the
+    run's output (the controller decides); without it, no preflight runs at all."""
+    (tmp_path / "srv/models/present").mkdir(parents=True)
+    process = ("process_path", "process_env")  # the host's own values: not the probe's
+    probe = {
+        **{k: v for k, v in PREFLIGHT.items() if k not in process},
+        "model_root": "/srv/models",
+        "base_paths": ["/srv/models/present"],
+        "versions_present": [{"base_path": "/srv/models/present", "version": 4}],
+        "need_bytes": 0,
+        "syncs": [],
+    }
+    out = run("lock", tmp_path, probe=probe, process_path="", process_env={})
+    assert not out.failed and lock_file(tmp_path).exists()
+    no_server = "runtime native: /usr/bin/tensorflow_model_server is missing"
+    assert out.result["ansible_facts"]["tfsconf_out_preflight"] == [
+        "version 4 of /srv/models/present is no longer on the host",
+        no_server,
+    ]
+    (tmp_path / "srv/models/present/4").mkdir()
+    out = run("lock", tmp_path, probe=probe, process_path="", process_env={})
+    assert out.result["ansible_facts"]["tfsconf_out_preflight"] == [no_server]
+    out = run("lock", tmp_path)
+    assert "tfsconf_out_preflight" not in out.result["ansible_facts"]
+    with pytest.raises(ValueError, match="probe: unknown keys gpu"):
+        run("lock", tmp_path, probe={**probe, "gpu": 1})
+
+
 def test_free_space_counts_only_versions_not_published_yet(tmp_path: Path) -> None:
     base = "/srv/models/mixed"
     (tmp_path / "srv/models/mixed/2").mkdir(parents=True)  # published by an earlier apply

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from tfsconf.apply import ansible
 from tfsconf.apply.record import HostRecord, operator, parse_record
+from tfsconf.contracts import Probe
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -136,6 +137,8 @@ class HostLocks:
         self.held: list[str] = []
         self.broken: dict[str, dict[str, Any]] = {}
         """host -> the lock this run took over (with --break-lock)."""
+        self.probed: dict[str, list[str]] | None = None
+        """host -> its preflight problems, when acquire probed the hosts (else None)."""
         self.lost: dict[str, str] = {}
         """host -> why the heartbeat could not renew this run's lock there."""
         self._released: set[str] = set()
@@ -148,10 +151,13 @@ class HostLocks:
             "tfsconf_run_id": self.run_id,
         }
 
-    def acquire(self) -> dict[str, HostRecord | None]:
+    def acquire(self, probes: Mapping[str, Probe] | None = None) -> dict[str, HostRecord | None]:
         """Lock every host (the first by name alone, then the rest; any refusal releases
-        what was taken) and return each host's record as read under its lock."""
+        what was taken) and return each host's record as read under its lock. The hosts in
+        `probes` also run their preflight under the lock: `probed` then holds each one's
+        problems (an empty list: it passed)."""
         names = sorted(h.name for h in self.env.hosts)
+        probes = dict(probes or {})
         dead, alive = judge_runs(self.known_locks)
         result = ansible.run(
             "lock.yml",
@@ -163,6 +169,7 @@ class HostLocks:
                 "tfsconf_dead_runs": dead,
                 "tfsconf_live_runs": alive,
                 "tfsconf_lease_seconds": self.lease_seconds,
+                "tfsconf_probes": probes,
             },
             limit=names,
             progress=self.progress,
@@ -183,6 +190,9 @@ class HostLocks:
             if failure is not None and failure.unreachable:
                 why = f"unreachable: {why}"
             raise LockRefused(first, why)
+        found = {n: result.results[n].get("preflight") for n in probes}
+        if all(isinstance(problems, list) for problems in found.values()):
+            self.probed = {n: [str(p) for p in problems or ()] for n, problems in found.items()}
         self._heartbeat = threading.Thread(target=self._renew, name="tfsconf-lease", daemon=True)
         self._heartbeat.start()
         return {n: parse_record(n, str(result.results[n].get("record", ""))) for n in names}

@@ -23,7 +23,7 @@ from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
 from tfsconf.apply.record import HostRecord
 from tfsconf.apply.report import ApplyReport, HostReport
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
-from tfsconf.contracts import HostWork
+from tfsconf.contracts import HostWork, probe_of
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Plan
 from tfsconf.resolve import model as r
@@ -91,6 +91,7 @@ def apply_plan(
             progress=progress,
             secrets=secrets,
             forks=forks,
+            planned=records,
         )
         return report
     finally:
@@ -109,10 +110,18 @@ def locked_rollout(
     progress: Callable[[str, str, str], None] | None = None,
     forks: int | None = ansible.DEFAULT_FORKS,
     secrets: Mapping[str, str] | None = None,
+    planned: Mapping[str, HostRecord | None] | None = None,
 ) -> None:
     """Lock every host, let `prepare` check the records read under the locks and say each
     host's work, roll it out, release the locks; SIGINT/SIGTERM stop it cleanly (a second
-    one aborts). Apply and rollback both run through here. Fills `report`."""
+    one aborts). Apply and rollback both run through here. Fills `report`.
+
+    `planned`: the records the caller's plan was made from. The work is then prepared
+    from them before the locks are taken, and the lock probes the hosts that will change
+    in the same call (their preflight). When the records read under the locks are those,
+    that work and those probes stand, and the rollout runs no preflight play of its own;
+    otherwise the work is prepared again from what the locks read (prepare's staleness
+    check then decides) and the preflight play runs as before."""
     # long: lock, prepare, roll out and release under one signal guard and one
     #   try/except/finally; split up, the lock and interrupt state would cross helpers.
     groups = {h.name: h.group for h in env.hosts}
@@ -135,8 +144,14 @@ def locked_rollout(
     aborted = False
     with guard:
         try:
+            early = None
+            if planned is not None:
+                try:
+                    early = prepare(planned)
+                except UserError:  # prepared again under the locks, and raised there
+                    early = None
             try:
-                fresh = locks.acquire()
+                fresh = locks.acquire({h: probe_of(w) for h, w in (early or {}).items()})
             except LockRefused as exc:
                 known = {h.host for h in report.hosts}
                 report.hosts.extend(
@@ -145,7 +160,11 @@ def locked_rollout(
                 mark_locked(report, exc)
                 return
             note_broken_locks(locks, progress)
-            work = prepare(fresh)
+            probed = None
+            if early is not None and locks.probed is not None and dict(fresh) == planned:
+                work, probed = early, locks.probed
+            else:
+                work = prepare(fresh)
             if interrupt.stopping:
                 report.interrupted, report.stage = interrupt.signal_name, "interrupted"
                 report.hosts.extend(
@@ -163,6 +182,7 @@ def locked_rollout(
                 interrupt=interrupt,
                 forks=forks,
                 unlock=list(locks.held),
+                probed=probed,
             )
             locks.released_by_rollout(unlocked)
         except Aborted as exc:
@@ -247,13 +267,15 @@ def run_rollout(
     secrets: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
     unlock: Sequence[str] = (),
+    probed: Mapping[str, list[str]] | None = None,
 ) -> list[str]:
     """Preflight every host of `work`, roll each group out in steps; fills `report` (apply
     and rollback share this: they differ only in what `work` says). The caller holds the
     host locks (HostLocks). After a first signal no new group starts; a second raises
     Aborted with the hosts in flight (host -> last task seen). `secrets` (source credentials)
     go to the rollout playbook only, apart from the work. The last group's run releases
-    the locks of the `unlock` hosts it reaches; returns those hosts."""
+    the locks of the `unlock` hosts it reaches; returns those hosts. `probed` (host -> its
+    preflight problems, found by the lock) replaces the preflight play."""
     # long: preflight then each group in order, with the `watch` and `play` closures sharing
     #   the in-flight hosts and the report; one linear sequence that reads best whole.
     interrupt = interrupt or Interrupt()
@@ -326,6 +348,15 @@ def run_rollout(
     # play): a host that fails there ends that run before any host changes; the last
     # group's run releases the locks at its end (rollout.yml's unlock play)
     preflight = names
+    if probed is not None:
+        if any(probed.get(name) for name in names):
+            report.stage = "preflight"
+            for name in names:
+                if probed.get(name):
+                    reports[name].status = "preflight-failed"
+                    reports[name].error = "; ".join(probed[name])
+            return []
+        preflight = []
     steps = [(group, [n for n in names if groups[n] == group.name]) for group in env.groups]
     steps = [(group, members) for group, members in steps if members]
     unlocked: list[str] = []
@@ -339,6 +370,7 @@ def run_rollout(
                 **common,
                 "tfsconf_work": {n: work[n] for n in sorted({*members, *preflight})},
                 "tfsconf_preflight_hosts": preflight,
+                "tfsconf_probes": {n: probe_of(work[n]) for n in preflight},
                 "tfsconf_rollout_hosts": members,
                 "tfsconf_unlock_hosts": unlocking,
                 "tfsconf_serial": group.rollout.step,
