@@ -12,7 +12,8 @@ import posixpath
 import shutil
 import stat
 import tempfile
-import time
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.tfsconf_sync_files import (
@@ -26,8 +27,11 @@ from ansible.module_utils.tfsconf_sync_files import (
     STAGING_PREFIX,
     TMP_PREFIX,
     WARMUP_REL,
+    Cancelled,
     DiskFull,
     Entry,
+    KernelCopy,
+    RangeHasher,
     SyncError,
     Throttle,
     TransferError,
@@ -44,7 +48,7 @@ from ansible.module_utils.tfsconf_sync_files import (
     walk_files,
     write_atomic,
 )
-from ansible.module_utils.tfsconf_sync_sources import Source, make_source
+from ansible.module_utils.tfsconf_sync_sources import LocalSource, Source, make_source
 
 
 class Syncer:
@@ -72,6 +76,11 @@ class Syncer:
         self.files_copied = 0
         self.files_skipped = 0
         self.bytes_copied = 0
+        # set when one file of the version failed: the others stop copying
+        self.cancelled = threading.Event()
+        # files copied at once: each is a copying and a hashing thread, so two keep two
+        # cores busy; one under a bandwidth limit (a single token bucket)
+        self.workers = 1 if rate > 0 else min(2, os.cpu_count() or 1)
 
     @property
     def src(self) -> Source:
@@ -268,13 +277,12 @@ class Syncer:
         attempts = self.retries + 1
         problem = ""
         for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.retry_delay)
+            if attempt and self.cancelled.wait(self.retry_delay):
+                raise Cancelled
             fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
             try:
                 sha, size = self.copy_into(entry, fd, tmp)
                 os.replace(tmp, final)
-                self.bytes_copied += size
                 return sha, size
             except (OSError, http.client.HTTPException, TransferError) as exc:
                 if isinstance(exc, OSError) and exc.errno in DISK_FULL:
@@ -291,41 +299,162 @@ class Syncer:
             f"{'s' if attempts > 1 else ''})"
         )
 
+    def local_path(self, entry: Entry) -> str | None:
+        """The file an entry is copied from when it is a file on this host."""
+        if entry.data is not None:
+            return None
+        if entry.warmup:
+            return self.warmup_file
+        return self.src.where(entry.rel) if isinstance(self.src, LocalSource) else None
+
     def copy_into(self, entry: Entry, fd: int, tmp: str) -> tuple[str, int]:
-        sha = hashlib.sha256()
-        md5 = new_md5() if entry.md5 is not None else None
-        buf = bytearray(self.chunk)
-        view = memoryview(buf)
-        size = 0
-        with open(fd, "wb", closefd=True) as out, self.open_entry(entry) as stream:
-            os.fchmod(out.fileno(), FILE_MODE)
-            while True:
-                n = stream.readinto(buf)
-                if not n:
-                    break
-                data = view[:n]
-                sha.update(data)
-                if md5 is not None:
-                    md5.update(data)
-                out.write(data)
-                size += n
-                self.throttle.consume(n)
-            out.flush()
-            os.fsync(out.fileno())
-        digest = sha.hexdigest()
+        """Fill the temporary file fd (closed here), fsync it and check it against what the
+        source vouches for; (sha256, size) of the staged copy."""
+        path = self.local_path(entry)
+        source_sha: str | None = None
+        md5: str | None = None
+        try:
+            os.fchmod(fd, FILE_MODE)
+            if path is None:
+                with self.open_entry(entry) as stream:
+                    digest, size, md5 = self.copy_stream(entry, stream, fd)
+            else:
+                digest, size, source_sha = self.copy_local(entry, path, fd)
+        finally:
+            os.close(fd)
         if entry.size is not None and size != entry.size:
             raise TransferError(f"got {size} bytes, expected {entry.size}")
-        if md5 is not None and md5.hexdigest() != entry.md5:
-            raise TransferError(f"md5 {md5.hexdigest()} does not match MD5SUMS ({entry.md5})")
+        if md5 is not None and md5 != entry.md5:
+            raise TransferError(f"md5 {md5} does not match MD5SUMS ({entry.md5})")
         if entry.sha256 is not None and digest != entry.sha256:
             raise TransferError(f"sha256 {digest} does not match the manifest ({entry.sha256})")
         if entry.sha256 is None and entry.md5 is None:
-            # local source without a manifest: the digest taken while copying is the
-            # reference, and the copy on disk must read back the same
-            read_back = hash_file(tmp)["sha256"]
-            if read_back != digest:
-                raise TransferError(f"the copy reads back as sha256 {read_back}, copied {digest}")
+            # local source without a manifest: the source's digest is the reference, and
+            # the staged copy must read back the same
+            if source_sha is None:
+                source_sha, digest = digest, hash_file(tmp)["sha256"]
+            if digest != source_sha:
+                raise TransferError(f"the copy reads back as sha256 {digest}, copied {source_sha}")
         return digest, size
+
+    def copy_local(self, entry: Entry, path: str, fd: int) -> tuple[str, int, str | None]:
+        """Copy a file of this host by the kernel (copy_file_range) while another thread
+        hashes the staged copy's finished part, so the digest is of the bytes published;
+        without a manifest a third thread hashes the source to compare with.
+        (sha256 of the copy, size, sha256 of the source or None)."""
+        src_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(src_fd)
+            if not stat.S_ISREG(info.st_mode):  # a device or a pipe: read it as a stream
+                with open(os.dup(src_fd), "rb") as stream:
+                    digest, size, _md5 = self.copy_stream(entry, stream, fd)
+                return digest, size, None
+            return self.copy_regular(entry, src_fd, info.st_size, fd)
+        finally:
+            os.close(src_fd)
+
+    def copy_regular(
+        self, entry: Entry, src_fd: int, src_size: int, fd: int
+    ) -> tuple[str, int, str | None]:
+        staged: RangeHasher | None = None
+        source: RangeHasher | None = None
+        try:
+            copier = KernelCopy(src_fd, fd, self.chunk)
+            staged = RangeHasher(fd)
+            if entry.sha256 is None and entry.md5 is None:
+                source = RangeHasher(src_fd)
+                source.add(0, src_size)
+            size = 0
+            while True:
+                if self.cancelled.is_set():
+                    raise Cancelled
+                n = copier.step(size)
+                if not n:
+                    break
+                staged.add(size, size + n)
+                size += n
+                self.throttle.consume(n)
+            os.fsync(fd)  # while the hashing catches up
+            digest, hashed = staged.digest()
+            if hashed != size:
+                raise TransferError(f"the copy reads back as {hashed} bytes, copied {size}")
+            source_sha = None
+            if source is not None:
+                if size > src_size:  # the source grew while copied: hash the rest too
+                    source.add(src_size, size)
+                source_sha = source.digest()[0]
+            return digest, size, source_sha
+        finally:
+            for hasher in (staged, source):
+                if hasher is not None:
+                    hasher.stop()
+
+    def copy_stream(
+        self, entry: Entry, stream: io.BufferedIOBase, fd: int
+    ) -> tuple[str, int, str | None]:
+        """Read a stream into fd through buffers that a thread per digest hashes while the
+        next buffer is read and written; (sha256, size, md5 or None)."""
+        hashers = [hashlib.sha256()] + ([new_md5()] if entry.md5 is not None else [])
+        pools = [ThreadPoolExecutor(1, thread_name_prefix="tfsconf-hash") for _ in hashers]
+        buffers = [bytearray(self.chunk) for _ in range(3)]
+        pending: list[list[Future[None]]] = [[] for _ in buffers]
+        size = 0
+        try:
+            turn = 0
+            while True:
+                for done in pending[turn]:  # the buffer is free once hashed
+                    done.result()
+                if self.cancelled.is_set():
+                    raise Cancelled
+                n = stream.readinto(buffers[turn])
+                if not n:
+                    break
+                view = memoryview(buffers[turn])[:n]
+                pending[turn] = [p.submit(h.update, view) for p, h in zip(pools, hashers)]
+                written = 0
+                while written < n:
+                    written += os.write(fd, view[written:])
+                size += n
+                self.throttle.consume(n)
+                turn = (turn + 1) % len(buffers)
+            for futures in pending:
+                for done in futures:
+                    done.result()
+            os.fsync(fd)
+        finally:
+            for pool in pools:
+                pool.shutdown(wait=True)
+        md5 = hashers[1].hexdigest() if len(hashers) > 1 else None
+        return hashers[0].hexdigest(), size, md5
+
+    def stage_file(self, entry: Entry) -> tuple[str, int, bool]:
+        """One file staged and verified: (sha256, size, whether it was copied)."""
+        sha = self.staged_sha256(entry)
+        if sha is not None:
+            return sha, os.stat(os.path.join(self.staging, entry.rel)).st_size, False
+        return (*self.fetch(entry), True)
+
+    def stage_files(self, entries: list[Entry]) -> list[tuple[str, int, bool]]:
+        """stage_file of every entry, self.workers at a time. When one fails the others
+        stop (Cancelled) and none is started; the error raised is that of the first
+        failed entry in the listing's order, as when they are staged one by one."""
+        if self.workers == 1:
+            return [self.stage_file(entry) for entry in entries]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="tfsconf-stage") as pool:
+            futures = [pool.submit(self.stage_file, entry) for entry in entries]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                if not all(future.done() for future in futures):  # a failure, or interrupted
+                    self.cancelled.set()
+                    for future in futures:
+                        future.cancel()
+        for future in futures:
+            if not future.cancelled():
+                error = future.exception()
+                if error is not None and not isinstance(error, Cancelled):
+                    raise error
+        return [future.result() for future in futures]
 
     def sync(self, entries: list[Entry]) -> str:
         """Stage, verify and publish the version; returns its tree_sha256."""
@@ -362,14 +491,13 @@ class Syncer:
         os.makedirs(self.staging, DIR_MODE, exist_ok=True)
         self.clean_staging(entries)
         digests: dict[str, tuple[str, int]] = {}
-        for entry in entries:
-            sha = self.staged_sha256(entry)
-            if sha is not None:
+        for entry, (sha, size, copied) in zip(entries, self.stage_files(entries)):
+            digests[entry.rel] = (sha, size)
+            if copied:
+                self.files_copied += 1
+                self.bytes_copied += size
+            else:
                 self.files_skipped += 1
-                digests[entry.rel] = (sha, os.stat(os.path.join(self.staging, entry.rel)).st_size)
-                continue
-            digests[entry.rel] = self.fetch(entry)
-            self.files_copied += 1
         content = render_manifest(digests)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self.staging)
         try:
