@@ -1,6 +1,6 @@
 """tfsconf_model_sync's files: the names it reserves, its errors, what one file of a version
-is (Entry), hashing, the kernel-side file copy, the tfsconf manifest and MD5SUMS formats,
-atomic writes and the bandwidth limit. Runs on the target host (python3 >= 3.8, stdlib
+is (Entry), hashing, the tfsconf manifest and MD5SUMS formats, atomic writes and the
+bandwidth limit. Runs on the target host (python3 >= 3.8, stdlib
 only)."""
 
 from __future__ import annotations
@@ -136,128 +136,64 @@ def hash_range(fd: int, hasher: hashlib._Hash, start: int, end: int, buf: bytear
     return offset - start
 
 
-# copy_file_range and sendfile refuse some pairs of files (another filesystem before Linux
-# 5.3 and since 5.19, an old kernel, a filesystem without splice): the next way on
-COPY_REFUSED = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
-
-
 class Cancelled(Exception):
     """Another file of the version failed; this copy stopped early (nothing to report)."""
 
 
-class KernelCopy:
-    """Copy a regular file into another chunk by chunk without passing the bytes through
-    Python: copy_file_range, else sendfile, else pread and write. Source offsets are
-    explicit, the destination's file position advances."""
-
-    def __init__(self, src_fd: int, dst_fd: int, chunk: int) -> None:
-        self.src_fd = src_fd
-        self.dst_fd = dst_fd
-        self.chunk = chunk
-        self.ways = ["copy_file_range", "sendfile", "read"]
-        if not hasattr(os, "copy_file_range"):  # Python built without it
-            self.ways.remove("copy_file_range")
-        self.buf: bytearray | None = None
-
-    @property
-    def way(self) -> str:
-        return self.ways[0]
-
-    def step(self, offset: int) -> int:
-        """Copy the chunk at offset; 0 at end of file."""
-        while True:
-            way = self.ways[0]
-            try:
-                n = self.step_with(way, offset)
-            except OSError as exc:
-                if exc.errno not in COPY_REFUSED or way == "read":
-                    raise
-                self.ways.pop(0)
-                continue
-            if n == 0 and way != "read" and os.pread(self.src_fd, 1, offset):
-                # some filesystems answer 0, not an error, where they cannot splice: only
-                # a plain read tells that from the end of the file
-                self.ways = ["read"]
-                continue
-            return n
-
-    def step_with(self, way: str, offset: int) -> int:
-        if way == "copy_file_range":
-            return os.copy_file_range(self.src_fd, self.dst_fd, self.chunk, offset)
-        if way == "sendfile":
-            return os.sendfile(self.dst_fd, self.src_fd, offset, self.chunk)
-        if self.buf is None:
-            self.buf = bytearray(self.chunk)
-        view = memoryview(self.buf)
-        n = os.preadv(self.src_fd, [view], offset)
-        done = 0
-        while done < n:
-            done += os.write(self.dst_fd, view[done:n])
-        return n
-
-
 class RangeHasher:
-    """sha256 of a file, hashed in a thread of its own while it is written: `add(start,
-    end)` once those bytes are in the file, `digest()` after the last range. `stop()`
-    gives up early. digest() and stop() both join the thread."""
+    """sha256 of a file read back in a thread of its own while the file is written:
+    `extend(end)` once its bytes [0, end) are in the file, `digest()` after the last.
+    stop() gives up early; digest() and stop() both join the thread."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.hasher = hashlib.sha256()
-        self.ranges: list[tuple[int, int] | None] = []
-        self.ready = threading.Condition()
-        self.stopped = False
-        self.hashed = 0
+        self.changed = threading.Condition()
+        self.end = 0  # bytes in the file
+        self.pos = 0  # bytes hashed
+        self.closed = False  # no more extend()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self.run, name="tfsconf-hash", daemon=True)
         self.thread.start()
 
-    def add(self, start: int, end: int) -> None:
-        with self.ready:
-            last = self.ranges[-1] if self.ranges else None
-            if last is not None and last[1] == start:  # one longer range, fewer wakeups
-                self.ranges[-1] = (last[0], end)
-                return
-            self.ranges.append((start, end))
-            self.ready.notify()
+    def extend(self, end: int) -> None:
+        with self.changed:
+            self.end = end
+            self.changed.notify_all()
 
     def run(self) -> None:
         buf = bytearray(CHUNK)
         try:
             while True:
-                with self.ready:
-                    while not self.ranges and not self.stopped:
-                        self.ready.wait()
-                    if self.stopped:
+                with self.changed:
+                    while self.pos >= self.end and not self.closed:
+                        self.changed.wait()
+                    if self.pos >= self.end:
                         return
-                    item = self.ranges.pop(0)
-                if item is None:
-                    return
-                start, end = item
-                while start < end and not self.stopped:
-                    step = min(end, start + 8 * CHUNK)
-                    got = hash_range(self.fd, self.hasher, start, step, buf)
-                    self.hashed += got
-                    if got < step - start:
-                        break  # end of file: what follows is short too
-                    start = step
+                    start, stop = self.pos, min(self.end, self.pos + CHUNK)
+                got = hash_range(self.fd, self.hasher, start, stop, buf)
+                with self.changed:
+                    self.pos += got
+                if got < stop - start:
+                    return  # the file is shorter than said; the caller compares sizes
         except BaseException as exc:  # raised again by digest()
             self.error = exc
 
     def digest(self) -> tuple[str, int]:
-        """(sha256, bytes hashed) once every range added is hashed."""
-        with self.ready:
-            self.ranges.append(None)
-            self.ready.notify()
+        """(sha256, bytes hashed) once the bytes up to the last extend() are hashed."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
         self.thread.join()
         if self.error is not None:
             raise self.error
-        return self.hasher.hexdigest(), self.hashed
+        return self.hasher.hexdigest(), self.pos
 
     def stop(self) -> None:
-        with self.ready:
-            self.stopped = True
-            self.ready.notify()
+        with self.changed:
+            self.closed = True
+            self.end = self.pos
+            self.changed.notify_all()
         self.thread.join()
 
 

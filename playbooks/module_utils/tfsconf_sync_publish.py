@@ -30,7 +30,6 @@ from ansible.module_utils.tfsconf_sync_files import (
     Cancelled,
     DiskFull,
     Entry,
-    KernelCopy,
     RangeHasher,
     SyncError,
     Throttle,
@@ -48,7 +47,14 @@ from ansible.module_utils.tfsconf_sync_files import (
     walk_files,
     write_atomic,
 )
-from ansible.module_utils.tfsconf_sync_sources import LocalSource, Source, make_source
+from ansible.module_utils.tfsconf_sync_sources import Source, make_source
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Syncer:
@@ -78,9 +84,12 @@ class Syncer:
         self.bytes_copied = 0
         # set when one file of the version failed: the others stop copying
         self.cancelled = threading.Event()
-        # files copied at once: each is a copying and a hashing thread, so two keep two
-        # cores busy; one under a bandwidth limit (a single token bucket)
-        self.workers = 1 if rate > 0 else min(2, os.cpu_count() or 1)
+        # files copied at once: two, which keep two cores busy; one under a bandwidth
+        # limit (a single token bucket). The serving host's other cores are its server's.
+        self.cores = usable_cores()
+        self.workers = 1 if rate > 0 else min(2, self.cores)
+        self.flight = threading.Lock()
+        self.in_flight = 0  # files being copied now
 
     @property
     def src(self) -> Source:
@@ -299,28 +308,20 @@ class Syncer:
             f"{'s' if attempts > 1 else ''})"
         )
 
-    def local_path(self, entry: Entry) -> str | None:
-        """The file an entry is copied from when it is a file on this host."""
-        if entry.data is not None:
-            return None
-        if entry.warmup:
-            return self.warmup_file
-        return self.src.where(entry.rel) if isinstance(self.src, LocalSource) else None
-
     def copy_into(self, entry: Entry, fd: int, tmp: str) -> tuple[str, int]:
         """Fill the temporary file fd (closed here), fsync it and check it against what the
-        source vouches for; (sha256, size) of the staged copy."""
-        path = self.local_path(entry)
-        source_sha: str | None = None
-        md5: str | None = None
+        source vouches for; (sha256, size) of the bytes written."""
+        # a local source without a manifest: the staged copy is read back (in a thread,
+        # while it is written) and must hash as the bytes copied did
+        read_back = RangeHasher(fd) if entry.sha256 is None and entry.md5 is None else None
         try:
             os.fchmod(fd, FILE_MODE)
-            if path is None:
-                with self.open_entry(entry) as stream:
-                    digest, size, md5 = self.copy_stream(entry, stream, fd)
-            else:
-                digest, size, source_sha = self.copy_local(entry, path, fd)
+            with self.open_entry(entry) as stream:
+                digest, size, md5 = self.copy_stream(entry, stream, fd, read_back)
+            read_back_sha = read_back.digest()[0] if read_back is not None else None
         finally:
+            if read_back is not None:
+                read_back.stop()
             os.close(fd)
         if entry.size is not None and size != entry.size:
             raise TransferError(f"got {size} bytes, expected {entry.size}")
@@ -328,100 +329,60 @@ class Syncer:
             raise TransferError(f"md5 {md5} does not match MD5SUMS ({entry.md5})")
         if entry.sha256 is not None and digest != entry.sha256:
             raise TransferError(f"sha256 {digest} does not match the manifest ({entry.sha256})")
-        if entry.sha256 is None and entry.md5 is None:
-            # local source without a manifest: the source's digest is the reference, and
-            # the staged copy must read back the same
-            if source_sha is None:
-                source_sha, digest = digest, hash_file(tmp)["sha256"]
-            if digest != source_sha:
-                raise TransferError(f"the copy reads back as sha256 {digest}, copied {source_sha}")
+        if read_back_sha is not None and read_back_sha != digest:
+            raise TransferError(f"the copy reads back as sha256 {read_back_sha}, copied {digest}")
         return digest, size
 
-    def copy_local(self, entry: Entry, path: str, fd: int) -> tuple[str, int, str | None]:
-        """Copy a file of this host by the kernel (copy_file_range) while another thread
-        hashes the staged copy's finished part, so the digest is of the bytes published;
-        without a manifest a third thread hashes the source to compare with.
-        (sha256 of the copy, size, sha256 of the source or None)."""
-        src_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            info = os.fstat(src_fd)
-            if not stat.S_ISREG(info.st_mode):  # a device or a pipe: read it as a stream
-                with open(os.dup(src_fd), "rb") as stream:
-                    digest, size, _md5 = self.copy_stream(entry, stream, fd)
-                return digest, size, None
-            return self.copy_regular(entry, src_fd, info.st_size, fd)
-        finally:
-            os.close(src_fd)
-
-    def copy_regular(
-        self, entry: Entry, src_fd: int, src_size: int, fd: int
-    ) -> tuple[str, int, str | None]:
-        staged: RangeHasher | None = None
-        source: RangeHasher | None = None
-        try:
-            copier = KernelCopy(src_fd, fd, self.chunk)
-            staged = RangeHasher(fd)
-            if entry.sha256 is None and entry.md5 is None:
-                source = RangeHasher(src_fd)
-                source.add(0, src_size)
-            size = 0
-            while True:
-                if self.cancelled.is_set():
-                    raise Cancelled
-                n = copier.step(size)
-                if not n:
-                    break
-                staged.add(size, size + n)
-                size += n
-                self.throttle.consume(n)
-            os.fsync(fd)  # while the hashing catches up
-            digest, hashed = staged.digest()
-            if hashed != size:
-                raise TransferError(f"the copy reads back as {hashed} bytes, copied {size}")
-            source_sha = None
-            if source is not None:
-                if size > src_size:  # the source grew while copied: hash the rest too
-                    source.add(src_size, size)
-                source_sha = source.digest()[0]
-            return digest, size, source_sha
-        finally:
-            for hasher in (staged, source):
-                if hasher is not None:
-                    hasher.stop()
-
     def copy_stream(
-        self, entry: Entry, stream: io.BufferedIOBase, fd: int
+        self, entry: Entry, stream: io.BufferedIOBase, fd: int, read_back: RangeHasher | None
     ) -> tuple[str, int, str | None]:
-        """Read a stream into fd through buffers that a thread per digest hashes while the
-        next buffer is read and written; (sha256, size, md5 or None)."""
+        """Read the source into fd chunk by chunk, each chunk hashed (sha256, and md5 for an
+        MD5SUMS source) as it is written; (sha256, size, md5 or None). While more cores
+        than files are at work each digest has a thread of its own, hashing one buffer
+        while the next is read and written (the hashing is the costliest part); otherwise
+        hashing in line costs less (the chunk is still in this core's cache)."""
         hashers = [hashlib.sha256()] + ([new_md5()] if entry.md5 is not None else [])
         pools = [ThreadPoolExecutor(1, thread_name_prefix="tfsconf-hash") for _ in hashers]
         buffers = [bytearray(self.chunk) for _ in range(3)]
         pending: list[list[Future[None]]] = [[] for _ in buffers]
         size = 0
+        with self.flight:
+            self.in_flight += 1
         try:
             turn = 0
             while True:
                 for done in pending[turn]:  # the buffer is free once hashed
                     done.result()
+                pending[turn] = []
                 if self.cancelled.is_set():
                     raise Cancelled
                 n = stream.readinto(buffers[turn])
                 if not n:
                     break
                 view = memoryview(buffers[turn])[:n]
-                pending[turn] = [p.submit(h.update, view) for p, h in zip(pools, hashers)]
+                if 2 * self.in_flight <= self.cores:
+                    pending[turn] = [p.submit(h.update, view) for p, h in zip(pools, hashers)]
+                else:
+                    for futures in pending:  # in order: what the threads have comes first
+                        for done in futures:
+                            done.result()
+                    for hasher in hashers:
+                        hasher.update(view)
                 written = 0
                 while written < n:
                     written += os.write(fd, view[written:])
                 size += n
                 self.throttle.consume(n)
+                if read_back is not None:
+                    read_back.extend(size)
                 turn = (turn + 1) % len(buffers)
             for futures in pending:
                 for done in futures:
                     done.result()
             os.fsync(fd)
         finally:
+            with self.flight:
+                self.in_flight -= 1
             for pool in pools:
                 pool.shutdown(wait=True)
         md5 = hashers[1].hexdigest() if len(hashers) > 1 else None

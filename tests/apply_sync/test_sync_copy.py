@@ -1,14 +1,12 @@
-"""tfsconf_model_sync's copy of a local file, in-process (milliseconds): the way down from
-copy_file_range when the kernel refuses it, and the digest being that of the staged copy,
-not of the source the copy read."""
+"""tfsconf_model_sync's copy of a file, in-process (milliseconds): the digest checked is
+that of the bytes written, not of the source read again, and without a manifest the
+staged copy must read back as it was copied. The bandwidth limit's hook, called once per
+chunk written, stands for another process writing at that moment."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import os
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,6 @@ import pytest
 from tests.apply_sync.harness import make_version, with_manifest
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-SHM = Path("/dev/shm")
 DATA_REL = "variables/variables.data-00000-of-00001"
 
 
@@ -28,61 +25,6 @@ def module_utils(name: str) -> Any:
     if str(PLAYBOOKS / "module_utils") not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(str(PLAYBOOKS / "module_utils"))
     return importlib.import_module(f"ansible.module_utils.{name}")
-
-
-@pytest.fixture
-def shm_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on tmpfs (/dev/shm), another filesystem than tmp_path's."""
-    if os.stat(SHM).st_dev == os.stat(tmp_path).st_dev:
-        pytest.fail("/dev/shm and the pytest tmp_path must be two filesystems")
-    where = SHM / f"tfsconf-sync-copy-{os.getpid()}-{tmp_path.name}"
-    where.mkdir()
-    try:
-        yield where
-    finally:
-        for path in sorted(where.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        where.rmdir()
-
-
-def test_copy_across_filesystems_falls_back_from_copy_file_range(
-    shm_dir: Path, tmp_path: Path
-) -> None:
-    """copy_file_range between two filesystems of different types is EXDEV (Linux 5.19 on,
-    and before 5.3): the copy goes on by sendfile, from the offset reached."""
-    files = module_utils("tfsconf_sync_files")
-    data = os.urandom(3 * 65536 + 123)
-    (shm_dir / "src").write_bytes(data)
-    src_fd = os.open(shm_dir / "src", os.O_RDONLY)
-    dst_fd = os.open(tmp_path / "dst", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        copier = files.KernelCopy(src_fd, dst_fd, 65536)
-        sizes = []
-        while n := copier.step(sum(sizes)):
-            sizes.append(n)
-        assert copier.way == "sendfile"
-        assert sizes == [65536, 65536, 65536, 123]
-        hasher = files.RangeHasher(dst_fd)
-        hasher.add(0, len(data))
-        assert hasher.digest() == (hashlib.sha256(data).hexdigest(), len(data))
-    finally:
-        os.close(src_fd)
-        os.close(dst_fd)
-    assert (tmp_path / "dst").read_bytes() == data
-    # within one filesystem the kernel copies
-    src_fd = os.open(shm_dir / "src", os.O_RDONLY)
-    dst_fd = os.open(shm_dir / "dst", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        copier = files.KernelCopy(src_fd, dst_fd, 1 << 20)
-        assert (copier.step(0), copier.step(len(data)), copier.way) == (
-            len(data),
-            0,
-            "copy_file_range",
-        )
-    finally:
-        os.close(src_fd)
-        os.close(dst_fd)
-    assert (shm_dir / "dst").read_bytes() == data
 
 
 def syncer(base: Path, source: Path, throttle: Any = None, **params: Any) -> Any:
@@ -105,7 +47,7 @@ def syncer(base: Path, source: Path, throttle: Any = None, **params: Any) -> Any
     return made
 
 
-def test_the_digest_is_of_the_staged_copy_not_of_the_source(tmp_path: Path) -> None:
+def test_the_digest_is_of_the_bytes_written_not_of_the_source_read_again(tmp_path: Path) -> None:
     """Each 64 KiB chunk of the source's data file is wrong while it is copied and put
     right just after (a writer fixing the source mid-copy): the source ends matching its
     manifest, the staged copy does not, and the copy is refused. Then it publishes."""
@@ -143,3 +85,28 @@ def test_the_digest_is_of_the_staged_copy_not_of_the_source(tmp_path: Path) -> N
     # the source is right now: published
     syncer(base, tmp_path / "source").sync(entries)
     assert (base / "1" / DATA_REL).read_bytes() == good
+
+
+def test_a_staged_copy_that_reads_back_otherwise_is_refused(tmp_path: Path) -> None:
+    """No manifest: the source's bytes as copied are the reference. A chunk of the staged
+    copy changed just after it was written (a disk or another writer) is caught by the
+    read-back, and nothing is published."""
+    files = module_utils("tfsconf_sync_files")
+    make_version(tmp_path / "source" / "1", 1, data_size=4 * 65536)
+    base = tmp_path / "host"
+
+    class SpoilTheStagedChunk(files.Throttle):
+        def consume(self, n: int) -> None:
+            if n == 65536 and not self.sent:
+                (staged,) = (base / ".tfsconf-staging-1" / "variables").glob(".tfsconf-tmp-*")
+                with staged.open("r+b") as handle:
+                    handle.write(b"\0")
+                self.sent = n
+
+    sync = syncer(base, tmp_path / "source", SpoilTheStagedChunk(0))
+    sync.chunk, sync.workers = 65536, 1
+    with pytest.raises(files.SyncError) as refused:
+        sync.sync(sync.expected_entries())
+    assert str(tmp_path / "source" / "1" / DATA_REL) in str(refused.value)
+    assert "the copy reads back as sha256 " in str(refused.value)
+    assert not (base / "1").exists()
