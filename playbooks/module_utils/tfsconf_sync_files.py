@@ -1,7 +1,6 @@
 """tfsconf_model_sync's files: the names it reserves, its errors, what one file of a version
 is (Entry), hashing, the tfsconf manifest and MD5SUMS formats, atomic writes and the
-bandwidth limit. Runs on the target host (python3 >= 3.8, stdlib
-only)."""
+bandwidth limit. Runs on the target host (python3 >= 3.8, stdlib only)."""
 
 from __future__ import annotations
 

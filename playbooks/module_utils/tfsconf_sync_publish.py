@@ -50,6 +50,10 @@ from ansible.module_utils.tfsconf_sync_files import (
 from ansible.module_utils.tfsconf_sync_sources import Source, make_source
 
 
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in DISK_FULL)
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -290,7 +294,7 @@ class Syncer:
                 raise Cancelled
             fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
             try:
-                sha, size = self.copy_into(entry, fd, tmp)
+                sha, size = self.copy_into(entry, fd)
                 os.replace(tmp, final)
                 return sha, size
             except (OSError, http.client.HTTPException, TransferError) as exc:
@@ -308,7 +312,7 @@ class Syncer:
             f"{'s' if attempts > 1 else ''})"
         )
 
-    def copy_into(self, entry: Entry, fd: int, tmp: str) -> tuple[str, int]:
+    def copy_into(self, entry: Entry, fd: int) -> tuple[str, int]:
         """Fill the temporary file fd (closed here), fsync it and check it against what the
         source vouches for; (sha256, size) of the bytes written."""
         # a local source without a manifest: the staged copy is read back (in a thread,
@@ -397,8 +401,9 @@ class Syncer:
 
     def stage_files(self, entries: list[Entry]) -> list[tuple[str, int, bool]]:
         """stage_file of every entry, self.workers at a time. When one fails the others
-        stop (Cancelled) and none is started; the error raised is that of the first
-        failed entry in the listing's order, as when they are staged one by one."""
+        stop (Cancelled) and none is started; the error raised is a full disk if one
+        was met, else that of the first failed entry in the listing's order, as when they
+        are staged one by one."""
         if self.workers == 1:
             return [self.stage_file(entry) for entry in entries]
         with ThreadPoolExecutor(self.workers, thread_name_prefix="tfsconf-stage") as pool:
@@ -410,11 +415,13 @@ class Syncer:
                     self.cancelled.set()
                     for future in futures:
                         future.cancel()
-        for future in futures:
-            if not future.cancelled():
-                error = future.exception()
-                if error is not None and not isinstance(error, Cancelled):
-                    raise error
+        errors = [
+            error
+            for error in (None if f.cancelled() else f.exception() for f in futures)
+            if error is not None and not isinstance(error, Cancelled)
+        ]
+        if errors:  # a full disk first: its space is given back
+            raise min(errors, key=lambda error: not is_disk_full(error))
         return [future.result() for future in futures]
 
     def sync(self, entries: list[Entry]) -> str:
