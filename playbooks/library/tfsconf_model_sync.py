@@ -92,9 +92,12 @@ options:
   timeout: {type: float, default: 60, description: Seconds per HTTP request.}
 notes:
   - Supports check mode (nothing is written; changed says whether a sync is needed).
+  - Each file is hashed as it is read and written, chunk by chunk (the digest is of the
+    bytes written). Two files are copied at once (one when bwlimit is set); while more
+    cores than files are at work, each digest is computed in a thread of its own.
   - A local source without a manifest is hashed while copying and the copy is verified by
-    reading it back; an unchanged run then also hashes the source (give the source a
-    manifest to make unchanged runs stat-only).
+    reading it back (in a thread, while it is written); an unchanged run then also hashes
+    the source (give the source a manifest to make unchanged runs stat-only).
   - An md5 source has no sha256 to compare with the published manifest, so an unchanged
     run md5-hashes the published files.
 """

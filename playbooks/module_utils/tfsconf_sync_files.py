@@ -11,6 +11,7 @@ import os
 import posixpath
 import stat
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -117,6 +118,82 @@ def hash_file(path: str, names: tuple[str, ...] = ("sha256",)) -> dict[str, str]
             for hasher in hashers.values():
                 hasher.update(view[:n])
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def hash_range(fd: int, hasher: hashlib._Hash, start: int, end: int, buf: bytearray) -> int:
+    """Feed bytes [start, end) of fd to hasher, read with pread (an I/O error is an
+    OSError, where a mapping would kill the process with SIGBUS); returns the bytes read,
+    fewer than asked at end of file."""
+    view = memoryview(buf)
+    offset = start
+    while offset < end:
+        n = os.preadv(fd, [view[: min(len(buf), end - offset)]], offset)
+        if not n:
+            break
+        hasher.update(view[:n])
+        offset += n
+    return offset - start
+
+
+class Cancelled(Exception):
+    """Another file of the version failed; this copy stopped early (nothing to report)."""
+
+
+class RangeHasher:
+    """sha256 of a file read back in a thread of its own while the file is written:
+    `extend(end)` once its bytes [0, end) are in the file, `digest()` after the last.
+    stop() gives up early; digest() and stop() both join the thread."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.hasher = hashlib.sha256()
+        self.changed = threading.Condition()
+        self.end = 0  # bytes in the file
+        self.pos = 0  # bytes hashed
+        self.closed = False  # no more extend()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.run, name="tfsconf-hash", daemon=True)
+        self.thread.start()
+
+    def extend(self, end: int) -> None:
+        with self.changed:
+            self.end = end
+            self.changed.notify_all()
+
+    def run(self) -> None:
+        buf = bytearray(CHUNK)
+        try:
+            while True:
+                with self.changed:
+                    while self.pos >= self.end and not self.closed:
+                        self.changed.wait()
+                    if self.pos >= self.end:
+                        return
+                    start, stop = self.pos, min(self.end, self.pos + CHUNK)
+                got = hash_range(self.fd, self.hasher, start, stop, buf)
+                with self.changed:
+                    self.pos += got
+                if got < stop - start:
+                    return  # the file is shorter than said; the caller compares sizes
+        except BaseException as exc:  # raised again by digest()
+            self.error = exc
+
+    def digest(self) -> tuple[str, int]:
+        """(sha256, bytes hashed) once the bytes up to the last extend() are hashed."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.hasher.hexdigest(), self.pos
+
+    def stop(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.end = self.pos
+            self.changed.notify_all()
+        self.thread.join()
 
 
 def canonical(value: object) -> bytes:

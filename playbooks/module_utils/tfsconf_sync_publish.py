@@ -12,7 +12,8 @@ import posixpath
 import shutil
 import stat
 import tempfile
-import time
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.tfsconf_sync_files import (
@@ -26,8 +27,10 @@ from ansible.module_utils.tfsconf_sync_files import (
     STAGING_PREFIX,
     TMP_PREFIX,
     WARMUP_REL,
+    Cancelled,
     DiskFull,
     Entry,
+    RangeHasher,
     SyncError,
     Throttle,
     TransferError,
@@ -45,6 +48,17 @@ from ansible.module_utils.tfsconf_sync_files import (
     write_atomic,
 )
 from ansible.module_utils.tfsconf_sync_sources import Source, make_source
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in DISK_FULL)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Syncer:
@@ -72,6 +86,14 @@ class Syncer:
         self.files_copied = 0
         self.files_skipped = 0
         self.bytes_copied = 0
+        # set when one file of the version failed: the others stop copying
+        self.cancelled = threading.Event()
+        # files copied at once: two, which keep two cores busy; one under a bandwidth
+        # limit (a single token bucket). The serving host's other cores are its server's.
+        self.cores = usable_cores()
+        self.workers = 1 if rate > 0 else min(2, self.cores)
+        self.flight = threading.Lock()
+        self.in_flight = 0  # files being copied now
 
     @property
     def src(self) -> Source:
@@ -268,13 +290,12 @@ class Syncer:
         attempts = self.retries + 1
         problem = ""
         for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.retry_delay)
+            if attempt and self.cancelled.wait(self.retry_delay):
+                raise Cancelled
             fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
             try:
-                sha, size = self.copy_into(entry, fd, tmp)
+                sha, size = self.copy_into(entry, fd)
                 os.replace(tmp, final)
-                self.bytes_copied += size
                 return sha, size
             except (OSError, http.client.HTTPException, TransferError) as exc:
                 if isinstance(exc, OSError) and exc.errno in DISK_FULL:
@@ -291,41 +312,117 @@ class Syncer:
             f"{'s' if attempts > 1 else ''})"
         )
 
-    def copy_into(self, entry: Entry, fd: int, tmp: str) -> tuple[str, int]:
-        sha = hashlib.sha256()
-        md5 = new_md5() if entry.md5 is not None else None
-        buf = bytearray(self.chunk)
-        view = memoryview(buf)
-        size = 0
-        with open(fd, "wb", closefd=True) as out, self.open_entry(entry) as stream:
-            os.fchmod(out.fileno(), FILE_MODE)
-            while True:
-                n = stream.readinto(buf)
-                if not n:
-                    break
-                data = view[:n]
-                sha.update(data)
-                if md5 is not None:
-                    md5.update(data)
-                out.write(data)
-                size += n
-                self.throttle.consume(n)
-            out.flush()
-            os.fsync(out.fileno())
-        digest = sha.hexdigest()
+    def copy_into(self, entry: Entry, fd: int) -> tuple[str, int]:
+        """Fill the temporary file fd (closed here), fsync it and check it against what the
+        source vouches for; (sha256, size) of the bytes written."""
+        # a local source without a manifest: the staged copy is read back (in a thread,
+        # while it is written) and must hash as the bytes copied did
+        read_back = RangeHasher(fd) if entry.sha256 is None and entry.md5 is None else None
+        try:
+            os.fchmod(fd, FILE_MODE)
+            with self.open_entry(entry) as stream:
+                digest, size, md5 = self.copy_stream(entry, stream, fd, read_back)
+            read_back_sha = read_back.digest()[0] if read_back is not None else None
+        finally:
+            if read_back is not None:
+                read_back.stop()
+            os.close(fd)
         if entry.size is not None and size != entry.size:
             raise TransferError(f"got {size} bytes, expected {entry.size}")
-        if md5 is not None and md5.hexdigest() != entry.md5:
-            raise TransferError(f"md5 {md5.hexdigest()} does not match MD5SUMS ({entry.md5})")
+        if md5 is not None and md5 != entry.md5:
+            raise TransferError(f"md5 {md5} does not match MD5SUMS ({entry.md5})")
         if entry.sha256 is not None and digest != entry.sha256:
             raise TransferError(f"sha256 {digest} does not match the manifest ({entry.sha256})")
-        if entry.sha256 is None and entry.md5 is None:
-            # local source without a manifest: the digest taken while copying is the
-            # reference, and the copy on disk must read back the same
-            read_back = hash_file(tmp)["sha256"]
-            if read_back != digest:
-                raise TransferError(f"the copy reads back as sha256 {read_back}, copied {digest}")
+        if read_back_sha is not None and read_back_sha != digest:
+            raise TransferError(f"the copy reads back as sha256 {read_back_sha}, copied {digest}")
         return digest, size
+
+    def copy_stream(
+        self, entry: Entry, stream: io.BufferedIOBase, fd: int, read_back: RangeHasher | None
+    ) -> tuple[str, int, str | None]:
+        """Read the source into fd chunk by chunk, each chunk hashed (sha256, and md5 for an
+        MD5SUMS source) as it is written; (sha256, size, md5 or None). While more cores
+        than files are at work each digest has a thread of its own, hashing one buffer
+        while the next is read and written (the hashing is the costliest part); otherwise
+        hashing in line costs less (the chunk is still in this core's cache)."""
+        hashers = [hashlib.sha256()] + ([new_md5()] if entry.md5 is not None else [])
+        pools = [ThreadPoolExecutor(1, thread_name_prefix="tfsconf-hash") for _ in hashers]
+        buffers = [bytearray(self.chunk) for _ in range(3)]
+        pending: list[list[Future[None]]] = [[] for _ in buffers]
+        size = 0
+        with self.flight:
+            self.in_flight += 1
+        try:
+            turn = 0
+            while True:
+                for done in pending[turn]:  # the buffer is free once hashed
+                    done.result()
+                pending[turn] = []
+                if self.cancelled.is_set():
+                    raise Cancelled
+                n = stream.readinto(buffers[turn])
+                if not n:
+                    break
+                view = memoryview(buffers[turn])[:n]
+                if 2 * self.in_flight <= self.cores:
+                    pending[turn] = [p.submit(h.update, view) for p, h in zip(pools, hashers)]
+                else:
+                    for futures in pending:  # in order: what the threads have comes first
+                        for done in futures:
+                            done.result()
+                    for hasher in hashers:
+                        hasher.update(view)
+                written = 0
+                while written < n:
+                    written += os.write(fd, view[written:])
+                size += n
+                self.throttle.consume(n)
+                if read_back is not None:
+                    read_back.extend(size)
+                turn = (turn + 1) % len(buffers)
+            for futures in pending:
+                for done in futures:
+                    done.result()
+            os.fsync(fd)
+        finally:
+            with self.flight:
+                self.in_flight -= 1
+            for pool in pools:
+                pool.shutdown(wait=True)
+        md5 = hashers[1].hexdigest() if len(hashers) > 1 else None
+        return hashers[0].hexdigest(), size, md5
+
+    def stage_file(self, entry: Entry) -> tuple[str, int, bool]:
+        """One file staged and verified: (sha256, size, whether it was copied)."""
+        sha = self.staged_sha256(entry)
+        if sha is not None:
+            return sha, os.stat(os.path.join(self.staging, entry.rel)).st_size, False
+        return (*self.fetch(entry), True)
+
+    def stage_files(self, entries: list[Entry]) -> list[tuple[str, int, bool]]:
+        """stage_file of every entry, self.workers at a time. When one fails the others
+        stop (Cancelled) and none is started; the error raised is a full disk if one
+        was met, else that of the first failed entry in the listing's order, as when they
+        are staged one by one."""
+        if self.workers == 1:
+            return [self.stage_file(entry) for entry in entries]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="tfsconf-stage") as pool:
+            futures = [pool.submit(self.stage_file, entry) for entry in entries]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                if not all(future.done() for future in futures):  # a failure, or interrupted
+                    self.cancelled.set()
+                    for future in futures:
+                        future.cancel()
+        errors = [
+            error
+            for error in (None if f.cancelled() else f.exception() for f in futures)
+            if error is not None and not isinstance(error, Cancelled)
+        ]
+        if errors:  # a full disk first: its space is given back
+            raise min(errors, key=lambda error: not is_disk_full(error))
+        return [future.result() for future in futures]
 
     def sync(self, entries: list[Entry]) -> str:
         """Stage, verify and publish the version; returns its tree_sha256."""
@@ -362,14 +459,13 @@ class Syncer:
         os.makedirs(self.staging, DIR_MODE, exist_ok=True)
         self.clean_staging(entries)
         digests: dict[str, tuple[str, int]] = {}
-        for entry in entries:
-            sha = self.staged_sha256(entry)
-            if sha is not None:
+        for entry, (sha, size, copied) in zip(entries, self.stage_files(entries)):
+            digests[entry.rel] = (sha, size)
+            if copied:
+                self.files_copied += 1
+                self.bytes_copied += size
+            else:
                 self.files_skipped += 1
-                digests[entry.rel] = (sha, os.stat(os.path.join(self.staging, entry.rel)).st_size)
-                continue
-            digests[entry.rel] = self.fetch(entry)
-            self.files_copied += 1
         content = render_manifest(digests)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self.staging)
         try:
