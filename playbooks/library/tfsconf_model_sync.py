@@ -34,14 +34,14 @@ description:
     C(MD5SUMS)), adds the warmup file and a tfsconf manifest, then renames the staging
     directory to C(<base_path>/<version>). A numeric directory never holds partial content.
   - An existing C(<base_path>/<version>) whose manifest matches the source is left alone
-    (changed=false, file contents are not read: the manifest written at publish time is
+    (changed=false, file contents are not read; the manifest written at publish time is
     trusted, only sizes are checked). One with other content is an error; it is never
     modified or deleted, since TF Serving may be serving it.
   - On failure or interruption the staging directory stays; the next run keeps the staged
     files whose digest matches and fetches only the rest. A full disk (ENOSPC, EDQUOT) is
     not retried, and the staging directory is removed to give the space back; the message
     says what was being written and how much the filesystem has free.
-  - C(<version>/batching_params.pbtxt) is tfsconf's, not the source's: TF Serving reads it
+  - C(<version>/batching_params.pbtxt) is tfsconf's, not the source's; TF Serving reads it
     when the version loads (per-model batching), so it is staged with the version before
     the rename publishes it. In a published version it is the one file that is changed in
     place (a temporary file renamed over it, then the manifest), or removed, to match

@@ -509,3 +509,17 @@ def test_apply_rollback_and_repair_activations_have_one_shape(built: Any) -> Non
     assert set(removed) == keys
     assert (removed["server"], removed["kind"], removed["expect"]) == (servers[0], "remove", {})
     assert removed["grpc_port"] == ports[servers[0]]
+
+
+def test_every_modules_documentation_is_yaml() -> None:
+    """ansible-doc reads DOCUMENTATION, EXAMPLES and RETURN as YAML: a plain ": " in a
+    description breaks it (tfsconf_model_sync's did)."""
+    checked = []
+    for path in sorted((PLAYBOOKS / "library").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if names and names[0] in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+                    assert yaml.safe_load(node.value.value), f"{path.name}: {names[0]} is empty"
+                    checked.append(f"{path.stem}.{names[0]}")
+    assert "tfsconf_model_sync.DOCUMENTATION" in checked
