@@ -4,6 +4,7 @@ signals, the smoke gate, hand edits, free space, and the causes a report names."
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -305,6 +306,47 @@ def test_two_concurrent_lockers_exactly_one_wins(scenario: Scenario) -> None:
         winner.release()
         assert not any(lock_path(scenario, h).exists() for h in HOSTS)
     assert outcomes == [1] * CONCURRENT_ROUNDS
+
+
+def test_heartbeat_renews_and_reports_a_lock_another_run_took(scenario: Scenario) -> None:
+    """The lease heartbeat (lease.yml, every renew_seconds) moves renewed_at forward on
+    every held host; a host whose lock another run took meanwhile is reported lost (what
+    the apply report then shows), and releasing leaves that run's lock alone."""
+    from tfsconf import api
+    from tfsconf.apply.lock import HostLocks
+
+    scenario.write_spec([1])
+    context = api.live_context(scenario.spec_path, host_vars=scenario.host_vars_path)
+    locks = HostLocks(context.loaded.resolved, context.inventory, "beat", renew_seconds=0.5)
+    locks.acquire()
+    try:
+        taken = {h: json.loads(lock_path(scenario, h).read_text())["renewed_at"] for h in HOSTS}
+
+        def renewed() -> bool:
+            now = {h: json.loads(lock_path(scenario, h).read_text()) for h in HOSTS}
+            return all(now[h]["renewed_at"] > taken[h] for h in HOSTS)
+
+        deadline = time.monotonic() + 60
+        while not renewed():
+            assert time.monotonic() < deadline, "no heartbeat renewed the locks"
+            time.sleep(0.2)
+        other = {"run_id": "other", "owner": {"operator": "bob@ops", "pid": 1}}
+        # under the host's lock guard, as another run's lock action writes it (a renewal
+        # in flight would otherwise write this run's lock back over it)
+        with open(lock_path(scenario, "h2").parent / "lock.guard", "a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            lock_path(scenario, "h2").write_text(json.dumps(other))
+        while "h2" not in locks.lost:
+            assert time.monotonic() < deadline, "the heartbeat did not notice the lost lock"
+            time.sleep(0.2)
+    finally:
+        locks.release()
+    assert "no longer holds the lock (now held by bob@ops" in locks.lost["h2"]
+    (note,) = locks.lost_notes()
+    assert note.startswith("h2: this run's lock could not be renewed")
+    assert json.loads(lock_path(scenario, "h2").read_text())["run_id"] == "other"
+    assert not lock_path(scenario, "h1").exists() and not lock_path(scenario, "h3").exists()
+    lock_path(scenario, "h2").unlink()
 
 
 # --- 5. SIGINT / SIGTERM --------------------------------------------------------------

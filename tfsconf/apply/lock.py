@@ -215,6 +215,20 @@ class HostLocks:
                 failure = result.first_failure(name)
                 self.lost[name] = failure.message if failure else "not renewed"
 
+    def lost_notes(self) -> list[str]:
+        """What the operator should know about locks the heartbeat could not renew: another
+        run may have taken such a host over (and changed it) while this one ran."""
+        notes = []
+        for host, why in sorted(self.lost.items()):
+            if host == "*":
+                notes.append(f"the lock heartbeat could not run: {why}")
+            else:
+                notes.append(
+                    f"{host}: this run's lock could not be renewed ({why}); another run may "
+                    "have changed the host since: `tfsconf status` shows what it runs"
+                )
+        return notes
+
     def released_by_rollout(self, hosts: list[str]) -> None:
         """The last rollout run released these hosts' locks itself (rollout.yml's unlock
         play): `release` leaves them out. A heartbeat that raced that play found no lock

@@ -42,7 +42,8 @@ class ApplyReport:
     interrupted: str = ""
     """The signal that stopped the run (SIGINT, SIGTERM), if one did."""
     left_behind: list[str] = field(default_factory=list)
-    """What an aborted run leaves for the operator to look at."""
+    """What the run leaves for the operator to look at: an aborted run's hosts in the middle
+    of a task and its locks; a lock the heartbeat lost while the run went on."""
 
     @property
     def ok(self) -> bool:

@@ -203,6 +203,7 @@ def locked_rollout(
         finally:
             if not aborted:
                 locks.release()
+                report.left_behind.extend(locks.lost_notes())
         if interrupt.stopping and not aborted:
             report.interrupted = interrupt.signal_name
             if report.stage != "lock":
