@@ -37,57 +37,59 @@ from ansible.module_utils.tfsconf_host_lock import lock, renew, unlock
 from ansible.module_utils.tfsconf_host_preflight import preflight
 from ansible.module_utils.tfsconf_host_release import inspect, record, stage, switch
 
+ARGUMENT_SPEC: dict[str, dict[str, object]] = {
+    "action": {
+        "type": "str",
+        "required": True,
+        "choices": [
+            "preflight",
+            "lock",
+            "renew",
+            "stage",
+            "switch",
+            "record",
+            "unlock",
+            "inspect",
+        ],
+    },
+    "root": {"type": "str", "default": ""},
+    "config_root": {"type": "str", "required": True},
+    "model_root": {"type": "str", "default": "/"},
+    "base_paths": {"type": "list", "elements": "str", "default": []},
+    "need_bytes": {"type": "int", "default": 0},
+    "syncs": {"type": "list", "elements": "dict", "default": []},
+    "versions_present": {"type": "list", "elements": "dict", "default": []},
+    "gpus": {"type": "list", "elements": "int", "default": []},
+    "runtime": {"type": "str", "default": "process"},
+    "process_path": {"type": "str", "default": ""},
+    "preload": {"type": "list", "elements": "str", "default": []},
+    "process_env": {"type": "dict", "default": {}},
+    "tfserving_version": {"type": "str", "default": ""},
+    "owner": {"type": "dict", "default": {}},
+    # no default: an action that checks whom the lock belongs to cannot be called
+    # without saying which run it is (a record without it pruned nothing)
+    "run_id": {"type": "str"},
+    "break_mode": {"type": "str", "default": "none", "choices": ["none", "dead", "force"]},
+    "dead_runs": {"type": "list", "elements": "str", "default": []},
+    "live_runs": {"type": "list", "elements": "str", "default": []},
+    "lease_seconds": {"type": "int", "default": 120},
+    "release": {"type": "str"},
+    "servers": {"type": "dict", "default": {}},
+    "targets": {"type": "dict", "default": {}},
+    "record": {"type": "dict", "default": {}},
+    "kind": {"type": "str", "default": "apply"},
+    "keep_releases": {"type": "int", "default": 5},
+    "other_servers": {"type": "list", "elements": "str", "default": []},
+    "release_lock": {"type": "bool", "default": False},
+    # preflight's per-host values (PROBE_KEYS), from the controller in one dict
+    "probe": {"type": "dict"},
+    "supervisor": {"type": "str", "default": ""},
+}
+
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "action": {
-                "type": "str",
-                "required": True,
-                "choices": [
-                    "preflight",
-                    "lock",
-                    "renew",
-                    "stage",
-                    "switch",
-                    "record",
-                    "unlock",
-                    "inspect",
-                ],
-            },
-            "root": {"type": "str", "default": ""},
-            "config_root": {"type": "str", "required": True},
-            "model_root": {"type": "str", "default": "/"},
-            "base_paths": {"type": "list", "elements": "str", "default": []},
-            "need_bytes": {"type": "int", "default": 0},
-            "syncs": {"type": "list", "elements": "dict", "default": []},
-            "versions_present": {"type": "list", "elements": "dict", "default": []},
-            "gpus": {"type": "list", "elements": "int", "default": []},
-            "runtime": {"type": "str", "default": "process"},
-            "process_path": {"type": "str", "default": ""},
-            "preload": {"type": "list", "elements": "str", "default": []},
-            "process_env": {"type": "dict", "default": {}},
-            "tfserving_version": {"type": "str", "default": ""},
-            "owner": {"type": "dict", "default": {}},
-            # no default: an action that checks whom the lock belongs to cannot be called
-            # without saying which run it is (a record without it pruned nothing)
-            "run_id": {"type": "str"},
-            "break_mode": {"type": "str", "default": "none", "choices": ["none", "dead", "force"]},
-            "dead_runs": {"type": "list", "elements": "str", "default": []},
-            "live_runs": {"type": "list", "elements": "str", "default": []},
-            "lease_seconds": {"type": "int", "default": 120},
-            "release": {"type": "str"},
-            "servers": {"type": "dict", "default": {}},
-            "targets": {"type": "dict", "default": {}},
-            "record": {"type": "dict", "default": {}},
-            "kind": {"type": "str", "default": "apply"},
-            "keep_releases": {"type": "int", "default": 5},
-            "other_servers": {"type": "list", "elements": "str", "default": []},
-            "release_lock": {"type": "bool", "default": False},
-            # preflight's per-host values (PROBE_KEYS), from the controller in one dict
-            "probe": {"type": "dict"},
-            "supervisor": {"type": "str", "default": ""},
-        },
+        argument_spec=ARGUMENT_SPEC,
         required_if=[
             ("action", name, ["run_id"]) for name in ("lock", "renew", "stage", "record", "unlock")
         ],

@@ -12,10 +12,9 @@ import posixpath
 import shutil
 import stat
 import tempfile
-import threading
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.tfsconf_sync_copy import ParallelCopy
 from ansible.module_utils.tfsconf_sync_files import (
     BATCHING_REL,
     CHUNK,
@@ -40,7 +39,6 @@ from ansible.module_utils.tfsconf_sync_files import (
     fsync_dir,
     hash_file,
     is_permanent,
-    new_md5,
     parse_manifest,
     render_manifest,
     tree_of,
@@ -50,18 +48,7 @@ from ansible.module_utils.tfsconf_sync_files import (
 from ansible.module_utils.tfsconf_sync_sources import Source, make_source
 
 
-def is_disk_full(error: BaseException) -> bool:
-    return isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in DISK_FULL)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-class Syncer:
+class Syncer(ParallelCopy):
     def __init__(self, module: AnsibleModule) -> None:
         params = module.params
         self.module = module
@@ -86,14 +73,7 @@ class Syncer:
         self.files_copied = 0
         self.files_skipped = 0
         self.bytes_copied = 0
-        # set when one file of the version failed: the others stop copying
-        self.cancelled = threading.Event()
-        # files copied at once: two, which keep two cores busy; one under a bandwidth
-        # limit (a single token bucket). The serving host's other cores are its server's.
-        self.cores = usable_cores()
-        self.workers = 1 if rate > 0 else min(2, self.cores)
-        self.flight = threading.Lock()
-        self.in_flight = 0  # files being copied now
+        self.init_copy(rate)
 
     @property
     def src(self) -> Source:
@@ -337,92 +317,12 @@ class Syncer:
             raise TransferError(f"the copy reads back as sha256 {read_back_sha}, copied {digest}")
         return digest, size
 
-    def copy_stream(
-        self, entry: Entry, stream: io.BufferedIOBase, fd: int, read_back: RangeHasher | None
-    ) -> tuple[str, int, str | None]:
-        """Read the source into fd chunk by chunk, each chunk hashed (sha256, and md5 for an
-        MD5SUMS source) as it is written; (sha256, size, md5 or None). While more cores
-        than files are at work each digest has a thread of its own, hashing one buffer
-        while the next is read and written (the hashing is the costliest part); otherwise
-        hashing in line costs less (the chunk is still in this core's cache)."""
-        hashers = [hashlib.sha256()] + ([new_md5()] if entry.md5 is not None else [])
-        pools = [ThreadPoolExecutor(1, thread_name_prefix="tfsconf-hash") for _ in hashers]
-        buffers = [bytearray(self.chunk) for _ in range(3)]
-        pending: list[list[Future[None]]] = [[] for _ in buffers]
-        size = 0
-        with self.flight:
-            self.in_flight += 1
-        try:
-            turn = 0
-            while True:
-                for done in pending[turn]:  # the buffer is free once hashed
-                    done.result()
-                pending[turn] = []
-                if self.cancelled.is_set():
-                    raise Cancelled
-                n = stream.readinto(buffers[turn])
-                if not n:
-                    break
-                view = memoryview(buffers[turn])[:n]
-                if 2 * self.in_flight <= self.cores:
-                    pending[turn] = [p.submit(h.update, view) for p, h in zip(pools, hashers)]
-                else:
-                    for futures in pending:  # in order: what the threads have comes first
-                        for done in futures:
-                            done.result()
-                    for hasher in hashers:
-                        hasher.update(view)
-                written = 0
-                while written < n:
-                    written += os.write(fd, view[written:])
-                size += n
-                self.throttle.consume(n)
-                if read_back is not None:
-                    read_back.extend(size)
-                turn = (turn + 1) % len(buffers)
-            for futures in pending:
-                for done in futures:
-                    done.result()
-            os.fsync(fd)
-        finally:
-            with self.flight:
-                self.in_flight -= 1
-            for pool in pools:
-                pool.shutdown(wait=True)
-        md5 = hashers[1].hexdigest() if len(hashers) > 1 else None
-        return hashers[0].hexdigest(), size, md5
-
     def stage_file(self, entry: Entry) -> tuple[str, int, bool]:
         """One file staged and verified: (sha256, size, whether it was copied)."""
         sha = self.staged_sha256(entry)
         if sha is not None:
             return sha, os.stat(os.path.join(self.staging, entry.rel)).st_size, False
         return (*self.fetch(entry), True)
-
-    def stage_files(self, entries: list[Entry]) -> list[tuple[str, int, bool]]:
-        """stage_file of every entry, self.workers at a time. When one fails the others
-        stop (Cancelled) and none is started; the error raised is a full disk if one
-        was met, else that of the first failed entry in the listing's order, as when they
-        are staged one by one."""
-        if self.workers == 1:
-            return [self.stage_file(entry) for entry in entries]
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="tfsconf-stage") as pool:
-            futures = [pool.submit(self.stage_file, entry) for entry in entries]
-            try:
-                wait(futures, return_when=FIRST_EXCEPTION)
-            finally:
-                if not all(future.done() for future in futures):  # a failure, or interrupted
-                    self.cancelled.set()
-                    for future in futures:
-                        future.cancel()
-        errors = [
-            error
-            for error in (None if f.cancelled() else f.exception() for f in futures)
-            if error is not None and not isinstance(error, Cancelled)
-        ]
-        if errors:  # a full disk first: its space is given back
-            raise min(errors, key=lambda error: not is_disk_full(error))
-        return [future.result() for future in futures]
 
     def sync(self, entries: list[Entry]) -> str:
         """Stage, verify and publish the version; returns its tree_sha256."""
@@ -459,7 +359,7 @@ class Syncer:
         os.makedirs(self.staging, DIR_MODE, exist_ok=True)
         self.clean_staging(entries)
         digests: dict[str, tuple[str, int]] = {}
-        for entry, (sha, size, copied) in zip(entries, self.stage_files(entries)):
+        for entry, (sha, size, copied) in zip(entries, self.stage_files(entries, self.stage_file)):
             digests[entry.rel] = (sha, size)
             if copied:
                 self.files_copied += 1

@@ -3,8 +3,13 @@ JSON and as the table the CLI prints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tfsconf.apply.ansible import RunResult
+    from tfsconf.apply.lock import HostLocks, LockRefused
 
 HostStatus = str
 """applied | rolled-back | failed | untouched (not reached) | unchanged (empty plan) |
@@ -97,3 +102,47 @@ def render_report(report: ApplyReport) -> str:
     lines.extend(f"left behind: {line}" for line in report.left_behind)
     lines.append(f"{verdict}: {summary}; {report.changed} change(s) in {report.seconds:.1f} s.")
     return "\n".join(lines) + "\n"
+
+
+def mark_preflight_failed(result: RunResult, reports: Mapping[str, HostReport]) -> None:
+    """The hosts the preflight play failed (any_errors_fatal: the run ended there)."""
+    for name in result.failed_hosts():
+        failure = result.first_failure(name)
+        reports[name].status = "preflight-failed"
+        reports[name].error = ("unreachable: " if failure and failure.unreachable else "") + (
+            failure.message if failure else "failed"
+        )
+
+
+def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
+    """The report of a run that could not take every lock (nothing was changed)."""
+    report.stage = "lock"
+    for host in report.hosts:
+        if host.host == refused.host:
+            host.status, host.error = "locked", refused.reason
+
+
+def note_broken_locks(locks: HostLocks, progress: Callable[[str, str, str], None] | None) -> None:
+    """Tell the caller's progress display which locks this run took over."""
+    from tfsconf.apply.lock import describe_lock
+
+    for host, lock in sorted(locks.broken.items()):
+        if progress is not None:
+            progress(host, "lock", f"took over the lock of {describe_lock(lock)}")
+
+
+def mark_probe_failed(
+    probed: Mapping[str, list[str]],
+    reports: Mapping[str, HostReport],
+    progress: Callable[[str, str, str], None] | None,
+) -> None:
+    """The hosts whose preflight, run with their lock, found problems; shown as the
+    preflight play's failures would be."""
+    if progress is not None:
+        progress("", "preflight", "play")
+    for name, problems in sorted(probed.items()):
+        if problems:
+            reports[name].status = "preflight-failed"
+            reports[name].error = "; ".join(problems)
+            if progress is not None:
+                progress(name, "probe the host (with its lock)", f"failed: {reports[name].error}")

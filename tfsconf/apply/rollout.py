@@ -21,7 +21,14 @@ from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
 from tfsconf.apply.record import HostRecord
-from tfsconf.apply.report import ApplyReport, HostReport
+from tfsconf.apply.report import (
+    ApplyReport,
+    HostReport,
+    mark_locked,
+    mark_preflight_failed,
+    mark_probe_failed,
+    note_broken_locks,
+)
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
 from tfsconf.contracts import HostWork, probe_of
 from tfsconf.errors import UserError
@@ -210,33 +217,6 @@ def locked_rollout(
                 report.stage = "interrupted"
 
 
-def mark_preflight_failed(result: ansible.RunResult, reports: Mapping[str, HostReport]) -> None:
-    """The hosts the preflight play failed (any_errors_fatal: the run ended there)."""
-    for name in result.failed_hosts():
-        failure = result.first_failure(name)
-        reports[name].status = "preflight-failed"
-        reports[name].error = ("unreachable: " if failure and failure.unreachable else "") + (
-            failure.message if failure else "failed"
-        )
-
-
-def mark_locked(report: ApplyReport, refused: LockRefused) -> None:
-    """The report of a run that could not take every lock (nothing was changed)."""
-    report.stage = "lock"
-    for host in report.hosts:
-        if host.host == refused.host:
-            host.status, host.error = "locked", refused.reason
-
-
-def note_broken_locks(locks: HostLocks, progress: Callable[[str, str, str], None] | None) -> None:
-    """Tell the caller's progress display which locks this run took over."""
-    from tfsconf.apply.lock import describe_lock
-
-    for host, lock in sorted(locks.broken.items()):
-        if progress is not None:
-            progress(host, "lock", f"took over the lock of {describe_lock(lock)}")
-
-
 def check_state_unchanged(
     plan: Plan, env: r.Environment, records: Mapping[str, HostRecord | None]
 ) -> None:
@@ -352,10 +332,7 @@ def run_rollout(
     if probed is not None:
         if any(probed.get(name) for name in names):
             report.stage = "preflight"
-            for name in names:
-                if probed.get(name):
-                    reports[name].status = "preflight-failed"
-                    reports[name].error = "; ".join(probed[name])
+            mark_probe_failed(probed, reports, progress)
             return []
         preflight = []
     steps = [(group, [n for n in names if groups[n] == group.name]) for group in env.groups]
