@@ -230,6 +230,19 @@ class Probe(TypedDict):
     tfserving_version: str
 
 
+class Staging(TypedDict):
+    """What the lock action stages after the probe (`staging`; the host side's
+    STAGING_KEYS lists the same keys): stage's values for this host's release."""
+
+    release: str
+    servers: dict[str, dict[str, str]]
+    base_paths: list[str]
+
+
+def staging_of(work: HostWork) -> Staging:
+    return Staging(release=work["release"], servers=work["stage"], base_paths=work["base_paths"])
+
+
 def probe_of(work: HostWork) -> Probe:
     return Probe(
         model_root=work["model_root"],

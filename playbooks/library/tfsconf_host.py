@@ -10,7 +10,9 @@ Actions (option `action`):
   that run is dead (the controller proved it: `dead_runs`; or its lease ran out and the
   controller did not prove it alive: `live_runs`), or with `force`; the broken lock is
   reported. Given `probe`, it also runs the preflight under the lock it just took and
-  returns the problems (`preflight`; none: the host can take its work), not a failure.
+  returns the problems (`preflight`; none: the host can take its work), not a failure;
+  given `staging` too (stage's release, servers and base_paths) and no problem found, it
+  then stages that release as stage does (`staged`; a failure to stage is a problem).
 - renew: the running apply's heartbeat (fails when the lock is no longer this run's).
 - stage: writes each server's artifacts into <config_root>/<server>/releases/<release>/
   (a temporary directory renamed into place; an identical release is left alone),
@@ -33,24 +35,34 @@ Every path is prefixed by `root` (empty in production; the test bed gives each h
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.tfsconf_host_lock import lock, renew, unlock
+from ansible.module_utils.tfsconf_host_lock import renew, unlock
 from ansible.module_utils.tfsconf_host_preflight import preflight
-from ansible.module_utils.tfsconf_host_release import inspect, record, stage, switch
+from ansible.module_utils.tfsconf_host_release import (
+    inspect,
+    lock_and_stage,
+    record,
+    stage,
+    switch,
+)
+
+ACTIONS = {
+    "preflight": preflight,
+    "lock": lock_and_stage,
+    "renew": renew,
+    "stage": stage,
+    "switch": switch,
+    "record": record,
+    "unlock": unlock,
+    "inspect": inspect,
+}
+"""Each action's function (module, params); it ends the module (exit_json, fail_json)."""
+
 
 ARGUMENT_SPEC: dict[str, dict[str, object]] = {
     "action": {
         "type": "str",
         "required": True,
-        "choices": [
-            "preflight",
-            "lock",
-            "renew",
-            "stage",
-            "switch",
-            "record",
-            "unlock",
-            "inspect",
-        ],
+        "choices": list(ACTIONS),
     },
     "root": {"type": "str", "default": ""},
     "config_root": {"type": "str", "required": True},
@@ -83,6 +95,8 @@ ARGUMENT_SPEC: dict[str, dict[str, object]] = {
     "release_lock": {"type": "bool", "default": False},
     # preflight's per-host values (PROBE_KEYS), from the controller in one dict
     "probe": {"type": "dict"},
+    # lock: stage's values for this host's release (STAGING_KEYS), staged after the probe
+    "staging": {"type": "dict"},
     "supervisor": {"type": "str", "default": ""},
 }
 
@@ -95,17 +109,7 @@ def main() -> None:
         ],
         supports_check_mode=True,
     )
-    action = module.params["action"]
-    {
-        "preflight": preflight,
-        "lock": lock,
-        "renew": renew,
-        "stage": stage,
-        "switch": switch,
-        "record": record,
-        "unlock": unlock,
-        "inspect": inspect,
-    }[action](module, module.params)
+    ACTIONS[module.params["action"]](module, module.params)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,11 @@ def lock_path(p: Params) -> str:
 
 def lock(module: AnsibleModule, p: Params) -> None:
     """Take (or renew) this run's lock, then read the last-applied record under it."""
+    module.exit_json(changed=True, ansible_facts=lock_facts(module, p))
+
+
+def lock_facts(module: AnsibleModule, p: Params) -> dict[str, Any]:
+    """lock's work; its output facts returned (a refusal fails the module)."""
     with lock_guard(p):
         broken, message = take_lock(lock_path(p), p)
     if message:
@@ -151,7 +156,7 @@ def lock(module: AnsibleModule, p: Params) -> None:
         # fewer than a preflight play of its own); its problems are reported, not failed
         # on: the lock is taken either way, and the controller decides
         facts["tfsconf_out_preflight"] = preflight_problems(probe_params(p))
-    module.exit_json(changed=True, ansible_facts=facts)
+    return facts
 
 
 def record_path(p: Params) -> str:

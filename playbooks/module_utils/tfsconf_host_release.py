@@ -19,6 +19,7 @@ from ansible.module_utils.tfsconf_host_files import (
     write_atomic,
 )
 from ansible.module_utils.tfsconf_host_lock import (
+    lock_facts,
     lock_guard,
     lock_path,
     read_b64,
@@ -61,7 +62,41 @@ def install_supervisor(module: AnsibleModule, p: Params) -> bool:
     return True
 
 
+STAGING_KEYS = ("release", "servers", "base_paths")
+"""What the lock action's `staging` carries: stage's parameters for this host's release
+(the supervisor's text travels in `supervisor`, as for stage)."""
+
+
+def lock_and_stage(module: AnsibleModule, p: Params) -> None:
+    """lock, then, when the controller sent `staging` and the probe found no problem, the
+    release staged under the lock just taken (stage's work: nothing points at it until
+    switch), in the same call: a module run per changing host fewer than a stage task in
+    the rollout. A failure to stage is reported as a preflight problem, not failed on:
+    the lock is taken either way, and the controller decides."""
+    facts = lock_facts(module, p)
+    staging = p.get("staging")
+    if staging is not None and not facts.get("tfsconf_out_preflight"):
+        unknown = sorted(set(staging) - set(STAGING_KEYS))
+        if unknown:
+            module.fail_json(msg="staging: unknown keys " + ", ".join(unknown))
+        try:
+            changed, _created, _previous = stage_release(module, {**p, **staging})
+        except OSError as exc:
+            facts["tfsconf_out_preflight"] = [f"cannot stage release {staging['release']}: {exc}"]
+        else:
+            facts["tfsconf_out_staged"] = {"release": staging["release"], "changed": changed}
+    module.exit_json(changed=True, ansible_facts=facts)
+
+
 def stage(module: AnsibleModule, p: Params) -> None:
+    changed, created, previous = stage_release(module, p)
+    module.exit_json(changed=changed, created_base_paths=created, previous=previous)
+
+
+def stage_release(
+    module: AnsibleModule, p: Params
+) -> tuple[bool, list[str], dict[str, str | None]]:
+    """Stage the release: (changed, base paths created, each server's release before)."""
     root = p["root"]
     changed = False
     if not module.check_mode:
@@ -84,7 +119,7 @@ def stage(module: AnsibleModule, p: Params) -> None:
             os.makedirs(path, mode=0o755)
     if p["supervisor"] and install_supervisor(module, p):
         changed = True
-    previous = {}
+    previous: dict[str, str | None] = {}
     for server, files in sorted(p["servers"].items()):
         server_dir = rooted(root, os.path.join(p["config_root"], server))
         target = os.path.join(server_dir, "releases", p["release"])
@@ -110,7 +145,7 @@ def stage(module: AnsibleModule, p: Params) -> None:
             shutil.rmtree(target)
         os.rename(tmp, target)
         fsync_dir(os.path.dirname(target))
-    module.exit_json(changed=changed, created_base_paths=created, previous=previous)
+    return changed, created, previous
 
 
 def point(current: str, release: str | None) -> bool:

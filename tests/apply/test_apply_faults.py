@@ -144,7 +144,7 @@ def test_break_lock_refuses_a_live_owner(scenario: Scenario) -> None:
     scenario.publish(2, fail_on=("h1",))
     scenario.write_spec([2], health_timeout=12)
     a = Background(scenario, "apply", str(scenario.spec_path), "--yes", *host_args(scenario))
-    a.wait_for("[h1] stage the release")
+    a.wait_for("== rollout")  # locked, and rolling out
     # held still while the second apply runs: alive (its process exists) however long a
     # loaded machine takes, and its heartbeat stops, so only the process tells it is alive
     os.kill(a.proc.pid, signal.SIGSTOP)
@@ -234,7 +234,7 @@ def test_killed_run_between_hosts_leaves_no_lock_after_break_lock(scenario: Scen
     while scenario.current_release("h1") == first:  # h1 done, h2 next: kill it there
         assert time.monotonic() < deadline and a.proc.poll() is None, a.stderr[-3000:]
         time.sleep(0.05)
-    a.wait_for("[h2] stage the release")
+    a.wait_for("[h1] report applied")  # and h2 starts
     playbooks = playbooks_of(a.proc.pid)
     assert playbooks, "no ansible-playbook found for the running apply"
     a.proc.kill()
@@ -371,7 +371,7 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     load.start()
     try:
         a = json_apply(scenario)
-        a.wait_for("[h1] stage the release")
+        a.wait_for("[h1] sync model versions")  # h1 in flight
         a.proc.send_signal(signal.SIGINT)
         rc = a.finish()
     finally:
@@ -392,7 +392,7 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
 
     scenario.write_spec([3])
     b = json_apply(scenario)
-    b.wait_for("[h1] stage the release")
+    b.wait_for("[h1] sync model versions")
     playbooks = playbooks_of(b.proc.pid)
     b.proc.send_signal(signal.SIGTERM)
     b.wait_for("stopping")
@@ -488,7 +488,7 @@ def test_report_names_host_step_and_real_cause(scenario: Scenario) -> None:
     # the playbook is killed while h1 syncs (slowly)
     scenario.write_spec([4])
     run = json_apply(scenario, "--bwlimit", "2000")
-    run.wait_for("[h1] stage the release")  # the task before the sync
+    run.wait_for("== rollout")  # h1 first (its release was staged by its lock)
     time.sleep(1.0)
     killed = real_playbooks(run.proc.pid)
     assert len(killed) == 1, killed

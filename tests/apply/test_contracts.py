@@ -365,6 +365,33 @@ def test_the_host_side_takes_every_probe_key_and_no_other() -> None:
     assert len(passed) == 2 and all("tfsconf_probes[inventory_hostname]" in v for v in passed)
 
 
+def test_the_host_side_stages_with_every_staging_key_and_no_other() -> None:
+    """STAGING_KEYS (what the lock action's `staging` may hold) is contracts.Staging's
+    keys, each a parameter stage itself takes; lock.yml passes it from tfsconf_stagings."""
+    path = PLAYBOOKS / "module_utils" / "tfsconf_host_release.py"
+    (keys,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "STAGING_KEYS" for t in node.targets)
+    ]
+    assert sorted(keys) == sorted(_hints(contracts.Staging))
+    (stage_task,) = [
+        task["tfsconf_host"]
+        for task in _tasks(yaml.safe_load((PLAYBOOKS / "rollout.yml").read_text()))
+        if isinstance(task.get("tfsconf_host"), dict)
+        and task["tfsconf_host"].get("action") == "stage"
+    ]
+    assert set(keys) <= set(stage_task)
+    passed = [
+        str(task["tfsconf_host"]["staging"])
+        for book in _playbook_files()
+        for task in _tasks(yaml.safe_load(book.read_text()))
+        if isinstance(task.get("tfsconf_host"), dict) and "staging" in task["tfsconf_host"]
+    ]
+    assert len(passed) == 1 and "tfsconf_stagings[inventory_hostname]" in passed[0]
+
+
 def test_a_misspelled_key_is_caught() -> None:
     source = (
         "def record(module, p):\n"

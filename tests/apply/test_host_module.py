@@ -67,7 +67,7 @@ def run(action: str, root: Path, **params: Any) -> Exited:
         "other_servers": [],
     }
     with pytest.raises(Exited) as info:
-        getattr(module, action)(FakeModule(), {**defaults, **params})
+        module.ACTIONS[action](FakeModule(), {**defaults, **params})
     return info.value
 
 
@@ -376,3 +376,66 @@ def test_stage_installs_the_supervisor_once(tmp_path: Path) -> None:
     none = tmp_path / "other"
     run("stage", none, **{**params, "supervisor": ""})  # docker/systemd runtimes: none
     assert not (none / CONFIG_ROOT.lstrip("/") / ".tfsconf" / "bin" / path.name).exists()
+
+
+def test_lock_stages_the_release_only_when_the_probe_passes(tmp_path: Path) -> None:
+    """Given `staging` with the probe, a host whose probe passes has its release staged in
+    the lock's call (as stage would: inert, no `current` link moves), and says so; one
+    whose probe fails is left as it was. A failure to stage is a problem, not a failure:
+    the lock is held either way."""
+    (tmp_path / "srv/models/present/4").mkdir(parents=True)
+    probe = {
+        **{k: v for k, v in PREFLIGHT.items() if k not in ("process_path", "process_env")},
+        "runtime": "process",
+        "model_root": "/srv/models",
+        "base_paths": ["/srv/models/present", "/srv/models/new"],
+        "versions_present": [{"base_path": "/srv/models/present", "version": 4}],
+        "need_bytes": 0,
+        "syncs": [],
+    }
+    server = tmp_path / "srv/config/rank"
+    staging = {
+        "release": "r-1",
+        "servers": {"rank": {"models.config": "model_config_list {}\n"}},
+        "base_paths": probe["base_paths"],
+    }
+    host = {"process_path": str(tmp_path / "bin"), "process_env": {}, "supervisor": "#!s\n"}
+    (tmp_path / "bin").mkdir()
+    binary = tmp_path / "bin/tensorflow_model_server"
+    binary.write_text("#!/bin/sh\necho 'TensorFlow ModelServer: 2.14.1-rc0+dev.sha.x'\n")
+    binary.chmod(0o755)
+
+    out = run("lock", tmp_path, probe={**probe, "versions_present": []}, staging=staging, **host)
+    facts = out.result["ansible_facts"]
+    assert not out.failed and facts["tfsconf_out_preflight"] == []
+    assert facts["tfsconf_out_staged"] == {"release": "r-1", "changed": True}
+    assert (server / "releases/r-1/models.config").read_text() == "model_config_list {}\n"
+    assert not (server / "current").exists()  # staged, not switched
+    assert (tmp_path / "srv/models/new").is_dir()
+    assert json.loads(lock_file(tmp_path).read_text())["release"] == "r-1"
+    again = run("lock", tmp_path, probe={**probe, "versions_present": []}, staging=staging, **host)
+    assert again.result["ansible_facts"]["tfsconf_out_staged"]["changed"] is False
+
+    # a probe problem: nothing staged
+    failing = {**probe, "versions_present": [{"base_path": "/srv/models/present", "version": 9}]}
+    out = run("lock", tmp_path, probe=failing, staging={**staging, "release": "r-2"}, **host)
+    facts = out.result["ansible_facts"]
+    assert facts["tfsconf_out_preflight"] and "tfsconf_out_staged" not in facts
+    assert not (server / "releases/r-2").exists()
+
+    # a release that cannot be written (a file where the server's directory goes): the
+    # lock holds, the problem says what and where
+    (tmp_path / "srv/config/blocked").write_text("")
+    out = run(
+        "lock",
+        tmp_path,
+        probe={**probe, "versions_present": []},
+        staging={**staging, "release": "r-3", "servers": {"blocked": {"a": "b"}}},
+        **host,
+    )
+    facts = out.result["ansible_facts"]
+    assert not out.failed and "tfsconf_out_staged" not in facts
+    (problem,) = facts["tfsconf_out_preflight"]
+    assert problem.startswith("cannot stage release r-3: ") and "srv/config/blocked" in problem
+    out = run("lock", tmp_path, probe=probe, staging={**staging, "relase": "x"}, **host)
+    assert out.failed and out.result["msg"] == "staging: unknown keys relase"

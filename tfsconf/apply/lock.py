@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from tfsconf.apply import ansible
 from tfsconf.apply.record import HostRecord, operator, parse_record
-from tfsconf.contracts import Probe
+from tfsconf.contracts import Probe, Staging
 from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
@@ -139,6 +139,9 @@ class HostLocks:
         """host -> the lock this run took over (with --break-lock)."""
         self.probed: dict[str, list[str]] | None = None
         """host -> its preflight problems, when acquire probed the hosts (else None)."""
+        self.staged: dict[str, bool] = {}
+        """host -> whether staging its release changed it, for each host whose release
+        acquire staged (its probe passed)."""
         self.lost: dict[str, str] = {}
         """host -> why the heartbeat could not renew this run's lock there."""
         self._released: set[str] = set()
@@ -151,13 +154,19 @@ class HostLocks:
             "tfsconf_run_id": self.run_id,
         }
 
-    def acquire(self, probes: Mapping[str, Probe] | None = None) -> dict[str, HostRecord | None]:
+    def acquire(
+        self,
+        probes: Mapping[str, Probe] | None = None,
+        stagings: Mapping[str, Staging] | None = None,
+    ) -> dict[str, HostRecord | None]:
         """Lock every host (the first by name alone, then the rest; any refusal releases
         what was taken) and return each host's record as read under its lock. The hosts in
         `probes` also run their preflight under the lock: `probed` then holds each one's
-        problems (an empty list: it passed)."""
+        problems (an empty list: it passed). Those of them in `stagings` whose probe passed
+        then have that release staged in the same call (`staged`)."""
         names = sorted(h.name for h in self.env.hosts)
         probes = dict(probes or {})
+        stagings = {n: s for n, s in (stagings or {}).items() if n in probes}
         dead, alive = judge_runs(self.known_locks)
         result = ansible.run(
             "lock.yml",
@@ -170,6 +179,7 @@ class HostLocks:
                 "tfsconf_live_runs": alive,
                 "tfsconf_lease_seconds": self.lease_seconds,
                 "tfsconf_probes": probes,
+                "tfsconf_stagings": stagings,
             },
             limit=names,
             progress=self.progress,
@@ -193,6 +203,10 @@ class HostLocks:
         found = {n: result.results[n].get("preflight") for n in probes}
         if all(isinstance(problems, list) for problems in found.values()):
             self.probed = {n: [str(p) for p in problems or ()] for n, problems in found.items()}
+        for name, staging in stagings.items():
+            staged = result.results[name].get("staged")
+            if isinstance(staged, dict) and staged.get("release") == staging["release"]:
+                self.staged[name] = bool(staged.get("changed"))
         self._heartbeat = threading.Thread(target=self._renew, name="tfsconf-lease", daemon=True)
         self._heartbeat.start()
         return {n: parse_record(n, str(result.results[n].get("record", ""))) for n in names}

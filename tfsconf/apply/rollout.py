@@ -30,7 +30,7 @@ from tfsconf.apply.report import (
     note_broken_locks,
 )
 from tfsconf.apply.work import Options, WorkBuilder, scratch_dir
-from tfsconf.contracts import HostWork, probe_of
+from tfsconf.contracts import HostWork, probe_of, staging_of
 from tfsconf.errors import UserError
 from tfsconf.plan.model import Plan
 from tfsconf.resolve import model as r
@@ -158,7 +158,11 @@ def locked_rollout(
                 except UserError:  # prepared again under the locks, and raised there
                     early = None
             try:
-                fresh = locks.acquire({h: probe_of(w) for h, w in (early or {}).items()})
+                early_work = early or {}
+                fresh = locks.acquire(
+                    {h: probe_of(w) for h, w in early_work.items()},
+                    {h: staging_of(w) for h, w in early_work.items()},
+                )
             except LockRefused as exc:
                 known = {h.host for h in report.hosts}
                 report.hosts.extend(
@@ -167,9 +171,9 @@ def locked_rollout(
                 mark_locked(report, exc)
                 return
             note_broken_locks(locks, progress)
-            probed = None
+            probed, staged = None, {}
             if early is not None and locks.probed is not None and dict(fresh) == planned:
-                work, probed = early, locks.probed
+                work, probed, staged = early, locks.probed, locks.staged
             else:
                 work = prepare(fresh)
             if interrupt.stopping:
@@ -190,6 +194,7 @@ def locked_rollout(
                 forks=forks,
                 unlock=list(locks.held),
                 probed=probed,
+                staged=staged,
             )
             locks.released_by_rollout(unlocked)
         except Aborted as exc:
@@ -249,6 +254,7 @@ def run_rollout(
     interrupt: Interrupt | None = None,
     unlock: Sequence[str] = (),
     probed: Mapping[str, list[str]] | None = None,
+    staged: Mapping[str, bool] | None = None,
 ) -> list[str]:
     """Preflight every host of `work`, roll each group out in steps; fills `report` (apply
     and rollback share this: they differ only in what `work` says). The caller holds the
@@ -256,10 +262,12 @@ def run_rollout(
     Aborted with the hosts in flight (host -> last task seen). `secrets` (source credentials)
     go to the rollout playbook only, apart from the work. The last group's run releases
     the locks of the `unlock` hosts it reaches; returns those hosts. `probed` (host -> its
-    preflight problems, found by the lock) replaces the preflight play."""
+    preflight problems, found by the lock) replaces the preflight play; `staged` (host ->
+    whether it changed) names the hosts whose release the lock staged already."""
     # long: preflight then each group in order, with the `watch` and `play` closures sharing
     #   the in-flight hosts and the report; one linear sequence that reads best whole.
     interrupt = interrupt or Interrupt()
+    staged = staged or {}
     in_flight: dict[str, str] = {}
 
     def watch(host: str, task: str, outcome: str) -> None:
@@ -350,6 +358,7 @@ def run_rollout(
                 "tfsconf_preflight_hosts": preflight,
                 "tfsconf_probes": {n: probe_of(work[n]) for n in preflight},
                 "tfsconf_rollout_hosts": members,
+                "tfsconf_staged_hosts": sorted(n for n in members if n in staged),
                 "tfsconf_unlock_hosts": unlocking,
                 "tfsconf_serial": group.rollout.step,
                 "tfsconf_max_fail_percentage": group.rollout.max_fail_percentage,
@@ -369,7 +378,8 @@ def run_rollout(
             in_flight.pop(name, None)
             out = result.results.get(name, {})
             stats = result.stats.get(name)
-            reports[name].changed = stats.changed if stats else 0
+            # the stage the lock did counts as this host's change, as the stage task would
+            reports[name].changed = (stats.changed if stats else 0) + int(staged.get(name, False))
             status = str(out.get("status", ""))
             if status == "applied":
                 reports[name].status = "applied"
