@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,11 @@ class Sampler:
         self.pid = pid
         self.peak = 0
         self.peak_procs = 0
+        self.cpu = 0.0
+        """CPU seconds (user + system) of the process and the descendants it reaped, set
+        when it ended: tfsconf, ansible-playbook, its workers and their ssh clients. Not
+        counted: the hosts' side (sshd, module runs, servers) and the ControlPersist SSH
+        masters (daemons of their own)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -123,6 +129,7 @@ def run_tfsconf(scenario: Scenario, keep: Path | None, *args: str) -> tuple[floa
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         env["TFSCONF_KEEP_ANSIBLE_DIR"] = str(keep)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*TFSCONF, *args],
@@ -136,6 +143,8 @@ def run_tfsconf(scenario: Scenario, keep: Path | None, *args: str) -> tuple[floa
     out, err = proc.communicate(timeout=1800)
     sampler.stop()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler.cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode not in (0, 2):
         print(err[-3000:], file=sys.stderr)
     scenario.last_stderr = err
@@ -266,6 +275,10 @@ def report_apply(label: str, keep: Path, seconds: float, sampler: Sampler, n: in
     print(
         f"  {label:<28} {seconds:7.2f} s   {seconds / n:6.2f} s/host   "
         f"controller peak {sampler.peak / MIB:6.0f} MiB in {sampler.peak_procs} processes"
+    )
+    print(
+        f"      controller CPU {sampler.cpu:6.1f} core-s, {sampler.cpu / n:5.2f} per host "
+        "(tfsconf, Ansible, ssh clients; not the hosts' side)"
     )
     shown = ", ".join(f"{k.removesuffix('.yml')} {v:.1f}" for k, v in playbooks.items())
     print(f"      playbooks (s): {shown}")
