@@ -158,6 +158,22 @@ def test_the_validate_path_stays_light() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_the_agent_in_an_ansible_worker_stays_light() -> None:
+    """The tfsconf_agent action imports the agent in every Ansible worker it runs in (a
+    fresh fork per host and activation): what it needs to reach a server (its SSH route
+    included) must not pull pydantic and the spec's models (about 90 ms of CPU per
+    activation on the controller, most of the agent's import)."""
+    probe = (
+        "import sys; from tfsconf.apply import agent, serving, tunnel; "
+        "print(sorted({m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+        "or m.startswith(('tfsconf.resolve', 'tfsconf.spec'))}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [

@@ -23,10 +23,12 @@ import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfsconf.errors import SpecError, UserError
-from tfsconf.resolve import model as r
+
+if TYPE_CHECKING:  # annotations only: the agent imports this module in every Ansible worker
+    from tfsconf.resolve import model as r
 
 CONTROLLER = "localhost"
 """The machine running tfsconf: gRPC calls to TF Serving are delegated to it (and go over

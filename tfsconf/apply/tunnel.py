@@ -25,12 +25,14 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfsconf.apply.inventory import GRPC_SSH
 from tfsconf.apply.serving import Endpoint
 from tfsconf.errors import UserError
-from tfsconf.resolve import model as r
+
+if TYPE_CHECKING:  # annotations only: the agent imports this module in every Ansible worker
+    from tfsconf.resolve import model as r
 
 READY_SECONDS = 30.0
 """How long ssh may take to log in (through the jump host) and open the forwards."""
