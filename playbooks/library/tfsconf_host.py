@@ -27,7 +27,10 @@ Actions (option `action`):
   `release_lock`, it then releases this run's lock (as unlock does; `unlocked` says
   whether it did): the host's last call of the run, one module run fewer than an unlock
   of its own.
-- unlock: removes the lock when this run holds it.
+- unlock: removes the lock when this run holds it, and with it what this run's stages
+  created and the host does not use (`discarded`): a release no `current` link points at
+  and the record does not name, and a base path still empty (the lock's call stages
+  before the rollout reaches the host, and a run that ends first leaves it as it was).
 - inspect (read-only): each server's `current` target and the sha256 of its files.
 Every path is prefixed by `root` (empty in production; the test bed gives each host one).
 """

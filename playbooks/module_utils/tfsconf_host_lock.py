@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 from typing import Any, Iterator
@@ -18,6 +19,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.tfsconf_host_files import (
     STATE_DIR,
     Params,
+    read_json,
     rooted,
     write_atomic,
 )
@@ -186,11 +188,47 @@ def renew(module: AnsibleModule, p: Params) -> None:
 
 
 def unlock(module: AnsibleModule, p: Params) -> None:
+    """Release this run's lock; what its stages created and it did not apply goes too."""
     path = lock_path(p)
     with lock_guard(p):
         current = read_lock(path)
         if current is None or current.get("run_id") != p["run_id"]:
             module.exit_json(changed=False)
+            return
+        discarded: list[str] = []
         if not module.check_mode:
+            discarded = discard_unapplied(p, current)
             os.unlink(path)
-    module.exit_json(changed=True)
+    module.exit_json(changed=True, discarded=discarded)
+
+
+def discard_unapplied(p: Params, held: dict[str, Any]) -> list[str]:
+    """The releases this run's stages created (`staged` in its lock) and the host does not
+    use, and the base paths they created that are still empty: the lock's call stages a
+    release on every host that will change, before the rollout reaches it, and a run that
+    stops first (a lock refused elsewhere, a failed probe, a stop, a failed host) leaves
+    the host as it found it. A release the record names (the host was applied: the
+    record's history included) or a `current` link points at stays; so do the base paths
+    then. Called under lock_guard, while this run holds the lock. Returns what went."""
+    config = rooted(p["root"], p["config_root"])
+    recorded = read_json(rooted(p["root"], os.path.join(p["config_root"], STATE_DIR, "state.json")))
+    recorded = recorded if isinstance(recorded, dict) else {}
+    applied = {recorded.get("release")} | {
+        entry.get("release") for entry in recorded.get("history") or [] if isinstance(entry, dict)
+    }
+    gone = []
+    for server, release in held.get("staged") or []:
+        target = os.path.join(config, server, "releases", release)
+        current = os.path.join(config, server, "current")
+        in_use = os.path.islink(current) and os.path.basename(os.readlink(current)) == release
+        if release in applied or in_use or not os.path.isdir(target):
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        gone.append(f"{server}/releases/{release}")
+    if held.get("release") in applied:
+        return gone
+    for base in held.get("created_base_paths") or []:
+        with contextlib.suppress(OSError):  # not empty (a version synced into it): stays
+            os.rmdir(rooted(p["root"], base))
+            gone.append(base)
+    return gone

@@ -19,6 +19,7 @@ from ansible.module_utils.tfsconf_host_files import (
     write_atomic,
 )
 from ansible.module_utils.tfsconf_host_lock import (
+    discard_unapplied,
     lock_facts,
     lock_guard,
     lock_path,
@@ -104,6 +105,20 @@ def stage_release(
             held = read_lock(lock_path(p))
             if held is not None and held.get("run_id") == p["run_id"]:
                 held["release"] = p["release"]  # what this run applies: cleanup keeps it
+                # what this stage is about to create, for unlock to take away again if the
+                # run ends without applying it (tfsconf_host_lock.discard_unapplied)
+                config = rooted(root, p["config_root"])
+                staged = {tuple(pair) for pair in held.get("staged", [])}
+                staged.update(
+                    (server, p["release"])
+                    for server in p["servers"]
+                    if not os.path.isdir(os.path.join(config, server, "releases", p["release"]))
+                )
+                held["staged"] = sorted(list(pair) for pair in staged)
+                held["created_base_paths"] = sorted(
+                    set(held.get("created_base_paths", []))
+                    | {b for b in p["base_paths"] if not os.path.isdir(rooted(root, b))}
+                )
                 write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
     created = []
     for base in p["base_paths"]:
@@ -193,6 +208,7 @@ def record(module: AnsibleModule, p: Params) -> None:
             path = lock_path(p)
             held = read_lock(path)
             if held is not None and held.get("run_id") == p["run_id"]:
+                discard_unapplied(p, held)  # an earlier stage's release, if the records moved
                 os.unlink(path)
                 unlocked = True
     module.exit_json(changed=changed, pruned=pruned, unlocked=unlocked)

@@ -212,6 +212,10 @@ class Scenario:
         link = self.root(host) / CONFIG_ROOT.lstrip("/") / server / "current"
         return Path(link.readlink()).name if link.is_symlink() else None
 
+    def release_dirs(self, host: str, server: str = "rank") -> list[str]:
+        releases = self.root(host) / CONFIG_ROOT.lstrip("/") / server / "releases"
+        return sorted(p.name for p in releases.iterdir()) if releases.is_dir() else []
+
     def version_dirs(self, host: str) -> list[str]:
         base = self.root(host) / BASE_PATH.lstrip("/")
         return sorted(p.name for p in base.iterdir()) if base.is_dir() else []

@@ -188,6 +188,7 @@ def test_failing_version_on_host_2_rolls_it_back_and_stops(scenario: Scenario) -
 def test_unreachable_host_stops_apply_in_preflight(scenario: Scenario) -> None:
     deploy(scenario, [1])
     releases = {h: scenario.current_release(h) for h in HOSTS}
+    staged = {h: scenario.release_dirs(h) for h in HOSTS}
     scenario.make_unreachable("h3")
     scenario.write_spec([2])
     proc, _report = scenario.apply()
@@ -196,6 +197,8 @@ def test_unreachable_host_stops_apply_in_preflight(scenario: Scenario) -> None:
     for host in ("h1", "h2"):
         assert scenario.current_release(host) == releases[host]
         assert scenario.version_dirs(host) == ["1"]
+        # the release their lock calls staged went with the locks
+        assert scenario.release_dirs(host) == staged[host]
 
 
 def test_concurrent_apply_is_refused_by_the_lock(scenario: Scenario) -> None:

@@ -366,6 +366,7 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     from .test_apply import LoadClient
 
     deploy(scenario, [1])
+    staged = {h: scenario.release_dirs(h) for h in HOSTS}
     scenario.write_spec([2])
     load = LoadClient(scenario)
     load.start()
@@ -387,12 +388,19 @@ def test_first_signal_stops_cleanly_second_aborts(scenario: Scenario) -> None:
     for host in HOSTS:
         consistent(scenario, host)
     assert scenario.version_dirs("h3") == ["1"]
+    # their lock calls staged v2's release; unlocking them took it away again
+    assert (
+        scenario.release_dirs("h2") == staged["h2"] and scenario.release_dirs("h3") == staged["h3"]
+    )
     assert load.sent > 20 and load.failures == [], load.failures[:3]
     print(f"\nfirst signal: {load.sent} requests, {len(load.failures)} failed, exit {rc}")
 
     scenario.write_spec([3])
-    b = json_apply(scenario)
-    b.wait_for("[h1] sync model versions")
+    # h1's sync is slowed so that both signals land while it is in flight (the stop is
+    # checked only before the switch: the first signal does not cut a sync short)
+    b = json_apply(scenario, "--bwlimit", "2000")
+    b.wait_for("== rollout")
+    time.sleep(1.0)
     playbooks = playbooks_of(b.proc.pid)
     b.proc.send_signal(signal.SIGTERM)
     b.wait_for("stopping")

@@ -439,3 +439,85 @@ def test_lock_stages_the_release_only_when_the_probe_passes(tmp_path: Path) -> N
     assert problem.startswith("cannot stage release r-3: ") and "srv/config/blocked" in problem
     out = run("lock", tmp_path, probe=probe, staging={**staging, "relase": "x"}, **host)
     assert out.failed and out.result["msg"] == "staging: unknown keys relase"
+
+
+def test_unlock_takes_away_what_the_run_staged_and_did_not_apply(tmp_path: Path) -> None:
+    """The lock's call stages the release before the rollout reaches the host: a run that
+    ends without applying it (refused elsewhere, a failed probe, stopped, rolled back)
+    leaves the host as it found it. Unlock removes the releases this run created that
+    nothing uses and the base paths it created that are still empty; a release that
+    existed before, or one the host's record names, stays."""
+    config = tmp_path / "srv/config"
+    (config / "rank/releases/r-old").mkdir(parents=True)
+    (config / "rank/current").symlink_to("releases/r-old")
+    staging = {
+        "release": "r-new",
+        "servers": {"rank": {"models.config": "x\n"}, "added": {"models.config": "y\n"}},
+        "base_paths": ["/srv/models/new", "/srv/models/synced"],
+    }
+    params = {**staging, "supervisor": ""}
+
+    def stage_and_unlock() -> list[str]:
+        assert not run("lock", tmp_path).failed
+        assert not run("stage", tmp_path, **params).failed
+        assert (config / "rank/releases/r-new").is_dir()
+        assert (config / "added/releases/r-new").is_dir()
+        out = run("unlock", tmp_path)
+        assert not out.failed and not lock_file(tmp_path).exists()
+        return sorted(out.result["discarded"])
+
+    (tmp_path / "srv/models/synced").mkdir(parents=True)
+    (tmp_path / "srv/models/synced/3").mkdir()  # existed: not created by this run
+    assert stage_and_unlock() == [
+        "/srv/models/new",
+        "added/releases/r-new",
+        "rank/releases/r-new",
+    ]
+    assert not (config / "rank/releases/r-new").exists()
+    assert (config / "rank/releases/r-old").is_dir() and (config / "rank/current").is_symlink()
+    assert not (tmp_path / "srv/models/new").exists()
+    assert (tmp_path / "srv/models/synced/3").is_dir()
+
+    # a created base path a version was synced into is not empty: it stays
+    (tmp_path / "srv/models/synced/3").rmdir()
+    (tmp_path / "srv/models/synced").rmdir()
+    assert not run("lock", tmp_path).failed
+    assert not run("stage", tmp_path, **params).failed
+    (tmp_path / "srv/models/synced/5").mkdir()
+    out = run("unlock", tmp_path)
+    assert "/srv/models/synced" not in out.result["discarded"]
+    assert "/srv/models/new" in out.result["discarded"]
+    assert (tmp_path / "srv/models/synced/5").is_dir()
+
+    # a release that was on the host before this run stages it again stays
+    (config / "rank/releases/r-new").mkdir()
+    (config / "rank/releases/r-new/models.config").write_text("x\n")
+    assert stage_and_unlock() == ["/srv/models/new", "added/releases/r-new"]
+    assert (config / "rank/releases/r-new").is_dir()
+
+    # switched but not recorded (a rollback that could not switch back): what `current`
+    # points at is never removed
+    assert not (config / "added/releases/r-new").exists()
+    assert not run("lock", tmp_path).failed
+    assert not run("stage", tmp_path, **params).failed
+    (config / "added/current").symlink_to("releases/r-new")
+    out = run("unlock", tmp_path)
+    assert "added/releases/r-new" not in out.result["discarded"]
+    assert (config / "added/current/models.config").read_text() == "y\n"
+
+    # applied: the record names the release, and the record's own release of the lock
+    # leaves it and the base paths it created
+    assert not run("lock", tmp_path).failed
+    assert not run("stage", tmp_path, **params).failed
+    doc = {
+        "release": "r-new",
+        "applied_at": "t",
+        "operator": "me",
+        "spec_sha256": "s",
+        "manifest": {"servers": []},
+    }
+    (config / ".tfsconf/releases").mkdir(parents=True, exist_ok=True)
+    out = run("record", tmp_path, record=doc, release_lock=True, keep_releases=5)
+    assert not out.failed and out.result["unlocked"] is True
+    assert (config / "added/releases/r-new").is_dir()
+    assert (tmp_path / "srv/models/new").is_dir()
