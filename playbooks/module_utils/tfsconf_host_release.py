@@ -94,6 +94,31 @@ def stage(module: AnsibleModule, p: Params) -> None:
     module.exit_json(changed=changed, created_base_paths=created, previous=previous)
 
 
+def note_staging(p: Params) -> None:
+    """In this run's lock: the release it applies (cleanup keeps it), and what this stage
+    is about to create, for unlock to take away again if the run ends without applying it
+    (tfsconf_host_lock.discard_unapplied)."""
+    root = p["root"]
+    with lock_guard(p):
+        held = read_lock(lock_path(p))
+        if held is None or held.get("run_id") != p["run_id"]:
+            return
+        held["release"] = p["release"]
+        config = rooted(root, p["config_root"])
+        staged = {tuple(pair) for pair in held.get("staged", [])}
+        staged.update(
+            (server, p["release"])
+            for server in p["servers"]
+            if not os.path.isdir(os.path.join(config, server, "releases", p["release"]))
+        )
+        held["staged"] = sorted(list(pair) for pair in staged)
+        held["created_base_paths"] = sorted(
+            set(held.get("created_base_paths", []))
+            | {b for b in p["base_paths"] if not os.path.isdir(rooted(root, b))}
+        )
+        write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
+
+
 def stage_release(
     module: AnsibleModule, p: Params
 ) -> tuple[bool, list[str], dict[str, str | None]]:
@@ -101,25 +126,7 @@ def stage_release(
     root = p["root"]
     changed = False
     if not module.check_mode:
-        with lock_guard(p):
-            held = read_lock(lock_path(p))
-            if held is not None and held.get("run_id") == p["run_id"]:
-                held["release"] = p["release"]  # what this run applies: cleanup keeps it
-                # what this stage is about to create, for unlock to take away again if the
-                # run ends without applying it (tfsconf_host_lock.discard_unapplied)
-                config = rooted(root, p["config_root"])
-                staged = {tuple(pair) for pair in held.get("staged", [])}
-                staged.update(
-                    (server, p["release"])
-                    for server in p["servers"]
-                    if not os.path.isdir(os.path.join(config, server, "releases", p["release"]))
-                )
-                held["staged"] = sorted(list(pair) for pair in staged)
-                held["created_base_paths"] = sorted(
-                    set(held.get("created_base_paths", []))
-                    | {b for b in p["base_paths"] if not os.path.isdir(rooted(root, b))}
-                )
-                write_atomic(lock_path(p), (json.dumps(held, sort_keys=True) + "\n").encode())
+        note_staging(p)
     created = []
     for base in p["base_paths"]:
         path = rooted(root, base)

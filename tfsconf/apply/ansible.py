@@ -81,9 +81,9 @@ DEFAULT_FORKS: int | None = None
 _OUT_PREFIX = "tfsconf_out_"
 MAX_FORKS = 50
 """Hosts one playbook works on at once: each fork is a process on the controller."""
-# Settings with no environment variable. The strategy's main loop polls its workers'
-# results every internal_poll_interval: Ansible's 1 ms default costs a fifth of the
-# controller's CPU while tasks wait on hosts; 10 ms is still far below any task's length.
+# Settings with no environment variable. The strategy polls its workers' results every
+# internal_poll_interval: Ansible's 1 ms default costs a fifth of the controller's CPU while
+# tasks wait on hosts; 10 ms is still far below any task's length.
 _CONFIG = "[defaults]\ninternal_poll_interval = 0.01\n"
 _SECRETS_FILE = "secrets.json"
 
@@ -122,13 +122,13 @@ def run(
     keep_dir: Path | None = None,
     secrets: Mapping[str, Any] | None = None,
     cancel: Callable[[], bool] | None = None,
+    skip_tags: Sequence[str] = (),
 ) -> RunResult:
     """Run playbooks/<playbook> and return what happened per host; never raises for a
-    failed host (the caller decides), only for a run that could not start.
-
-    `secrets` are extra variables kept apart: their file is the one thing a kept
-    (TFSCONF_KEEP_ANSIBLE_DIR) copy of the run leaves out. `forks` defaults to one per
-    host of the run, at most MAX_FORKS (a rollout step never runs more hosts at once)."""
+    failed host (the caller decides), only for a run that could not start. `secrets` are
+    extra variables kept apart: their file is the one thing a kept (TFSCONF_KEEP_ANSIBLE_DIR)
+    copy of the run leaves out. `forks` defaults to one per host of the run, at most
+    MAX_FORKS. `skip_tags`: tasks left out of this run (tfsconf.apply.optional)."""
     # long: one linear sequence (lay out the private data dir, write inventory and
     #   variables, start ansible-runner, collect per-host results, clean up) under one
     #   try/finally that must own the temporary directory.
@@ -170,6 +170,8 @@ def run(
             cmdline += ["-e", f"@{secret_file}"]
         if check:
             cmdline.append("--check")
+        if skip_tags:
+            cmdline += ["--skip-tags", ",".join(skip_tags)]
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             playbook=playbook,
@@ -194,7 +196,7 @@ def run(
             settings={"suppress_ansible_output": True},
             # never ansible-runner's own SIGINT/SIGTERM handler (it kills the playbook in the
             # middle of a task): the caller decides what a signal does
-            cancel_callback=cancel or _never,
+            cancel_callback=cancel or (lambda: False),
         )
         result.status = str(runner.status)
         result.rc = int(runner.rc if runner.rc is not None else -1)
@@ -304,10 +306,6 @@ def _ended(rc: int) -> str:
             name = f"signal {rc - 128}"
         return f"was killed by {name}"
     return "did not run" if rc < 0 else f"ended with rc {rc} before finishing"
-
-
-def _never() -> bool:
-    return False
 
 
 def _tail(data_dir: Path) -> str:

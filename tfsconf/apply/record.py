@@ -29,6 +29,7 @@ from tfsconf.errors import UserError
 from tfsconf.resolve import model as r
 
 if TYPE_CHECKING:
+    from tfsconf.plan.model import Plan
     from tfsconf.plan.state import State, StateOrigin
 
 RECORD_SCHEMA_VERSION = 1
@@ -229,3 +230,22 @@ class LiveSource:
         present = {h: rec for h, rec in self.records.items() if rec is not None}
         files = bundle_from_records(self.env.name, present)
         return state_from_bundle(files, self.origin(), "live state")
+
+
+def check_state_unchanged(
+    plan: Plan, env: r.Environment, records: Mapping[str, HostRecord | None]
+) -> None:
+    """The hosts' records, read again under the locks, must still be the state the plan
+    was made from: a plan shown before a prompt may have been overtaken by another apply."""
+    from tfsconf.plan.state import StateOrigin, state_from_bundle
+
+    present = {h: rec for h, rec in records.items() if rec is not None}
+    files = bundle_from_records(env.name, present)
+    now = state_from_bundle(files, StateOrigin("live"), "live state")
+    if now.fingerprint != plan.state_fingerprint:
+        raise UserError(
+            f"stale plan for {plan.environment}: the hosts changed since the plan was shown "
+            f"(state fingerprint {plan.state_fingerprint[:12]}, now {now.fingerprint[:12]}); "
+            "nothing was changed",
+            hint="plan again and review the new plan",
+        )

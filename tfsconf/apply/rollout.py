@@ -20,7 +20,8 @@ from tfsconf.apply import ansible
 from tfsconf.apply.drift import Drift, repair_work
 from tfsconf.apply.interrupt import Aborted, Interrupt
 from tfsconf.apply.lock import BreakMode, HostLocks, LockRefused
-from tfsconf.apply.record import HostRecord
+from tfsconf.apply.optional import unused_tags
+from tfsconf.apply.record import HostRecord, check_state_unchanged
 from tfsconf.apply.report import (
     ApplyReport,
     HostReport,
@@ -222,26 +223,6 @@ def locked_rollout(
                 report.stage = "interrupted"
 
 
-def check_state_unchanged(
-    plan: Plan, env: r.Environment, records: Mapping[str, HostRecord | None]
-) -> None:
-    """The hosts' records, read again under the locks, must still be the state the plan
-    was made from: a plan shown before a prompt may have been overtaken by another apply."""
-    from tfsconf.apply.record import bundle_from_records
-    from tfsconf.plan.state import StateOrigin, state_from_bundle
-
-    present = {h: rec for h, rec in records.items() if rec is not None}
-    files = bundle_from_records(env.name, present)
-    now = state_from_bundle(files, StateOrigin("live"), "live state")
-    if now.fingerprint != plan.state_fingerprint:
-        raise UserError(
-            f"stale plan for {plan.environment}: the hosts changed since the plan was shown "
-            f"(state fingerprint {plan.state_fingerprint[:12]}, now {now.fingerprint[:12]}); "
-            "nothing was changed",
-            hint="plan again and review the new plan",
-        )
-
-
 def run_rollout(
     env: r.Environment,
     work: Mapping[str, HostWork],
@@ -285,6 +266,7 @@ def run_rollout(
         extravars: Mapping[str, Any],
         limit: list[str],
         hidden: Mapping[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
     ) -> ansible.RunResult | None:
         """The playbook's result; None when it died (killed, say): then each host it was
         working on is failed with the step it was in and how the playbook ended."""
@@ -298,6 +280,7 @@ def run_rollout(
                 cancel=interrupt.aborted,
                 secrets=hidden,
                 forks=forks,
+                skip_tags=skip_tags,
             )
         except UserError as exc:
             if interrupt.aborting:
@@ -365,6 +348,7 @@ def run_rollout(
             },
             sorted({*members, *preflight, *unlocking}),
             {"tfsconf_secrets": dict(secrets)} if secrets else None,
+            unused_tags(work, members, staged),
         )
         if result is None:
             return []
