@@ -145,6 +145,14 @@ def test_host_modules_import_nothing_of_tfsconf() -> None:
     assert {"library", "module_utils", "files", "action_plugins"} <= checked
 
 
+def _printed_by(probe: str) -> str:
+    """What a fresh interpreter prints running `probe` (its imports are its own)."""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return done.stdout.strip()
+
+
 def test_the_validate_path_stays_light() -> None:
     """Loading and validating a spec needs neither protobuf nor Jinja2 nor TensorFlow."""
     probe = (
@@ -152,10 +160,7 @@ def test_the_validate_path_stays_light() -> None:
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'google', 'jinja2', 'tensorflow', 'typer'}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.strip() == "[]"
+    assert _printed_by(probe) == "[]"
 
 
 def test_the_agent_in_an_ansible_worker_stays_light() -> None:
@@ -168,10 +173,7 @@ def test_the_agent_in_an_ansible_worker_stays_light() -> None:
         "print(sorted({m for m in sys.modules if m.split('.')[0] == 'pydantic' "
         "or m.startswith(('tfsconf.resolve', 'tfsconf.spec'))}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.strip() == "[]"
+    assert _printed_by(probe) == "[]"
 
 
 @pytest.mark.parametrize(

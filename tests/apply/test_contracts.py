@@ -345,16 +345,23 @@ def test_every_key_the_playbook_modules_read_is_in_the_host_work() -> None:
     assert {"base_path", "version"} <= seen["Sync"]
 
 
-def test_the_host_side_takes_every_probe_key_and_no_other() -> None:
-    """PROBE_KEYS (the keys probe_params accepts; the host cannot import tfsconf) is
-    contracts.Probe's keys, and the playbooks pass `probe` from tfsconf_probes only."""
-    path = PLAYBOOKS / "module_utils" / "tfsconf_host_preflight.py"
-    (keys,) = [
+def _host_constant(module: str, name: str) -> Any:
+    """A module-level constant of a host-side module_utils file (the host cannot import
+    tfsconf, and tfsconf does not import the host side: read from its source)."""
+    path = PLAYBOOKS / "module_utils" / module
+    (value,) = [
         ast.literal_eval(node.value)
         for node in ast.parse(path.read_text()).body
         if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "PROBE_KEYS" for t in node.targets)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
     ]
+    return value
+
+
+def test_the_host_side_takes_every_probe_key_and_no_other() -> None:
+    """PROBE_KEYS (the keys probe_params accepts; the host cannot import tfsconf) is
+    contracts.Probe's keys, and the playbooks pass `probe` from tfsconf_probes only."""
+    keys = _host_constant("tfsconf_host_preflight.py", "PROBE_KEYS")
     assert sorted(keys) == sorted(_hints(contracts.Probe))
     passed = [
         str(task["tfsconf_host"]["probe"])
@@ -368,13 +375,7 @@ def test_the_host_side_takes_every_probe_key_and_no_other() -> None:
 def test_the_host_side_stages_with_every_staging_key_and_no_other() -> None:
     """STAGING_KEYS (what the lock action's `staging` may hold) is contracts.Staging's
     keys, each a parameter stage itself takes; lock.yml passes it from tfsconf_stagings."""
-    path = PLAYBOOKS / "module_utils" / "tfsconf_host_release.py"
-    (keys,) = [
-        ast.literal_eval(node.value)
-        for node in ast.parse(path.read_text()).body
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "STAGING_KEYS" for t in node.targets)
-    ]
+    keys = _host_constant("tfsconf_host_release.py", "STAGING_KEYS")
     assert sorted(keys) == sorted(_hints(contracts.Staging))
     (stage_task,) = [
         task["tfsconf_host"]

@@ -83,6 +83,17 @@ PREFLIGHT = {
 """The preflight probes' parameters that the free-space tests leave empty."""
 
 
+def record_doc(release: str, servers: list[str]) -> dict[str, Any]:
+    """A last-applied record as the controller sends it to `record`."""
+    return {
+        "release": release,
+        "applied_at": "t",
+        "operator": "me",
+        "spec_sha256": "s",
+        "manifest": {"servers": servers},
+    }
+
+
 def releases(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "srv/config/rank/releases").iterdir())
 
@@ -100,13 +111,7 @@ def test_cleanup_keeps_current_and_a_lock_holders_release(tmp_path: Path) -> Non
     (state / "lock").write_text(
         json.dumps({"run_id": "me", "broke": {"run_id": "x", "release": "r-other-run"}})
     )
-    doc = {
-        "release": "r-new",
-        "applied_at": "t",
-        "operator": "me",
-        "spec_sha256": "s",
-        "manifest": {"servers": ["rank"]},
-    }
+    doc = record_doc("r-new", ["rank"])
     out = run("record", tmp_path, record=doc)
     assert not out.failed
     assert out.result["pruned"] == ["rank/r-old"]
@@ -126,13 +131,7 @@ def test_record_releases_the_lock_only_when_asked_and_only_its_own(tmp_path: Pat
     lock, and nothing without release_lock."""
     state = tmp_path / "srv/config/.tfsconf"
     (state / "releases").mkdir(parents=True)
-    doc = {
-        "release": "r-1",
-        "applied_at": "t",
-        "operator": "me",
-        "spec_sha256": "s",
-        "manifest": {"servers": []},
-    }
+    doc = record_doc("r-1", [])
     mine = json.dumps({"run_id": "me"})
     lock_file(tmp_path).write_text(mine)
     kept = run("record", tmp_path, record=doc)
@@ -509,13 +508,7 @@ def test_unlock_takes_away_what_the_run_staged_and_did_not_apply(tmp_path: Path)
     # leaves it and the base paths it created
     assert not run("lock", tmp_path).failed
     assert not run("stage", tmp_path, **params).failed
-    doc = {
-        "release": "r-new",
-        "applied_at": "t",
-        "operator": "me",
-        "spec_sha256": "s",
-        "manifest": {"servers": []},
-    }
+    doc = record_doc("r-new", [])
     (config / ".tfsconf/releases").mkdir(parents=True, exist_ok=True)
     out = run("record", tmp_path, record=doc, release_lock=True, keep_releases=5)
     assert not out.failed and out.result["unlocked"] is True
